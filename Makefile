@@ -1,0 +1,34 @@
+# import_rollback -- PGXS build.
+#
+# The control file is the single source of the version.  Point PG_CONFIG at
+# another installation to build against it:  make PG_CONFIG=/path/to/pg_config
+
+EXTENSION   = import_rollback
+EXTVERSION  = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENSION).control)
+
+MODULE_big  = import_rollback
+OBJS        = src/import_rollback.o src/catalog.o src/stage.o src/reports.o
+DATA        = $(EXTENSION)--$(EXTVERSION).sql
+PGFILEDESC  = "import_rollback - tracked, reversible file imports"
+
+# pg_regress suites: one file per feature, run in this order in one database.
+REGRESS     = init stage_basic stage_dialect stage_hostile stage_errors \
+              stage_file stage_client batches null_args privileges
+REGRESS_OPTS = --load-extension=plpgsql
+
+# isolation specs live in test/specs, their expected output in test/expected
+ISOLATION      = cancel_race
+ISOLATION_OPTS = --inputdir=test
+
+# TAP tests: crash and restart behaviour
+TAP_TESTS   = 1
+PROVE_TESTS = test/t/*.pl
+
+PG_CPPFLAGS = -I$(srcdir)/src
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# Header dependencies are small enough to list by hand.
+$(OBJS): src/import_rollback.h src/compat.h

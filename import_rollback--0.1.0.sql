@@ -1,0 +1,200 @@
+/* import_rollback--0.1.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION import_rollback" to load this file. \quit
+
+--
+-- Internal schema.  Ordinary roles get USAGE only: every table in it is
+-- owned by the extension owner and written by the extension's C functions,
+-- which switch to that owner around catalog and staging writes.  The one
+-- exception is the client staging path, which grants a loader INSERT on the
+-- data columns of its own batch's staging table until the batch is staged.
+--
+CREATE SCHEMA import_rollback;
+COMMENT ON SCHEMA import_rollback IS 'import_rollback internal catalog and per-batch staging tables';
+REVOKE ALL ON SCHEMA import_rollback FROM PUBLIC;
+GRANT USAGE ON SCHEMA import_rollback TO PUBLIC;
+
+CREATE SEQUENCE import_rollback.batch_id_seq;
+
+-- One row per file.  Target is kept by name (not OID, not regclass) so that
+-- the catalog survives pg_dump/restore and pg_upgrade.
+CREATE TABLE import_rollback.batch (
+    batch_id        bigint PRIMARY KEY
+                    DEFAULT pg_catalog.nextval('import_rollback.batch_id_seq'),
+    target_schema   name NOT NULL,
+    target_table    name NOT NULL,
+    source_name     text NOT NULL,
+    source_bytes    bigint,
+    source_sha256   bytea,
+    load_method     text NOT NULL
+                    CHECK (load_method IN ('data', 'file', 'client')),
+    options         jsonb NOT NULL,
+    key_columns     name[] NOT NULL,
+    state           text NOT NULL
+                    CHECK (state IN ('received', 'staged', 'validated', 'applied',
+                                     'rolled_back', 'failed', 'cancelled')),
+    started_by      name NOT NULL,
+    started_at      timestamptz NOT NULL,
+    staged_at       timestamptz,
+    validated_at    timestamptz,
+    applied_at      timestamptz,
+    rolled_back_at  timestamptz,
+    ended_at        timestamptz,
+    rows_total      bigint,
+    rows_valid      bigint,
+    rows_rejected   bigint,
+    inserted        bigint,
+    updated         bigint,
+    unchanged       bigint,
+    last_error      text
+);
+CREATE INDEX batch_target_idx
+    ON import_rollback.batch (target_schema, target_table, source_sha256);
+
+-- The file's columns, in file order.  Staging tables name their data
+-- columns c1..cN by position, so header text is data, never an identifier:
+-- any length, any bytes, duplicates allowed.  source_key is the name the
+-- column goes by in mappings and in the "source" JSON of reports: the header
+-- itself, or column<N> where the header is empty or repeats an earlier one.
+CREATE TABLE import_rollback.batch_column (
+    batch_id        bigint NOT NULL REFERENCES import_rollback.batch,
+    ordinal         integer NOT NULL CHECK (ordinal > 0),
+    header          text NOT NULL,
+    source_key      text NOT NULL,
+    PRIMARY KEY (batch_id, ordinal),
+    UNIQUE (batch_id, source_key)
+);
+
+CREATE SEQUENCE import_rollback.batch_event_id_seq;
+
+-- Every state transition of every batch, with time and role.
+CREATE TABLE import_rollback.batch_event (
+    event_id        bigint PRIMARY KEY
+                    DEFAULT pg_catalog.nextval('import_rollback.batch_event_id_seq'),
+    batch_id        bigint NOT NULL REFERENCES import_rollback.batch,
+    event_at        timestamptz NOT NULL,
+    role_name       name NOT NULL,
+    from_state      text,
+    to_state        text NOT NULL,
+    detail          text
+);
+CREATE INDEX batch_event_batch_idx ON import_rollback.batch_event (batch_id);
+
+REVOKE ALL ON ALL TABLES IN SCHEMA import_rollback FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA import_rollback FROM PUBLIC;
+
+-- Catalog contents are user data: pg_dump must keep them.
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.batch', '');
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.batch_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.batch_column', '');
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.batch_event', '');
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.batch_event_id_seq', '');
+
+--
+-- Staging
+--
+CREATE FUNCTION @extschema@.ir_stage(target regclass, source_name text, data text,
+                                     options jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ir_stage'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_stage(regclass, text, text, jsonb)
+    IS 'create a batch for target and stage the CSV text raw into it';
+
+CREATE FUNCTION @extschema@.ir_stage_file(target regclass, path text,
+                                          options jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ir_stage_file'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_stage_file(regclass, text, jsonb)
+    IS 'create a batch for target and stage a server-side CSV file raw into it';
+
+CREATE FUNCTION @extschema@.ir_stage_begin(target regclass, source_name text,
+                                           columns text[], options jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ir_stage_begin'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_stage_begin(regclass, text, text[], jsonb)
+    IS 'client path: create a batch and its staging table for COPY ... FROM STDIN';
+
+CREATE FUNCTION @extschema@.ir_stage_copy_command(batch bigint)
+RETURNS text
+AS 'MODULE_PATHNAME', 'ir_stage_copy_command'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_stage_copy_command(bigint)
+    IS 'client path: the COPY ... FROM STDIN statement that loads the batch';
+
+CREATE FUNCTION @extschema@.ir_stage_finish(batch bigint)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ir_stage_finish'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_stage_finish(bigint)
+    IS 'client path: mark a batch loaded with COPY as staged; returns its row count';
+
+--
+-- Batch life cycle and reports
+--
+CREATE FUNCTION @extschema@.ir_cancel(batch bigint, reason text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'ir_cancel'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_cancel(bigint, text)
+    IS 'discard a batch that has not been applied';
+
+CREATE FUNCTION @extschema@.ir_rejects(batch bigint)
+RETURNS TABLE(row_no bigint, errors text[], source jsonb)
+AS 'MODULE_PATHNAME', 'ir_rejects'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_rejects(bigint)
+    IS 'rejected rows of a batch with every reason and the raw source row';
+
+-- Batches visible to the caller: those on tables it may read or write,
+-- those it started, and all of them for superusers.
+CREATE VIEW @extschema@.ir_batches WITH (security_barrier) AS
+SELECT b.batch_id,
+       pg_catalog.format('%I.%I', b.target_schema, b.target_table) AS target,
+       b.source_name,
+       b.state,
+       b.started_by::text AS started_by,
+       b.started_at,
+       b.rows_total,
+       b.rows_valid,
+       b.rows_rejected,
+       b.inserted,
+       b.updated,
+       b.unchanged,
+       b.rolled_back_at,
+       (b.state OPERATOR(pg_catalog.<>) 'applied') AS safe_to_retry,
+       b.last_error,
+       b.source_bytes,
+       pg_catalog.encode(b.source_sha256, 'hex') AS source_sha256,
+       b.load_method,
+       b.key_columns,
+       b.options,
+       b.staged_at,
+       b.validated_at,
+       b.applied_at,
+       b.ended_at
+  FROM import_rollback.batch b
+ WHERE b.started_by OPERATOR(pg_catalog.=) CURRENT_USER
+    OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r
+         WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+    OR EXISTS (SELECT 1
+                 FROM pg_catalog.pg_class c
+                 JOIN pg_catalog.pg_namespace n
+                   ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                WHERE n.nspname OPERATOR(pg_catalog.=) b.target_schema
+                  AND c.relname OPERATOR(pg_catalog.=) b.target_table
+                  AND pg_catalog.has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE'));
+COMMENT ON VIEW @extschema@.ir_batches IS 'what each file did, and whether it can be run again';
+
+CREATE VIEW @extschema@.ir_batch_events WITH (security_barrier) AS
+SELECT e.event_id, e.batch_id, e.event_at, e.role_name::text AS role_name,
+       e.from_state, e.to_state, e.detail
+  FROM import_rollback.batch_event e
+ WHERE EXISTS (SELECT 1 FROM @extschema@.ir_batches v
+                WHERE v.batch_id OPERATOR(pg_catalog.=) e.batch_id);
+COMMENT ON VIEW @extschema@.ir_batch_events IS 'state transitions of the batches visible to the caller';
+
+GRANT SELECT ON @extschema@.ir_batches, @extschema@.ir_batch_events TO PUBLIC;

@@ -1,0 +1,855 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  The batch catalog: creating batches, reading and locking them, the
+ *	  state machine, the event log, NOTIFY, checks of target tables and of
+ *	  batch options, and ir_cancel.
+ *
+ * The state machine lives in ir_batch_transition() and nowhere else: every
+ * state change of every batch goes through it, which checks the transition
+ * against the table below, records an event (time, role, from, to, detail)
+ * and queues NOTIFY import_rollback with a JSON payload.  Callers lock the
+ * batch row first (ir_batch_fetch with for_update), so two sessions racing
+ * on one batch serialize on that row and the loser sees the new state.
+ *
+ * All catalog statements run as the extension owner (see import_rollback.c)
+ * and are fully schema-qualified.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/genam.h"
+#include "access/relation.h"
+#include "catalog/catalog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
+
+#include "import_rollback.h"
+
+PG_FUNCTION_INFO_V1(ir_cancel);
+
+static const char *const state_names[IR_NSTATES] = {
+	[IR_RECEIVED] = "received",
+	[IR_STAGED] = "staged",
+	[IR_VALIDATED] = "validated",
+	[IR_APPLIED] = "applied",
+	[IR_ROLLED_BACK] = "rolled_back",
+	[IR_FAILED] = "failed",
+	[IR_CANCELLED] = "cancelled",
+};
+
+static const char *const load_method_names[] = {
+	[IR_LOAD_DATA] = "data",
+	[IR_LOAD_FILE] = "file",
+	[IR_LOAD_CLIENT] = "client",
+};
+
+#define S(st) (1 << (st))
+
+/*
+ * Allowed transitions (DESIGN.md): received -> staged -> validated ->
+ * applied -> rolled_back, with failed and cancelled on the side.  A failed
+ * or validated batch can be validated again (corrected mapping or rules);
+ * a failed batch only if its whole file reached staging.
+ */
+static const int allowed_next[IR_NSTATES] = {
+	[IR_RECEIVED] = S(IR_STAGED) | S(IR_FAILED) | S(IR_CANCELLED),
+	[IR_STAGED] = S(IR_VALIDATED) | S(IR_FAILED) | S(IR_CANCELLED),
+	[IR_VALIDATED] = S(IR_VALIDATED) | S(IR_APPLIED) | S(IR_FAILED) | S(IR_CANCELLED),
+	[IR_APPLIED] = S(IR_ROLLED_BACK),
+	[IR_ROLLED_BACK] = 0,
+	[IR_FAILED] = S(IR_VALIDATED) | S(IR_FAILED) | S(IR_CANCELLED),
+	[IR_CANCELLED] = 0,
+};
+
+const char *
+ir_state_name(IrState state)
+{
+	return state_names[state];
+}
+
+IrState
+ir_state_from_name(const char *name)
+{
+	for (int i = 0; i < IR_NSTATES; i++)
+		if (strcmp(state_names[i], name) == 0)
+			return (IrState) i;
+	elog(ERROR, "unknown batch state \"%s\"", name);
+	pg_unreachable();
+}
+
+static IrLoadMethod
+load_method_from_name(const char *name)
+{
+	for (int i = 0; i < lengthof(load_method_names); i++)
+		if (strcmp(load_method_names[i], name) == 0)
+			return (IrLoadMethod) i;
+	elog(ERROR, "unknown load method \"%s\"", name);
+	pg_unreachable();
+}
+
+/* Comma-separated list of the states a batch in "from" may move to. */
+static char *
+next_states_list(IrState from)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < IR_NSTATES; i++)
+	{
+		if (allowed_next[from] & S(i))
+			appendStringInfo(&buf, "%s\"%s\"", buf.len ? ", " : "", state_names[i]);
+	}
+	return buf.data;
+}
+
+/* ---------------------------------------------------------------------
+ * Options
+ * ---------------------------------------------------------------------
+ */
+
+static void
+option_error(const char *key, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("option \"%s\" must be %s", key, what)));
+}
+
+/* Check one option value against the shape it must have. */
+static void
+check_option_value(const char *key, JsonbValue *v)
+{
+	if (strcmp(key, "header") == 0)
+	{
+		if (v->type != jbvBool)
+			option_error(key, "a boolean");
+	}
+	else if (strcmp(key, "delimiter") == 0 || strcmp(key, "quote") == 0 ||
+			 strcmp(key, "escape") == 0 || strcmp(key, "null") == 0 ||
+			 strcmp(key, "encoding") == 0 || strcmp(key, "mode") == 0 ||
+			 strcmp(key, "sha256") == 0)
+	{
+		if (v->type != jbvString)
+			option_error(key, "a string");
+		if (strcmp(key, "mode") == 0)
+		{
+			char	   *mode = pnstrdup(v->val.string.val, v->val.string.len);
+
+			if (strcmp(mode, "upsert") != 0 && strcmp(mode, "insert") != 0 &&
+				strcmp(mode, "update") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid mode \"%s\"", mode),
+						 errhint("Valid modes are \"upsert\", \"insert\" and \"update\".")));
+		}
+		else if (strcmp(key, "sha256") == 0)
+		{
+			int			len = v->val.string.len;
+
+			if (len != 64 || strspn(pnstrdup(v->val.string.val, len),
+									"0123456789abcdefABCDEF") != 64)
+				option_error(key, "64 hexadecimal digits");
+		}
+		else if (strcmp(key, "encoding") == 0)
+		{
+			char	   *enc = pnstrdup(v->val.string.val, v->val.string.len);
+
+			if (pg_char_to_encoding(enc) < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("\"%s\" is not a valid encoding name", enc)));
+		}
+	}
+	else if (strcmp(key, "expect_rows") == 0 || strcmp(key, "bytes") == 0)
+	{
+		bool		ok = false;
+
+		if (v->type == jbvNumeric)
+		{
+			char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out,
+																NumericGetDatum(v->val.numeric)));
+
+			ok = strspn(s, "0123456789") == strlen(s);
+		}
+		if (!ok)
+			option_error(key, "a non-negative integer");
+	}
+	else if (strcmp(key, "mapping") == 0 || strcmp(key, "rules") == 0)
+	{
+		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+			option_error(key, "an object");
+		if (strcmp(key, "mapping") == 0)
+		{
+			JsonbIterator *it = JsonbIteratorInit(v->val.binary.data);
+			JsonbValue	elem;
+			JsonbIteratorToken tok;
+
+			while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+			{
+				if (tok == WJB_VALUE && elem.type != jbvString)
+					option_error(key, "an object mapping source columns to target column names");
+			}
+		}
+	}
+	else if (strcmp(key, "key") == 0)
+	{
+		JsonbIterator *it;
+		JsonbValue	elem;
+		JsonbIteratorToken tok;
+		int			n = 0;
+
+		if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+			option_error(key, "an array of column names");
+		it = JsonbIteratorInit(v->val.binary.data);
+		while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+		{
+			if (tok != WJB_ELEM)
+				continue;
+			if (elem.type != jbvString)
+				option_error(key, "an array of column names");
+			n++;
+		}
+		if (n == 0)
+			option_error(key, "a non-empty array of column names");
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unrecognized option \"%s\"", key),
+				 errhint("Valid options are \"header\", \"delimiter\", \"quote\", \"escape\", "
+						 "\"null\", \"encoding\", \"mapping\", \"key\", \"mode\", \"rules\" "
+						 "and \"expect_rows\"; the client path also takes \"bytes\" and \"sha256\".")));
+}
+
+/*
+ * Check the shape of a batch's options: an object whose keys are all
+ * known and whose values have the right types.  Catches typos
+ * ("delimeter") before a batch is created.
+ */
+static void
+ir_check_options(Jsonb *options, IrLoadMethod method)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object")));
+
+	it = JsonbIteratorInit(&options->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+		{
+			if ((strcmp(key, "bytes") == 0 || strcmp(key, "sha256") == 0) &&
+				method != IR_LOAD_CLIENT)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"%s\" is only accepted by ir_stage_begin", key),
+						 errdetail("The server computes the size and SHA-256 of the files it reads itself.")));
+			if (strcmp(key, "encoding") == 0 && method == IR_LOAD_DATA)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("option \"encoding\" does not apply to CSV passed as text"),
+						 errdetail("A text argument has already been converted to the database encoding by the client connection."),
+						 errhint("Set client_encoding to the file's encoding, or use ir_stage_file or the client path.")));
+			check_option_value(key, &v);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Targets
+ * ---------------------------------------------------------------------
+ */
+
+/* The key columns named by options.key, or NIL when absent. */
+static List *
+key_from_options(Jsonb *options)
+{
+	JsonbValue *v = ir_option(options, "key");
+	JsonbIterator *it;
+	JsonbValue	elem;
+	JsonbIteratorToken tok;
+	List	   *cols = NIL;
+
+	if (v == NULL)
+		return NIL;
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+	{
+		if (tok == WJB_ELEM)
+			cols = lappend(cols, pnstrdup(elem.val.string.val, elem.val.string.len));
+	}
+	return cols;
+}
+
+/*
+ * Is there a unique index that ON CONFLICT can use as the arbiter for
+ * exactly the columns in attnums (any order)?  It must be valid,
+ * immediate, without predicate or expressions.
+ */
+static bool
+has_arbiter_index(Relation rel, Bitmapset *attnums, int nkeys)
+{
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	bool		found = false;
+
+	foreach(lc, indexes)
+	{
+		Relation	irel = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index idx = irel->rd_index;
+
+		if (idx->indisunique && idx->indimmediate && idx->indisvalid &&
+			idx->indnkeyatts == nkeys &&
+			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(irel->rd_indextuple, Anum_pg_index_indexprs, NULL))
+		{
+			Bitmapset  *cols = NULL;
+
+			for (int i = 0; i < idx->indnkeyatts; i++)
+				cols = bms_add_member(cols, idx->indkey.values[i]);
+			found = bms_equal(cols, attnums);
+		}
+		index_close(irel, AccessShareLock);
+		if (found)
+			break;
+	}
+	list_free(indexes);
+	return found;
+}
+
+/*
+ * Check that relid can be an import target for the caller, and resolve its
+ * key.  Also checks the shape of the options.  The target stays locked
+ * AccessShareLock until the end of the transaction.
+ */
+void
+ir_check_target(Oid relid, Jsonb *options, IrLoadMethod method, IrTarget *target)
+{
+	Relation	rel;
+	char	   *relname;
+	List	   *key;
+	Bitmapset  *attnums = NULL;
+	ListCell   *lc;
+	StringInfoData keylist;
+
+	ir_check_options(options, method);
+
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	relname = RelationGetRelationName(rel);
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION &&
+		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", relname),
+				 errdetail("Only plain and partitioned tables can be import targets.")));
+	if (rel->rd_rel->relpersistence != RELPERSISTENCE_PERMANENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a permanent table", relname),
+				 errdetail("Temporary and unlogged tables cannot be import targets: "
+						   "their rows would not survive a crash or the session, "
+						   "but their batches and change log would.")));
+	if (IsCatalogRelation(rel) ||
+		strcmp(get_namespace_name(RelationGetNamespace(rel)), IR_SCHEMA) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" cannot be an import target", relname),
+				 errdetail("System catalogs and import_rollback's own tables are never import targets.")));
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT | ACL_UPDATE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", relname),
+				 errdetail("Staging a file for a table requires INSERT or UPDATE privilege on it.")));
+
+	key = key_from_options(options);
+	if (key == NIL)
+	{
+		Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
+		Relation	irel;
+
+		if (!OidIsValid(pkoid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("table \"%s\" has no primary key", relname),
+					 errhint("Name the key columns in the \"key\" option; a unique index "
+							 "on exactly those columns must exist.")));
+		irel = index_open(pkoid, AccessShareLock);
+		for (int i = 0; i < irel->rd_index->indnkeyatts; i++)
+		{
+			AttrNumber	attno = irel->rd_index->indkey.values[i];
+
+			key = lappend(key, pstrdup(NameStr(TupleDescAttr(RelationGetDescr(rel),
+															 attno - 1)->attname)));
+		}
+		index_close(irel, AccessShareLock);
+	}
+
+	initStringInfo(&keylist);
+	foreach(lc, key)
+	{
+		char	   *col = lfirst(lc);
+		AttrNumber	attno = get_attnum(relid, col);
+
+		appendStringInfo(&keylist, "%s%s", keylist.len ? ", " : "",
+						 quote_identifier(col));
+
+		if (attno == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("key column \"%s\" of relation \"%s\" does not exist",
+							col, relname)));
+		if (attno < 0 || TupleDescAttr(RelationGetDescr(rel), attno - 1)->attgenerated)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("column \"%s\" cannot be part of an import key", col),
+					 errdetail("System and generated columns are not written by imports.")));
+		if (bms_is_member(attno, attnums))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("key column \"%s\" is named more than once", col)));
+		attnums = bms_add_member(attnums, attno);
+	}
+
+	if (!has_arbiter_index(rel, attnums, list_length(key)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+				 errmsg("there is no unique index on table \"%s\" matching the import key",
+						relname),
+				 errdetail("The key is (%s).", keylist.data),
+				 errhint("Create a unique index or constraint on exactly these columns, "
+						 "without a WHERE clause; it serves as the ON CONFLICT arbiter.")));
+
+	target->relid = relid;
+	target->schema = get_namespace_name(RelationGetNamespace(rel));
+	target->table = pstrdup(relname);
+	target->key_columns = key;
+	relation_close(rel, NoLock);
+}
+
+/* ---------------------------------------------------------------------
+ * Batches
+ * ---------------------------------------------------------------------
+ */
+
+static SPIPlanPtr create_plan;
+static SPIPlanPtr fetch_plan;
+static SPIPlanPtr fetch_lock_plan;
+static SPIPlanPtr transition_plan;
+static SPIPlanPtr staging_result_plan;
+static SPIPlanPtr duplicate_plan;
+
+/* Queue NOTIFY import_rollback for a transition; sent at commit. */
+static void
+notify_transition(int64 batch_id, const char *schema, const char *table,
+				  const char *from, const char *to)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"batch_id\": " INT64_FORMAT ", \"target\": ", batch_id);
+	escape_json(&buf, quote_qualified_identifier(schema, table));
+	appendStringInfoString(&buf, ", \"from\": ");
+	if (from)
+		escape_json(&buf, from);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"to\": ");
+	escape_json(&buf, to);
+	appendStringInfoChar(&buf, '}');
+	Async_Notify("import_rollback", buf.data);
+}
+
+static Datum
+name_datum(const char *s)
+{
+	return DirectFunctionCall1(namein, CStringGetDatum(s));
+}
+
+/*
+ * Create a batch in state "received" and record its first event.  Returns
+ * the new batch id.  sha256 may be NULL (not known yet).
+ */
+int64
+ir_batch_create(const IrTarget *target, const char *source_name,
+				IrLoadMethod method, Jsonb *options,
+				int64 source_bytes, const uint8 *sha256)
+{
+	static const Oid argtypes[9] = {NAMEOID, NAMEOID, TEXTOID, INT8OID, BYTEAOID,
+	TEXTOID, JSONBOID, NAMEARRAYOID, NAMEOID};
+	Datum		values[9];
+	char		nulls[9] = "         ";
+	Datum	   *keys;
+	int			nkeys = list_length(target->key_columns);
+	ListCell   *lc;
+	int			i = 0;
+	char	   *role = ir_current_role_name();
+	IrOwnerSave save;
+	int64		batch_id;
+	bool		isnull;
+
+	keys = palloc(sizeof(Datum) * nkeys);
+	foreach(lc, target->key_columns)
+		keys[i++] = name_datum(lfirst(lc));
+
+	values[0] = name_datum(target->schema);
+	values[1] = name_datum(target->table);
+	values[2] = CStringGetTextDatum(source_name);
+	values[3] = Int64GetDatum(source_bytes);
+	if (source_bytes < 0)
+		nulls[3] = 'n';
+	if (sha256)
+	{
+		bytea	   *b = palloc(VARHDRSZ + 32);
+
+		SET_VARSIZE(b, VARHDRSZ + 32);
+		memcpy(VARDATA(b), sha256, 32);
+		values[4] = PointerGetDatum(b);
+	}
+	else
+		nulls[4] = 'n';
+	values[5] = CStringGetTextDatum(load_method_names[method]);
+	values[6] = JsonbPGetDatum(options);
+	values[7] = PointerGetDatum(construct_array(keys, nkeys, NAMEOID, NAMEDATALEN,
+												false, TYPALIGN_CHAR));
+	values[8] = name_datum(role);
+
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec("WITH b AS ("
+				" INSERT INTO import_rollback.batch"
+				"  (target_schema, target_table, source_name, source_bytes, source_sha256,"
+				"   load_method, options, key_columns, state, started_by, started_at)"
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $9, clock_timestamp())"
+				" RETURNING batch_id, started_at)"
+				" INSERT INTO import_rollback.batch_event"
+				"  (batch_id, event_at, role_name, from_state, to_state)"
+				" SELECT b.batch_id, b.started_at, $9, NULL, 'received' FROM b"
+				" RETURNING batch_id",
+				9, argtypes, values, nulls, SPI_OK_INSERT_RETURNING, &create_plan);
+	batch_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+										   SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	ir_restore_user(&save);
+
+	notify_transition(batch_id, target->schema, target->table, NULL, "received");
+	return batch_id;
+}
+
+/*
+ * Read a batch, optionally locking its row FOR UPDATE, and check that the
+ * caller may act on it: "access" privileges on its target, or (when the
+ * target is gone) being its starter or a superuser.  Unknown batch: 42704.
+ */
+IrBatch *
+ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access)
+{
+	static const Oid argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(batch_id)};
+	MemoryContext callercxt = CurrentMemoryContext;
+	IrBatch    *b;
+	IrOwnerSave save;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Oid			nsp;
+	char	   *role = ir_current_role_name();
+	bool		allowed;
+
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec(for_update ?
+				"SELECT batch_id, target_schema::text, target_table::text, source_name,"
+				" load_method, state, started_by::text, staged_at IS NOT NULL, options,"
+				" rows_total, rows_rejected"
+				" FROM import_rollback.batch WHERE batch_id = $1 FOR UPDATE" :
+				"SELECT batch_id, target_schema::text, target_table::text, source_name,"
+				" load_method, state, started_by::text, staged_at IS NOT NULL, options,"
+				" rows_total, rows_rejected"
+				" FROM import_rollback.batch WHERE batch_id = $1",
+				1, argtypes, values, NULL, SPI_OK_SELECT,
+				for_update ? &fetch_lock_plan : &fetch_plan);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("batch " INT64_FORMAT " does not exist", batch_id),
+				 errhint("The view ir_batches lists the batches you can see.")));
+
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	MemoryContextSwitchTo(callercxt);
+	b = palloc0(sizeof(IrBatch));
+	b->batch_id = batch_id;
+	b->target_schema = SPI_getvalue(tup, desc, 2);
+	b->target_table = SPI_getvalue(tup, desc, 3);
+	b->source_name = SPI_getvalue(tup, desc, 4);
+	b->load_method = load_method_from_name(SPI_getvalue(tup, desc, 5));
+	b->state = ir_state_from_name(SPI_getvalue(tup, desc, 6));
+	b->started_by = SPI_getvalue(tup, desc, 7);
+	b->staging_complete = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
+	b->options = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 9, &isnull));
+	b->rows_total = DatumGetInt64(SPI_getbinval(tup, desc, 10, &isnull));
+	if (isnull)
+		b->rows_total = -1;
+	b->rows_rejected = DatumGetInt64(SPI_getbinval(tup, desc, 11, &isnull));
+	if (isnull)
+		b->rows_rejected = -1;
+	SPI_finish();
+	ir_restore_user(&save);
+
+	nsp = get_namespace_oid(b->target_schema, true);
+	b->target_relid = OidIsValid(nsp) ? get_relname_relid(b->target_table, nsp) : InvalidOid;
+
+	if (OidIsValid(b->target_relid))
+	{
+		AclMode		mode = ACL_INSERT | ACL_UPDATE;
+
+		if (access == IR_ACCESS_READ)
+			mode |= ACL_SELECT;
+		allowed = pg_class_aclcheck(b->target_relid, GetUserId(), mode) == ACLCHECK_OK;
+	}
+	else
+		allowed = superuser() || strcmp(role, b->started_by) == 0;
+
+	if (!allowed)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for batch " INT64_FORMAT, batch_id),
+				 errdetail(access == IR_ACCESS_READ ?
+						   "Reading a batch requires SELECT, INSERT or UPDATE privilege on its target table %s." :
+						   "Changing a batch requires INSERT or UPDATE privilege on its target table %s.",
+						   quote_qualified_identifier(b->target_schema, b->target_table))));
+	return b;
+}
+
+/*
+ * The state machine: move a locked batch to state "to", record the event
+ * with detail (the error for "failed", the reason for "cancelled") and
+ * queue the NOTIFY.  An illegal transition raises 55000.
+ */
+void
+ir_batch_transition(IrBatch *batch, IrState to, const char *detail)
+{
+	static const Oid argtypes[5] = {INT8OID, TEXTOID, TEXTOID, NAMEOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
+	IrOwnerSave save;
+	IrState		from = batch->state;
+
+	if (!(allowed_next[from] & S(to)))
+	{
+		if (allowed_next[from] == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("batch " INT64_FORMAT " is %s and cannot become %s",
+							batch->batch_id, state_names[from], state_names[to]),
+					 errdetail("State \"%s\" is final.", state_names[from])));
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " is %s and cannot become %s",
+						batch->batch_id, state_names[from], state_names[to]),
+				 errdetail("A batch in state \"%s\" can become %s.",
+						   state_names[from], next_states_list(from))));
+	}
+	if (from == IR_FAILED && to == IR_VALIDATED && !batch->staging_complete)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " failed before its whole file was staged",
+						batch->batch_id),
+				 errdetail("Only part of the file is in staging; validating it would import a partial file."),
+				 errhint("Fix the file and stage it again as a new batch.")));
+
+	values[0] = Int64GetDatum(batch->batch_id);
+	values[1] = CStringGetTextDatum(state_names[to]);
+	if (detail)
+		values[2] = CStringGetTextDatum(detail);
+	else
+		nulls[2] = 'n';
+	values[3] = name_datum(ir_current_role_name());
+	values[4] = CStringGetTextDatum(state_names[from]);
+
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec("WITH u AS ("
+				" UPDATE import_rollback.batch SET state = $2,"
+				"  staged_at = CASE WHEN $2 = 'staged' THEN clock_timestamp() ELSE staged_at END,"
+				"  validated_at = CASE WHEN $2 = 'validated' THEN clock_timestamp() ELSE validated_at END,"
+				"  applied_at = CASE WHEN $2 = 'applied' THEN clock_timestamp() ELSE applied_at END,"
+				"  rolled_back_at = CASE WHEN $2 = 'rolled_back' THEN clock_timestamp() ELSE rolled_back_at END,"
+				"  ended_at = CASE WHEN $2 IN ('rolled_back', 'failed', 'cancelled') THEN clock_timestamp() END,"
+				"  last_error = CASE WHEN $2 = 'failed' THEN $3 ELSE last_error END"
+				" WHERE batch_id = $1 RETURNING batch_id)"
+				" INSERT INTO import_rollback.batch_event"
+				"  (batch_id, event_at, role_name, from_state, to_state, detail)"
+				" SELECT batch_id, clock_timestamp(), $4, $5, $2, $3 FROM u",
+				5, argtypes, values, nulls, SPI_OK_INSERT, &transition_plan);
+	if (SPI_processed != 1)
+		elog(ERROR, "batch " INT64_FORMAT " vanished during a state change", batch->batch_id);
+	SPI_finish();
+	ir_restore_user(&save);
+
+	notify_transition(batch->batch_id, batch->target_schema, batch->target_table,
+					  state_names[from], state_names[to]);
+	batch->state = to;
+}
+
+/*
+ * Record what staging found: row counts, and the file's size and SHA-256
+ * when they were only known at the end (NULL / negative keeps the old).
+ */
+void
+ir_batch_set_staging_result(int64 batch_id, int64 rows_total, int64 rows_rejected,
+							int64 source_bytes, const uint8 *sha256)
+{
+	static const Oid argtypes[5] = {INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
+	IrOwnerSave save;
+
+	values[0] = Int64GetDatum(batch_id);
+	values[1] = Int64GetDatum(rows_total);
+	values[2] = Int64GetDatum(rows_rejected);
+	values[3] = Int64GetDatum(source_bytes);
+	if (source_bytes < 0)
+		nulls[3] = 'n';
+	if (sha256)
+	{
+		bytea	   *b = palloc(VARHDRSZ + 32);
+
+		SET_VARSIZE(b, VARHDRSZ + 32);
+		memcpy(VARDATA(b), sha256, 32);
+		values[4] = PointerGetDatum(b);
+	}
+	else
+		nulls[4] = 'n';
+
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec("UPDATE import_rollback.batch"
+				" SET rows_total = $2, rows_rejected = $3,"
+				"     source_bytes = coalesce($4, source_bytes),"
+				"     source_sha256 = coalesce($5, source_sha256)"
+				" WHERE batch_id = $1",
+				5, argtypes, values, nulls, SPI_OK_UPDATE, &staging_result_plan);
+	SPI_finish();
+	ir_restore_user(&save);
+}
+
+/*
+ * Warn when the batch's file is byte-identical (same SHA-256) to one
+ * already applied to the same target and not rolled back.
+ */
+void
+ir_report_duplicate_file(const IrBatch *batch)
+{
+	static const Oid argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(batch->batch_id)};
+	IrOwnerSave save;
+	StringInfoData others;
+	char	   *first_source = NULL;
+	char	   *sha = NULL;
+	int64		first_id = 0;
+
+	initStringInfo(&others);
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec("SELECT o.batch_id, o.source_name, encode(o.source_sha256, 'hex')"
+				" FROM import_rollback.batch b"
+				" JOIN import_rollback.batch o"
+				"   ON o.target_schema = b.target_schema AND o.target_table = b.target_table"
+				"  AND o.source_sha256 = b.source_sha256 AND o.batch_id <> b.batch_id"
+				" WHERE b.batch_id = $1 AND o.state = 'applied'"
+				" ORDER BY o.batch_id",
+				1, argtypes, values, NULL, SPI_OK_SELECT, &duplicate_plan);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (i == 0)
+		{
+			first_id = id;
+			first_source = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
+			sha = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
+		}
+		appendStringInfo(&others, "%s" INT64_FORMAT, i ? ", " : "", id);
+	}
+	if (first_source)
+	{
+		first_source = MemoryContextStrdup(TopTransactionContext, first_source);
+		sha = MemoryContextStrdup(TopTransactionContext, sha);
+	}
+	SPI_finish();
+	ir_restore_user(&save);
+
+	if (first_source)
+		ereport(WARNING,
+				(errmsg("file of batch " INT64_FORMAT " is identical to \"%s\", applied to %s as batch " INT64_FORMAT,
+						batch->batch_id, first_source,
+						quote_qualified_identifier(batch->target_schema, batch->target_table),
+						first_id),
+				 errdetail("Both files have SHA-256 %s; applied batches with this file: %s.",
+						   sha, others.data),
+				 errhint("If the file was sent twice by mistake, discard this batch with ir_cancel().")));
+}
+
+/*
+ * ir_cancel(batch, reason): discard a batch that has not been applied.
+ * Its staging rows are kept as evidence.
+ */
+Datum
+ir_cancel(PG_FUNCTION_ARGS)
+{
+	IrBatch    *batch;
+	char	   *reason;
+
+	ir_check_not_null(fcinfo, 0, "batch");
+	ir_check_not_null(fcinfo, 1, "reason");
+	reason = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if (strspn(reason, " \t\r\n") == strlen(reason))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a reason is required to cancel a batch"),
+				 errhint("Say why the batch is discarded; the reason is kept in its event log.")));
+
+	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
+	if (batch->state == IR_APPLIED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " has been applied and cannot be cancelled",
+						batch->batch_id),
+				 errhint("Use ir_rollback() to undo an applied batch.")));
+	if (batch->load_method == IR_LOAD_CLIENT && batch->state == IR_RECEIVED)
+		ir_stage_close_client(batch);
+	ir_batch_transition(batch, IR_CANCELLED, reason);
+	PG_RETURN_VOID();
+}

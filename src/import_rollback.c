@@ -1,0 +1,188 @@
+/*-------------------------------------------------------------------------
+ *
+ * import_rollback.c
+ *	  Module entry point and the small helpers every other file uses:
+ *	  argument checks, option lookup, running as the extension owner,
+ *	  staging table names and SPI execution with kept plans.
+ *
+ * Privilege model: every C function runs as its caller, so that writes to
+ * a target table are checked against the caller's own rights.  Writes to
+ * the extension's catalog and staging tables, which ordinary roles cannot
+ * touch, happen between ir_become_owner() and ir_restore_user(): the
+ * extension owner's identity is taken as a local user-id change with
+ * SECURITY_RESTRICTED_OPERATION set and search_path pinned to
+ * "pg_catalog, pg_temp", and only schema-qualified internal statements
+ * run in between.  An error raised in between needs
+ * no cleanup: transaction and subtransaction abort restore the identity.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_extension.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/rel.h"
+
+#include "import_rollback.h"
+
+PG_MODULE_MAGIC;
+
+/*
+ * Raise a clean error for a NULL argument.  Functions are not STRICT on
+ * purpose: a NULL batch id must say so, not quietly return NULL.
+ */
+void
+ir_check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"%s\" must not be null", argname)));
+}
+
+/* Owner of the installed extension, read from pg_extension. */
+static Oid
+ir_extension_owner(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	Oid			owner;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("import_rollback"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (!HeapTupleIsValid(tup))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"import_rollback\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION import_rollback.")));
+	owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return owner;
+}
+
+/* Start running as the extension owner; see the file header. */
+void
+ir_become_owner(IrOwnerSave *save)
+{
+	Oid			owner = ir_extension_owner();
+
+	GetUserIdAndSecContext(&save->userid, &save->sec_context);
+	SetUserIdAndSecContext(owner,
+						   save->sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+
+	/* Pin search_path, as a SECURITY DEFINER function's SET clause would. */
+	save->guc_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+}
+
+/* Go back to the identity saved by ir_become_owner(). */
+void
+ir_restore_user(const IrOwnerSave *save)
+{
+	AtEOXact_GUC(true, save->guc_nestlevel);
+	SetUserIdAndSecContext(save->userid, save->sec_context);
+}
+
+/* Name of the calling role, for the catalog's "who" columns. */
+char *
+ir_current_role_name(void)
+{
+	return GetUserNameFromId(GetUserId(), false);
+}
+
+/* Unqualified name of a batch's staging table. */
+char *
+ir_staging_table_name(int64 batch_id)
+{
+	return psprintf("stage_" INT64_FORMAT, batch_id);
+}
+
+/* Schema-qualified, quoted name of a batch's staging table, for SQL text. */
+char *
+ir_staging_table_qualified(int64 batch_id)
+{
+	return psprintf("%s.%s", IR_SCHEMA,
+					quote_identifier(ir_staging_table_name(batch_id)));
+}
+
+/*
+ * Look up a top-level key of an options object; NULL when absent.  The
+ * caller has checked that options is an object (ir_check_options).
+ */
+JsonbValue *
+ir_option(Jsonb *options, const char *key)
+{
+	if (options == NULL || !JB_ROOT_IS_OBJECT(options))
+		return NULL;
+	return getKeyJsonValueFromContainer(&options->root, key, strlen(key), NULL);
+}
+
+/* A string option as a C string, NULL when absent or JSON null. */
+char *
+ir_option_string(Jsonb *options, const char *key)
+{
+	JsonbValue *v = ir_option(options, key);
+
+	if (v == NULL || v->type == jbvNull)
+		return NULL;
+	if (v->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" must be a string", key)));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * Run one internal statement through SPI, inside an SPI connection the
+ * caller holds.  When plancache is given the plan is prepared once per
+ * backend and kept.  The result code must equal expected.
+ */
+void
+ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
+			const Datum *values, const char *nulls,
+			int expected, SPIPlanPtr *plancache)
+{
+	int			rc;
+
+	if (plancache != NULL)
+	{
+		if (*plancache == NULL)
+		{
+			SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+
+			if (plan == NULL)
+				elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+					 sql, SPI_result_code_string(SPI_result));
+			if (SPI_keepplan(plan) != 0)
+				elog(ERROR, "SPI_keepplan failed");
+			*plancache = plan;
+		}
+		rc = SPI_execute_plan(*plancache, (Datum *) values, nulls, false, 0);
+	}
+	else if (nargs > 0)
+		rc = SPI_execute_with_args(sql, nargs, (Oid *) argtypes,
+								   (Datum *) values, nulls, false, 0);
+	else
+		rc = SPI_execute(sql, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "internal statement returned %s, expected %s: %s",
+			 SPI_result_code_string(rc), SPI_result_code_string(expected), sql);
+}

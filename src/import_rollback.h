@@ -1,0 +1,134 @@
+/*-------------------------------------------------------------------------
+ *
+ * import_rollback.h
+ *	  Declarations shared by the import_rollback C files.
+ *
+ * Who owns what:
+ *	  import_rollback.c  module entry, argument and option helpers, the
+ *	                     switch to the extension owner, SPI helpers
+ *	  catalog.c          batch catalog, the state machine, events, NOTIFY,
+ *	                     target checks, ir_cancel
+ *	  stage.c            raw staging through COPY's parser, client path
+ *	  reports.c          read-only reports (ir_rejects)
+ *
+ * SQLSTATEs raised for user errors (documented in README.md):
+ *	  22004 null_value_not_allowed           a NULL argument
+ *	  22023 invalid_parameter_value          a malformed option
+ *	  42704 undefined_object                 an unknown batch
+ *	  42P01 undefined_table                  an unknown target
+ *	  42809 wrong_object_type                target is not a permanent table
+ *	  42703 undefined_column                 key names a missing column
+ *	  42P10 invalid_column_reference         no unique index on the key
+ *	  42501 insufficient_privilege           caller lacks rights on target
+ *	  55000 object_not_in_prerequisite_state batch in the wrong state
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef IMPORT_ROLLBACK_H
+#define IMPORT_ROLLBACK_H
+
+#include "fmgr.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+#include "executor/spi.h"
+
+#include "compat.h"
+
+/* Name of the internal schema; every internal reference is qualified. */
+#define IR_SCHEMA "import_rollback"
+
+/* Batch states (contract). */
+typedef enum IrState
+{
+	IR_RECEIVED,
+	IR_STAGED,
+	IR_VALIDATED,
+	IR_APPLIED,
+	IR_ROLLED_BACK,
+	IR_FAILED,
+	IR_CANCELLED
+} IrState;
+
+#define IR_NSTATES (IR_CANCELLED + 1)
+
+/* How the file reached the server. */
+typedef enum IrLoadMethod
+{
+	IR_LOAD_DATA,				/* ir_stage: CSV text argument */
+	IR_LOAD_FILE,				/* ir_stage_file: server-side file */
+	IR_LOAD_CLIENT				/* ir_stage_begin/finish: COPY FROM STDIN */
+} IrLoadMethod;
+
+/* What a caller must be allowed to do on a batch's target. */
+typedef enum IrAccess
+{
+	IR_ACCESS_READ,				/* SELECT, INSERT or UPDATE on the target */
+	IR_ACCESS_LOAD				/* INSERT or UPDATE on the target */
+} IrAccess;
+
+/* A batch row, as read (and locked) from import_rollback.batch. */
+typedef struct IrBatch
+{
+	int64		batch_id;
+	char	   *target_schema;
+	char	   *target_table;
+	Oid			target_relid;	/* InvalidOid if the target no longer exists */
+	char	   *source_name;
+	IrLoadMethod load_method;
+	IrState		state;
+	char	   *started_by;
+	bool		staging_complete;	/* the whole file reached staging */
+	Jsonb	   *options;
+	int64		rows_total;
+	int64		rows_rejected;
+} IrBatch;
+
+/* Result of checking a target table at staging time. */
+typedef struct IrTarget
+{
+	Oid			relid;
+	char	   *schema;
+	char	   *table;
+	List	   *key_columns;	/* List of char * (target column names) */
+} IrTarget;
+
+/* Saved identity while running as the extension owner. */
+typedef struct IrOwnerSave
+{
+	Oid			userid;
+	int			sec_context;
+	int			guc_nestlevel;
+} IrOwnerSave;
+
+/* import_rollback.c */
+extern void ir_check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern void ir_become_owner(IrOwnerSave *save);
+extern void ir_restore_user(const IrOwnerSave *save);
+extern char *ir_staging_table_name(int64 batch_id);
+extern char *ir_staging_table_qualified(int64 batch_id);
+extern JsonbValue *ir_option(Jsonb *options, const char *key);
+extern char *ir_option_string(Jsonb *options, const char *key);
+extern void ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
+						const Datum *values, const char *nulls,
+						int expected, SPIPlanPtr *plancache);
+extern char *ir_current_role_name(void);
+
+/* catalog.c */
+extern const char *ir_state_name(IrState state);
+extern IrState ir_state_from_name(const char *name);
+extern void ir_check_target(Oid relid, Jsonb *options, IrLoadMethod method,
+							IrTarget *target);
+extern int64 ir_batch_create(const IrTarget *target, const char *source_name,
+							 IrLoadMethod method, Jsonb *options,
+							 int64 source_bytes, const uint8 *sha256);
+extern IrBatch *ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access);
+extern void ir_batch_transition(IrBatch *batch, IrState to, const char *detail);
+extern void ir_batch_set_staging_result(int64 batch_id, int64 rows_total,
+										int64 rows_rejected, int64 source_bytes,
+										const uint8 *sha256);
+extern void ir_report_duplicate_file(const IrBatch *batch);
+
+/* stage.c */
+extern void ir_stage_close_client(const IrBatch *batch);
+
+#endif							/* IMPORT_ROLLBACK_H */

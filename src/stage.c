@@ -1,0 +1,1039 @@
+/*-------------------------------------------------------------------------
+ *
+ * stage.c
+ *	  Raw staging: every file becomes a batch whose rows land, exactly as
+ *	  the file gave them, in the batch's own staging table.
+ *
+ *	  ir_stage(target, source_name, data, options)   CSV passed as text
+ *	  ir_stage_file(target, path, options)            server-side file
+ *	  ir_stage_begin / ir_stage_copy_command / ir_stage_finish
+ *	                                                  client path: COPY FROM STDIN
+ *
+ * CSV is parsed by PostgreSQL's own COPY machinery: BeginCopyFrom() with a
+ * data-source callback, then NextCopyFromRawFields() for each record, so
+ * quoting, escapes, the null marker, CRLF and encodings behave exactly as
+ * in COPY, and a record with the wrong number of fields is seen as such
+ * instead of aborting the load.  The callback also measures the file and
+ * feeds SHA-256 as the bytes go by; a UTF-8 byte order mark is hashed but
+ * not parsed.
+ *
+ * Staging table import_rollback.stage_<batch>:
+ *	  row_no   bigint   1-based number of the data record (header excluded)
+ *	  status   text     NULL, or 'rejected'
+ *	  errors   text[]   every reason a row was rejected
+ *	  extra    text[]   fields beyond the header's count, kept, never lost
+ *	  c1..cN   text     the fields, byte-exact; NULL only for COPY's null marker
+ * Column names are positional: headers are data (import_rollback.batch_column),
+ * never identifiers.
+ *
+ * Rows are inserted with table_multi_insert() and a BulkInsertState, as
+ * COPY does.  Parsing runs in one subtransaction per chunk of rows, with
+ * no writes inside it: when the parser fails (unterminated quote, invalid
+ * byte sequence), the subtransaction is rolled back, the rows already read
+ * are kept, the batch becomes "failed" naming the record, and ir_stage
+ * returns the batch id with a WARNING.  Errors that are not about the
+ * file's contents (cancel, out of memory, ...) are re-thrown untouched.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "access/heapam.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "commands/copy.h"
+#include "common/cryptohash.h"
+#include "executor/tuptable.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "storage/fd.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+
+#include "import_rollback.h"
+
+PG_FUNCTION_INFO_V1(ir_stage);
+PG_FUNCTION_INFO_V1(ir_stage_file);
+PG_FUNCTION_INFO_V1(ir_stage_begin);
+PG_FUNCTION_INFO_V1(ir_stage_copy_command);
+PG_FUNCTION_INFO_V1(ir_stage_finish);
+
+/* Fixed columns of a staging table, before c1..cN. */
+#define STAGE_FIXED_COLS 4
+#define STAGE_COL_ROW_NO 0
+#define STAGE_COL_STATUS 1
+#define STAGE_COL_ERRORS 2
+#define STAGE_COL_EXTRA 3
+
+/* Rows buffered per multi-insert, and per parsing subtransaction. */
+#define STAGE_CHUNK_ROWS 1000
+#define STAGE_CHUNK_BYTES (1024 * 1024)
+
+/* Where COPY's parser reads from: a memory buffer or an open file. */
+typedef struct IrSource
+{
+	const char *data;			/* memory source */
+	size_t		len;
+	size_t		pos;
+	FILE	   *file;			/* file source */
+	const char *path;
+	bool		strip_bom;		/* skip a leading UTF-8 BOM */
+	bool		started;		/* first block already read */
+	pg_cryptohash_ctx *sha;		/* NULL: not hashing this pass */
+	int64		bytes;			/* bytes read (hashed) so far */
+} IrSource;
+
+/* COPY's data-source callback takes no argument: the source in use. */
+static IrSource *current_source = NULL;
+
+/* State of one staging run. */
+typedef struct StageRun
+{
+	CopyFromState cstate;
+	Relation	rel;
+	int			ncols;			/* data columns: fields per record */
+	TupleTableSlot **slots;
+	int			nbuffered;
+	size_t		bytes_buffered;
+	MemoryContext rowcxt;		/* datums of buffered rows */
+	BulkInsertState bistate;
+	CommandId	cid;
+	int64		rows;			/* records read */
+	int64		rejected;		/* records with the wrong field count */
+	bool		eof;
+	ErrorData  *error;			/* parse error that ended the run */
+} StageRun;
+
+static SPIPlanPtr columns_plan;
+
+/* ---------------------------------------------------------------------
+ * The data source
+ * ---------------------------------------------------------------------
+ */
+
+static int
+source_read(void *outbuf, int minread, int maxread)
+{
+	IrSource   *src = current_source;
+	int			n;
+
+	if (src->file)
+	{
+		n = (int) fread(outbuf, 1, maxread, src->file);
+		if (ferror(src->file))
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not read file \"%s\": %m", src->path)));
+	}
+	else
+	{
+		n = (int) Min((size_t) maxread, src->len - src->pos);
+		memcpy(outbuf, src->data + src->pos, n);
+		src->pos += n;
+	}
+
+	if (src->sha && n > 0 &&
+		pg_cryptohash_update(src->sha, (uint8 *) outbuf, n) < 0)
+		elog(ERROR, "could not update SHA-256 context");
+	src->bytes += n;
+
+	if (!src->started)
+	{
+		src->started = true;
+		if (src->strip_bom && n >= 3 &&
+			memcmp(outbuf, "\xEF\xBB\xBF", 3) == 0)
+		{
+			memmove(outbuf, (char *) outbuf + 3, n - 3);
+			n -= 3;
+		}
+	}
+	return n;
+}
+
+/* Go back to the first byte, for a second pass. */
+static void
+source_rewind(IrSource *src)
+{
+	if (src->file)
+	{
+		if (fseeko(src->file, 0, SEEK_SET) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not seek in file \"%s\": %m", src->path)));
+	}
+	src->pos = 0;
+	src->started = false;
+	src->bytes = 0;
+}
+
+/* Hash whatever the parser did not read, after it stopped early. */
+static void
+source_drain(IrSource *src)
+{
+	char		buf[65536];
+	int			n;
+
+	current_source = src;
+	src->started = true;		/* no BOM stripping: nobody parses this */
+	while ((n = source_read(buf, 1, sizeof(buf))) > 0)
+		;
+}
+
+/* ---------------------------------------------------------------------
+ * COPY options
+ * ---------------------------------------------------------------------
+ */
+
+static void
+add_copy_option(List **list, Jsonb *options, const char *key)
+{
+	char	   *val = ir_option_string(options, key);
+
+	if (val != NULL)
+		*list = lappend(*list, makeDefElem(pstrdup(key), (Node *) makeString(val), -1));
+}
+
+/*
+ * COPY options for a batch's CSV dialect.  Headers are handled here, not
+ * by COPY, so "header" is never passed.  A text argument is already in
+ * the database encoding, so its encoding is forced to that.
+ */
+static List *
+copy_options(Jsonb *options, IrLoadMethod method)
+{
+	List	   *list = list_make1(makeDefElem("format", (Node *) makeString("csv"), -1));
+
+	add_copy_option(&list, options, "delimiter");
+	add_copy_option(&list, options, "quote");
+	add_copy_option(&list, options, "escape");
+	add_copy_option(&list, options, "null");
+	if (method == IR_LOAD_DATA)
+		list = lappend(list, makeDefElem("encoding",
+										 (Node *) makeString(pstrdup(GetDatabaseEncodingName())), -1));
+	else
+		add_copy_option(&list, options, "encoding");
+	return list;
+}
+
+/* Does the file declare (or default to) UTF-8?  Then a BOM is skipped. */
+static bool
+file_is_utf8(Jsonb *options, IrLoadMethod method)
+{
+	char	   *enc = ir_option_string(options, "encoding");
+
+	if (method == IR_LOAD_DATA)
+		return GetDatabaseEncoding() == PG_UTF8;
+	if (enc != NULL)
+		return pg_char_to_encoding(enc) == PG_UTF8;
+	return pg_get_client_encoding() == PG_UTF8;
+}
+
+static bool
+option_header(Jsonb *options)
+{
+	JsonbValue *v = ir_option(options, "header");
+
+	return v == NULL || v->type != jbvBool || v->val.boolean;
+}
+
+/* ---------------------------------------------------------------------
+ * Staging tables and the column catalog
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Keys the file's columns go by: the header itself, or column<N> where it
+ * is empty or repeats an earlier header (or the file has no header).
+ * Returns the keys; warns once about renamed columns.
+ */
+static char **
+source_keys(char **headers, int ncols, bool have_header)
+{
+	char	  **keys = palloc(sizeof(char *) * ncols);
+	StringInfoData renamed;
+	int			nrenamed = 0;
+
+	initStringInfo(&renamed);
+	for (int i = 0; i < ncols; i++)
+	{
+		bool		dup = false;
+
+		for (int j = 0; j < i && !dup; j++)
+			dup = strcmp(headers[i], headers[j]) == 0;
+		if (have_header && headers[i][0] != '\0' && !dup)
+			keys[i] = headers[i];
+		else
+			keys[i] = NULL;
+		if (have_header && keys[i] == NULL)
+		{
+			if (headers[i][0] == '\0')
+				appendStringInfo(&renamed, "%scolumn %d (empty)",
+								 nrenamed ? ", " : "", i + 1);
+			else
+				appendStringInfo(&renamed, "%scolumn %d (repeats \"%s\")",
+								 nrenamed ? ", " : "", i + 1, headers[i]);
+			nrenamed++;
+		}
+	}
+	/* Positional keys, made unique against real headers. */
+	for (int i = 0; i < ncols; i++)
+	{
+		int			suffix = 0;
+		bool		taken;
+
+		if (keys[i] != NULL)
+			continue;
+		keys[i] = psprintf("column%d", i + 1);
+		do
+		{
+			taken = false;
+			for (int j = 0; j < ncols && !taken; j++)
+				taken = j != i && keys[j] != NULL && strcmp(keys[j], keys[i]) == 0;
+			if (taken)
+				keys[i] = psprintf("column%d_%d", i + 1, ++suffix);
+		} while (taken);
+	}
+	if (nrenamed > 0)
+		ereport(WARNING,
+				(errmsg_plural("%d column header of the file is empty or repeated",
+							   "%d column headers of the file are empty or repeated",
+							   nrenamed, nrenamed),
+				 errdetail("Such columns go by column<N> in mappings and reports: %s.",
+						   renamed.data),
+				 errhint("Rename the headers in the file, or map these columns by their column<N> names.")));
+	return keys;
+}
+
+/* Build a text[] datum from C strings (NULL entries become NULL). */
+static Datum
+text_array(char **items, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		nulls[i] = items[i] == NULL;
+		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(items[i]);
+	}
+	if (n == 0)
+		return PointerGetDatum(construct_empty_array(TEXTOID));
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+											  TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* Record the file's columns in import_rollback.batch_column. */
+static void
+record_columns(int64 batch_id, char **headers, char **keys, int ncols)
+{
+	static const Oid argtypes[3] = {INT8OID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
+
+	if (ncols == 0)
+		return;
+	values[0] = Int64GetDatum(batch_id);
+	values[1] = text_array(headers, ncols);
+	values[2] = text_array(keys, ncols);
+	ir_spi_exec("INSERT INTO import_rollback.batch_column (batch_id, ordinal, header, source_key)"
+				" SELECT $1, u.o, u.h, u.k"
+				" FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS u(h, k, o)",
+				3, argtypes, values, NULL, SPI_OK_INSERT, &columns_plan);
+}
+
+/* ", c1 text, c2 text ..." or " c1, c2 ..." for SQL text. */
+static char *
+data_column_list(int ncols, const char *type, const char *prefix)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 1; i <= ncols; i++)
+		appendStringInfo(&buf, "%s%sc%d%s%s", i > 1 ? ", " : "", prefix, i,
+						 type ? " " : "", type ? type : "");
+	return buf.data;
+}
+
+/*
+ * Create the staging table of a batch, as the extension owner.  With
+ * ncols < 0 only the fixed columns are created (data columns follow once
+ * the header is read); identity numbers rows loaded by COPY FROM STDIN.
+ */
+static Oid
+create_staging_table(int64 batch_id, int ncols, bool identity)
+{
+	char	   *qname = ir_staging_table_qualified(batch_id);
+
+	ir_spi_exec(psprintf("CREATE TABLE %s ("
+						 " row_no bigint NOT NULL%s,"
+						 " status text, errors text[], extra text[]%s%s)",
+						 qname,
+						 identity ? " GENERATED BY DEFAULT AS IDENTITY" : "",
+						 ncols > 0 ? ", " : "",
+						 ncols > 0 ? data_column_list(ncols, "text", "") : ""),
+				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+	ir_spi_exec(psprintf("COMMENT ON TABLE %s IS %s", qname,
+						 quote_literal_cstr(psprintf("raw rows of import_rollback batch " INT64_FORMAT,
+													 batch_id))),
+				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+	return get_relname_relid(ir_staging_table_name(batch_id),
+							 get_namespace_oid(IR_SCHEMA, false));
+}
+
+static void
+add_data_columns(int64 batch_id, int ncols)
+{
+	if (ncols <= 0)
+		return;
+	ir_spi_exec(psprintf("ALTER TABLE %s %s", ir_staging_table_qualified(batch_id),
+						 data_column_list(ncols, "text", "ADD COLUMN ")),
+				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Parsing
+ * ---------------------------------------------------------------------
+ */
+
+/* Errors that describe the file's contents, as opposed to the server's state. */
+static bool
+is_file_content_error(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_BAD_COPY_FILE_FORMAT ||
+		sqlerrcode == ERRCODE_CHARACTER_NOT_IN_REPERTOIRE ||
+		sqlerrcode == ERRCODE_UNTRANSLATABLE_CHARACTER ||
+		sqlerrcode == ERRCODE_INVALID_TEXT_REPRESENTATION ||
+		sqlerrcode == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+}
+
+/* Add one parsed record to the insert buffer. */
+static void
+buffer_record(StageRun *run, char **fields, int nfields)
+{
+	TupleTableSlot *slot = run->slots[run->nbuffered];
+	MemoryContext oldcxt = MemoryContextSwitchTo(run->rowcxt);
+	Datum	   *values;
+	bool	   *isnull;
+	int			natts = STAGE_FIXED_COLS + run->ncols;
+
+	ExecClearTuple(slot);
+	values = slot->tts_values;
+	isnull = slot->tts_isnull;
+	memset(isnull, true, sizeof(bool) * natts);
+
+	run->rows++;
+	values[STAGE_COL_ROW_NO] = Int64GetDatum(run->rows);
+	isnull[STAGE_COL_ROW_NO] = false;
+
+	for (int i = 0; i < run->ncols && i < nfields; i++)
+	{
+		if (fields[i] != NULL)
+		{
+			size_t		len = strlen(fields[i]);
+
+			values[STAGE_FIXED_COLS + i] = PointerGetDatum(cstring_to_text_with_len(fields[i], len));
+			isnull[STAGE_FIXED_COLS + i] = false;
+			run->bytes_buffered += len;
+		}
+	}
+
+	if (nfields != run->ncols)
+	{
+		char	   *reason;
+
+		if (nfields == 1 && fields[0] == NULL)
+			reason = psprintf("empty line; expected %d fields", run->ncols);
+		else
+			reason = psprintf("row has %d field%s, expected %d", nfields,
+							  nfields == 1 ? "" : "s", run->ncols);
+		values[STAGE_COL_STATUS] = CStringGetTextDatum("rejected");
+		isnull[STAGE_COL_STATUS] = false;
+		values[STAGE_COL_ERRORS] = text_array(&reason, 1);
+		isnull[STAGE_COL_ERRORS] = false;
+		if (nfields > run->ncols)
+		{
+			values[STAGE_COL_EXTRA] = text_array(fields + run->ncols, nfields - run->ncols);
+			isnull[STAGE_COL_EXTRA] = false;
+		}
+		run->rejected++;
+	}
+
+	ExecStoreVirtualTuple(slot);
+	run->nbuffered++;
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/* Write the buffered rows to the staging table. */
+static void
+flush_records(StageRun *run)
+{
+	if (run->nbuffered == 0)
+		return;
+	table_multi_insert(run->rel, run->slots, run->nbuffered, run->cid,
+					   TABLE_INSERT_SKIP_FSM, run->bistate);
+	for (int i = 0; i < run->nbuffered; i++)
+		ExecClearTuple(run->slots[i]);
+	MemoryContextReset(run->rowcxt);
+	run->nbuffered = 0;
+	run->bytes_buffered = 0;
+}
+
+/*
+ * Inside a subtransaction, so that a parse error can be caught: read one
+ * record into *header_out / *nheader_out (-1 at end of file) in the header
+ * pass, otherwise read records into the insert buffer until it is full or
+ * the file ends.  A file-content error is kept in run->error and ends the
+ * run; any other error propagates.
+ */
+static void
+parse_chunk(StageRun *run, bool header_pass, char ***header_out, int *nheader_out)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+
+	PG_TRY();
+	{
+		ErrorContextCallback errcallback;
+		char	  **fields;
+		int			nfields;
+
+		errcallback.callback = CopyFromErrorCallback;
+		errcallback.arg = (void *) run->cstate;
+		errcallback.previous = error_context_stack;
+		error_context_stack = &errcallback;
+
+		if (header_pass)
+		{
+			if (NextCopyFromRawFields(run->cstate, &fields, &nfields))
+			{
+				char	  **copy = palloc(sizeof(char *) * nfields);
+
+				for (int i = 0; i < nfields; i++)
+					copy[i] = pstrdup(fields[i] ? fields[i] : "");
+				*header_out = copy;
+				*nheader_out = nfields;
+			}
+			else
+				*nheader_out = -1;
+		}
+		else
+		{
+			while (run->nbuffered < STAGE_CHUNK_ROWS &&
+				   run->bytes_buffered < STAGE_CHUNK_BYTES)
+			{
+				if (!NextCopyFromRawFields(run->cstate, &fields, &nfields))
+				{
+					run->eof = true;
+					break;
+				}
+				buffer_record(run, fields, nfields);
+			}
+		}
+
+		error_context_stack = errcallback.previous;
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+
+		if (!is_file_content_error(edata->sqlerrcode))
+			ReThrowError(edata);
+		run->error = edata;
+		run->eof = true;
+	}
+	PG_END_TRY();
+}
+
+/* Open COPY's parser on the staging table over the source. */
+static CopyFromState
+begin_parse(Relation rel, IrSource *src, List *copyopts)
+{
+	current_source = src;
+	return BeginCopyFrom(NULL, rel, NULL, NULL, false, source_read, NIL, copyopts);
+}
+
+/* The text of a parse error for last_error: which record, and why. */
+static char *
+parse_error_text(const StageRun *run, bool header)
+{
+	ErrorData  *e = run->error;
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (header)
+		appendStringInfoString(&buf, "header: ");
+	else
+		appendStringInfo(&buf, "source row " INT64_FORMAT ": ", run->rows + 1);
+	appendStringInfoString(&buf, e->message);
+	if (e->context)
+		appendStringInfo(&buf, " (%s)", e->context);
+	return buf.data;
+}
+
+/*
+ * Finish the file's SHA-256: hash what the parser did not read (it stopped
+ * early), or the whole file when no pass hashed it (empty file, bad header).
+ */
+static void
+hash_rest(IrSource *src, uint8 *sha)
+{
+	if (src->sha == NULL)
+	{
+		source_rewind(src);
+		src->sha = pg_cryptohash_create(PG_SHA256);
+		if (src->sha == NULL || pg_cryptohash_init(src->sha) < 0)
+			elog(ERROR, "could not initialize SHA-256 context");
+	}
+	source_drain(src);
+	if (pg_cryptohash_final(src->sha, sha, 32) < 0)
+		elog(ERROR, "could not finalize SHA-256 context");
+	pg_cryptohash_free(src->sha);
+	src->sha = NULL;
+}
+
+/* Pass 2: every record into the staging table, hashing the file. */
+static void
+stage_records(StageRun *run, Oid stage_relid, IrSource *src, List *copyopts,
+			  bool have_header)
+{
+	char	  **header;
+	int			nheader;
+
+	source_rewind(src);
+	src->sha = pg_cryptohash_create(PG_SHA256);
+	if (src->sha == NULL || pg_cryptohash_init(src->sha) < 0)
+		elog(ERROR, "could not initialize SHA-256 context");
+
+	run->rel = table_open(stage_relid, RowExclusiveLock);
+	run->cid = GetCurrentCommandId(true);
+	run->bistate = GetBulkInsertState();
+	run->rowcxt = AllocSetContextCreate(CurrentMemoryContext,
+										"import_rollback staging rows",
+										ALLOCSET_DEFAULT_SIZES);
+	run->slots = palloc(sizeof(TupleTableSlot *) * STAGE_CHUNK_ROWS);
+	for (int i = 0; i < STAGE_CHUNK_ROWS; i++)
+		run->slots[i] = table_slot_create(run->rel, NULL);
+	run->cstate = begin_parse(run->rel, src, copyopts);
+
+	/* The header parsed in pass 1; it parses the same way now. */
+	if (have_header)
+		parse_chunk(run, true, &header, &nheader);
+	while (!run->eof)
+	{
+		parse_chunk(run, false, NULL, NULL);
+		flush_records(run);
+	}
+	EndCopyFrom(run->cstate);
+
+	for (int i = 0; i < STAGE_CHUNK_ROWS; i++)
+		ExecDropSingleTupleTableSlot(run->slots[i]);
+	FreeBulkInsertState(run->bistate);
+	table_finish_bulk_insert(run->rel, TABLE_INSERT_SKIP_FSM);
+	table_close(run->rel, NoLock);
+	MemoryContextDelete(run->rowcxt);
+}
+
+/*
+ * Stage one file from src into a new batch on the target.  Returns the
+ * batch id; the batch is "staged", or "failed" when the parser could not
+ * read the file to its end (rows read before the error are kept).
+ */
+static int64
+stage_source(Oid relid, const char *source_name, Jsonb *options,
+			 IrSource *src, IrLoadMethod method, int64 source_bytes)
+{
+	IrTarget	target;
+	List	   *copyopts;
+	CopyFormatOptions fmt;
+	int64		batch_id;
+	IrOwnerSave save;
+	StageRun	run;
+	Oid			stage_relid;
+	char	  **headers = NULL;
+	int			ncols = -1;
+	bool		have_header = option_header(options);
+	uint8		sha[32];
+	IrBatch    *batch;
+	char	   *failure = NULL;
+
+	ir_check_target(relid, options, method, &target);
+	copyopts = copy_options(options, method);
+	memset(&fmt, 0, sizeof(fmt));
+	ProcessCopyOptions(NULL, &fmt, true, copyopts);	/* COPY's own checks, early */
+	src->strip_bom = file_is_utf8(options, method);
+
+	/* The batch exists before a single row is read. */
+	batch_id = ir_batch_create(&target, source_name, method, options, source_bytes, NULL);
+
+	ir_become_owner(&save);
+	SPI_connect();
+	stage_relid = create_staging_table(batch_id, -1, false);
+	SPI_finish();
+	ir_restore_user(&save);
+
+	/* Pass 1: the header, or the first record's width. */
+	memset(&run, 0, sizeof(run));
+	run.rel = table_open(stage_relid, RowExclusiveLock);
+	run.cstate = begin_parse(run.rel, src, copyopts);
+	parse_chunk(&run, true, &headers, &ncols);
+	EndCopyFrom(run.cstate);
+	table_close(run.rel, NoLock);
+
+	if (run.error)
+		failure = parse_error_text(&run, true);
+	else if (ncols < 0)
+		failure = pstrdup("the file is empty");
+	else
+	{
+		char	  **keys = source_keys(headers, ncols, have_header);
+
+		ir_become_owner(&save);
+		SPI_connect();
+		add_data_columns(batch_id, ncols);
+		record_columns(batch_id, have_header ? headers : keys, keys, ncols);
+		SPI_finish();
+		ir_restore_user(&save);
+
+		run.ncols = ncols;
+		stage_records(&run, stage_relid, src, copyopts, have_header);
+		if (run.error)
+			failure = parse_error_text(&run, false);
+	}
+	hash_rest(src, sha);
+
+	ir_batch_set_staging_result(batch_id, run.rows, run.rejected, src->bytes, sha);
+	batch = ir_batch_fetch(batch_id, true, IR_ACCESS_LOAD);
+	if (failure)
+	{
+		ir_batch_transition(batch, IR_FAILED, failure);
+		ereport(WARNING,
+				(errmsg("could not stage all of \"%s\"; batch " INT64_FORMAT " failed",
+						source_name, batch_id),
+				 errdetail("%s", failure),
+				 run.rows > 0 ?
+				 errhint("The " INT64_FORMAT " records read before the error are kept in the batch as evidence. "
+						 "Fix the file and stage it again.", run.rows) :
+				 errhint("Fix the file and stage it again.")));
+	}
+	else
+	{
+		ir_batch_transition(batch, IR_STAGED, NULL);
+		ir_report_duplicate_file(batch);
+	}
+	return batch_id;
+}
+
+/* ---------------------------------------------------------------------
+ * SQL-callable functions
+ * ---------------------------------------------------------------------
+ */
+
+/* ir_stage(target regclass, source_name text, data text, options jsonb) */
+Datum
+ir_stage(PG_FUNCTION_ARGS)
+{
+	text	   *data;
+	IrSource	src;
+
+	ir_check_not_null(fcinfo, 0, "target");
+	ir_check_not_null(fcinfo, 1, "source_name");
+	ir_check_not_null(fcinfo, 2, "data");
+	ir_check_not_null(fcinfo, 3, "options");
+
+	data = PG_GETARG_TEXT_PP(2);
+	memset(&src, 0, sizeof(src));
+	src.data = VARDATA_ANY(data);
+	src.len = VARSIZE_ANY_EXHDR(data);
+
+	PG_RETURN_INT64(stage_source(PG_GETARG_OID(0),
+								 text_to_cstring(PG_GETARG_TEXT_PP(1)),
+								 PG_GETARG_JSONB_P(3), &src, IR_LOAD_DATA,
+								 (int64) src.len));
+}
+
+/* ir_stage_file(target regclass, path text, options jsonb) */
+Datum
+ir_stage_file(PG_FUNCTION_ARGS)
+{
+	char	   *path;
+	IrSource	src;
+	struct stat st;
+	int64		batch_id;
+
+	ir_check_not_null(fcinfo, 0, "target");
+	ir_check_not_null(fcinfo, 1, "path");
+	ir_check_not_null(fcinfo, 2, "options");
+	path = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	if (!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read server file \"%s\"", path),
+				 errdetail("Only roles with privileges of the \"pg_read_server_files\" role may stage files from the database server."),
+				 errhint("Send the file from the client instead: ir_stage() with its contents, "
+						 "or ir_stage_begin() followed by COPY ... FROM STDIN and ir_stage_finish().")));
+
+	memset(&src, 0, sizeof(src));
+	src.path = path;
+	src.file = AllocateFile(path, PG_BINARY_R);
+	if (src.file == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\" for reading: %m", path),
+				 errhint("ir_stage_file reads files on the database server. "
+						 "To send a file from the client, use ir_stage_begin() and COPY ... FROM STDIN.")));
+	if (fstat(fileno(src.file), &st) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not stat file \"%s\": %m", path)));
+	if (S_ISDIR(st.st_mode))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is a directory", path)));
+
+	batch_id = stage_source(PG_GETARG_OID(0), path, PG_GETARG_JSONB_P(2), &src,
+							IR_LOAD_FILE, (int64) st.st_size);
+	FreeFile(src.file);
+	PG_RETURN_INT64(batch_id);
+}
+
+/* Decode the client's "sha256" option (64 hex digits), or NULL. */
+static uint8 *
+client_sha256(Jsonb *options)
+{
+	char	   *hex = ir_option_string(options, "sha256");
+	uint8	   *sha;
+
+	if (hex == NULL)
+		return NULL;
+	sha = palloc(32);
+	for (int i = 0; i < 32; i++)
+	{
+		char		byte[3] = {hex[2 * i], hex[2 * i + 1], '\0'};
+
+		sha[i] = (uint8) strtol(byte, NULL, 16);
+	}
+	return sha;
+}
+
+/*
+ * ir_stage_begin(target regclass, source_name text, columns text[], options jsonb)
+ *
+ * Client path, step 1: create the batch ("received") and its staging table
+ * with one column per entry of columns (the file's headers), and let the
+ * caller INSERT into its data columns.  Step 2 is the COPY statement that
+ * ir_stage_copy_command() returns, run by the client with the file as
+ * STDIN; step 3 is ir_stage_finish().
+ */
+Datum
+ir_stage_begin(PG_FUNCTION_ARGS)
+{
+	ArrayType  *arr;
+	Datum	   *elems;
+	bool	   *elnulls;
+	int			ncols;
+	char	  **headers;
+	char	  **keys;
+	Jsonb	   *options;
+	IrTarget	target;
+	int64		batch_id;
+	int64		bytes = -1;
+	JsonbValue *v;
+	IrOwnerSave save;
+	char	   *role = ir_current_role_name();
+
+	ir_check_not_null(fcinfo, 0, "target");
+	ir_check_not_null(fcinfo, 1, "source_name");
+	ir_check_not_null(fcinfo, 2, "columns");
+	ir_check_not_null(fcinfo, 3, "options");
+	options = PG_GETARG_JSONB_P(3);
+
+	arr = PG_GETARG_ARRAYTYPE_P(2);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("columns must be a one-dimensional array")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elnulls, &ncols);
+	if (ncols == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("columns must name at least one column"),
+				 errhint("Pass the file's header fields, in file order.")));
+	headers = palloc(sizeof(char *) * ncols);
+	for (int i = 0; i < ncols; i++)
+		headers[i] = elnulls[i] ? pstrdup("") : TextDatumGetCString(elems[i]);
+
+	ir_check_target(PG_GETARG_OID(0), options, IR_LOAD_CLIENT, &target);
+	v = ir_option(options, "bytes");
+	if (v != NULL)
+		bytes = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
+
+	batch_id = ir_batch_create(&target, text_to_cstring(PG_GETARG_TEXT_PP(1)),
+							   IR_LOAD_CLIENT, options, bytes, client_sha256(options));
+	keys = source_keys(headers, ncols, true);
+
+	ir_become_owner(&save);
+	SPI_connect();
+	create_staging_table(batch_id, ncols, true);
+	record_columns(batch_id, headers, keys, ncols);
+	ir_spi_exec(psprintf("GRANT INSERT (%s) ON %s TO %s",
+						 data_column_list(ncols, NULL, ""),
+						 ir_staging_table_qualified(batch_id),
+						 quote_identifier(role)),
+				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+	SPI_finish();
+	ir_restore_user(&save);
+
+	PG_RETURN_INT64(batch_id);
+}
+
+/* Append ", KEY 'value'" for a COPY option present in options. */
+static void
+append_copy_option(StringInfo buf, Jsonb *options, const char *key)
+{
+	char	   *val = ir_option_string(options, key);
+
+	if (val != NULL)
+		appendStringInfo(buf, ", %s %s", key, quote_literal_cstr(val));
+}
+
+/* ir_stage_copy_command(batch bigint): the client path's COPY statement. */
+Datum
+ir_stage_copy_command(PG_FUNCTION_ARGS)
+{
+	IrBatch    *batch;
+	StringInfoData buf;
+	int			ncols;
+	IrOwnerSave save;
+	bool		isnull;
+
+	ir_check_not_null(fcinfo, 0, "batch");
+	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_LOAD);
+	if (batch->load_method != IR_LOAD_CLIENT || batch->state != IR_RECEIVED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " is not waiting for COPY", batch->batch_id),
+				 errdetail("Only batches created by ir_stage_begin() and not yet finished are loaded with COPY; this one is %s.",
+						   ir_state_name(batch->state))));
+
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec(psprintf("SELECT count(*)::int4 FROM import_rollback.batch_column"
+						 " WHERE batch_id = " INT64_FORMAT, batch->batch_id),
+				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	ncols = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	ir_restore_user(&save);
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "COPY %s (%s) FROM STDIN WITH (format csv, header %s",
+					 ir_staging_table_qualified(batch->batch_id),
+					 data_column_list(ncols, NULL, ""),
+					 option_header(batch->options) ? "true" : "false");
+	append_copy_option(&buf, batch->options, "delimiter");
+	append_copy_option(&buf, batch->options, "quote");
+	append_copy_option(&buf, batch->options, "escape");
+	append_copy_option(&buf, batch->options, "null");
+	append_copy_option(&buf, batch->options, "encoding");
+	appendStringInfoChar(&buf, ')');
+	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
+}
+
+/* Take back the INSERT right ir_stage_begin gave the batch's starter. */
+void
+ir_stage_close_client(const IrBatch *batch)
+{
+	IrOwnerSave save;
+
+	if (!OidIsValid(get_role_oid(batch->started_by, true)))
+		return;
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec(psprintf("REVOKE ALL ON %s FROM %s",
+						 ir_staging_table_qualified(batch->batch_id),
+						 quote_identifier(batch->started_by)),
+				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+	SPI_finish();
+	ir_restore_user(&save);
+}
+
+/*
+ * ir_stage_finish(batch bigint): client path, last step.  Closes the
+ * staging table to the loader, numbers the rows 1..N in the order COPY
+ * stored them (failed COPY attempts leave gaps in the identity), and
+ * moves the batch to "staged".  Returns the number of rows.
+ */
+Datum
+ir_stage_finish(PG_FUNCTION_ARGS)
+{
+	IrBatch    *batch;
+	IrOwnerSave save;
+	char	   *qname;
+	int64		rows;
+	int64		minrow;
+	int64		maxrow;
+	bool		isnull;
+
+	ir_check_not_null(fcinfo, 0, "batch");
+	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
+	if (batch->load_method != IR_LOAD_CLIENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " was not started with ir_stage_begin()",
+						batch->batch_id)));
+	if (batch->state != IR_RECEIVED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " is %s, not waiting for COPY",
+						batch->batch_id, ir_state_name(batch->state))));
+
+	ir_stage_close_client(batch);
+
+	qname = ir_staging_table_qualified(batch->batch_id);
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec(psprintf("SELECT count(*), coalesce(min(row_no), 1), coalesce(max(row_no), 0) FROM %s",
+						 qname),
+				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	minrow = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	maxrow = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	if (minrow != 1 || maxrow != rows)
+		ir_spi_exec(psprintf("UPDATE %s s SET row_no = r.n"
+							 " FROM (SELECT ctid, row_number() OVER (ORDER BY row_no) AS n FROM %s) r"
+							 " WHERE s.ctid = r.ctid", qname, qname),
+					0, NULL, NULL, NULL, SPI_OK_UPDATE, NULL);
+	SPI_finish();
+	ir_restore_user(&save);
+
+	ir_batch_set_staging_result(batch->batch_id, rows, 0, -1, NULL);
+	ir_batch_transition(batch, IR_STAGED, NULL);
+	ir_report_duplicate_file(batch);
+	PG_RETURN_INT64(rows);
+}
