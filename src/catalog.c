@@ -134,6 +134,8 @@ option_error(const char *key, const char *what)
 static void
 check_option_value(const char *key, JsonbValue *v)
 {
+	if (v->type == jbvNull)
+		return;					/* as good as absent */
 	if (strcmp(key, "header") == 0)
 	{
 		if (v->type != jbvBool)
@@ -842,12 +844,17 @@ ir_cancel(PG_FUNCTION_ARGS)
 				 errhint("Say why the batch is discarded; the reason is kept in its event log.")));
 
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
-	if (batch->state == IR_APPLIED)
+	if (batch->state == IR_CANCELLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " is already cancelled", batch->batch_id)));
+	if (batch->state == IR_APPLIED || batch->state == IR_ROLLED_BACK)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("batch " INT64_FORMAT " has been applied and cannot be cancelled",
 						batch->batch_id),
-				 errhint("Use ir_rollback() to undo an applied batch.")));
+				 batch->state == IR_APPLIED ?
+				 errhint("Use ir_rollback() to undo an applied batch.") : 0));
 	if (batch->load_method == IR_LOAD_CLIENT && batch->state == IR_RECEIVED)
 		ir_stage_close_client(batch);
 	ir_batch_transition(batch, IR_CANCELLED, reason);

@@ -123,15 +123,20 @@ ir_staging_table_qualified(int64 batch_id)
 }
 
 /*
- * Look up a top-level key of an options object; NULL when absent.  The
- * caller has checked that options is an object (ir_check_options).
+ * Look up a top-level key of an options object; NULL when absent or JSON
+ * null (a null option is as good as an absent one).
  */
 JsonbValue *
 ir_option(Jsonb *options, const char *key)
 {
-	if (options == NULL || !JB_ROOT_IS_OBJECT(options))
+	JsonbValue *v;
+
+	if (options == NULL || !JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
 		return NULL;
-	return getKeyJsonValueFromContainer(&options->root, key, strlen(key), NULL);
+	v = getKeyJsonValueFromContainer(&options->root, key, strlen(key), NULL);
+	if (v != NULL && v->type == jbvNull)
+		return NULL;
+	return v;
 }
 
 /* A string option as a C string, NULL when absent or JSON null. */
@@ -140,7 +145,7 @@ ir_option_string(Jsonb *options, const char *key)
 {
 	JsonbValue *v = ir_option(options, key);
 
-	if (v == NULL || v->type == jbvNull)
+	if (v == NULL)
 		return NULL;
 	if (v->type != jbvString)
 		ereport(ERROR,

@@ -204,7 +204,7 @@ fetch_debian() {
 		-o DPkg::Lock::Timeout=300
 	)
 	# as root apt would drop to _apt, which cannot write into our dirs
-	[[ $EUID -eq 0 ]] && apt_opts+=(-o APT::Sandbox::User=root)
+	if [[ $EUID -eq 0 ]]; then apt_opts+=(-o APT::Sandbox::User=root); fi
 
 	log "apt: fetching package lists for '$DEBIAN_SUITES' from $mirror"
 	apt-get "${apt_opts[@]}" -qq update >&2 || die "private apt-get update failed"
@@ -216,7 +216,7 @@ fetch_debian() {
 	pkgs=("postgresql-server-dev-$MAJOR=$ver" "postgresql-client-$MAJOR=$ver")
 	# libpq-dev from the same source version if available, else the newest
 	libpq_ver=$(apt-cache "${apt_opts[@]}" madison libpq-dev | awk -F'|' -v v="$ver" '
-		{ gsub(/ /, "", $2); if ($2 == v) { print $2; exit } }')
+		{ gsub(/ /, "", $2); if ($2 == v && !done) { print $2; done = 1 } }')
 	pkgs+=("libpq-dev${libpq_ver:+=$libpq_ver}")
 	# TAP needs IPC::Run; it is pure Perl, so a private copy is enough
 	if ! perl -MIPC::Run -e 1 2>/dev/null; then
@@ -254,7 +254,9 @@ npm_newest_version() {
 # Install the npm server package into npm/ and create its library symlinks.
 fetch_npm() {
 	local ver=${PGMAJOR_NPM_VERSION:-}
-	[[ -n $ver ]] || ver=$(npm_newest_version)
+	if [[ -z $ver ]]; then
+		ver=$(npm_newest_version) || true
+	fi
 	[[ -n $ver ]] || die "no $NPM_PKG version for major $MAJOR on the npm registry"
 	log "npm: installing $NPM_PKG@$ver"
 	rm -rf "$NPMDIR"
@@ -442,14 +444,41 @@ EOF
 # Extract a numeric #define from the (headers of the) Debian tree.
 header_define() {
 	printf '#include "pg_config.h"\n#include "pg_config_manual.h"\n' |
-		cc -E -dM -I "$INC_SERVER" - | awk -v n="$1" '$2 == n {print $3; exit}'
+		cc -E -dM -I "$INC_SERVER" - | awk -v n="$1" '$2 == n && !done {print $3; done = 1}'
+}
+
+# initdb + compare compile-time constants with the headers + start + psql.
+# Runs in a subshell; every step checked explicitly (set -e does not apply
+# inside a `||` list).
+server_smoke_test() {
+	local tmp=$1 name hdr srv rc=0
+	# shellcheck disable=SC2086  # option list is meant to be split
+	as_pg "$BINDIR/initdb" -D "$tmp/data" -A trust --no-sync $INITDB_OPTS >"$tmp/initdb.log" 2>&1 ||
+		{ echo "initdb failed" >&2; return 1; }
+	for name in block_size:BLCKSZ wal_block_size:XLOG_BLCKSZ max_identifier_length:NAMEDATALEN \
+		max_function_args:FUNC_MAX_ARGS max_index_keys:INDEX_MAX_KEYS; do
+		srv=$(as_pg "$BINDIR/postgres" -D "$tmp/data" -C "${name%%:*}") || return 1
+		hdr=$(header_define "${name#*:}") || return 1
+		[[ ${name#*:} == NAMEDATALEN ]] && hdr=$((hdr - 1))
+		if [[ $srv != "$hdr" ]]; then
+			echo "ABI mismatch: server ${name%%:*}=$srv, but the headers give ${name#*:} -> $hdr" >&2
+			return 1
+		fi
+	done
+	as_pg mkdir "$tmp/sock" || return 1
+	as_pg "$BINDIR/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -t 60 \
+		-o "-c listen_addresses='' -c unix_socket_directories='$tmp/sock' -c port=5432" \
+		start >/dev/null 9>&- || return 1
+	as_pg "$BINDIR/psql" -X -At -h "$tmp/sock" -p 5432 -d postgres -c 'SELECT version()' >&2 || rc=1
+	as_pg "$BINDIR/pg_ctl" -D "$tmp/data" -m fast -w stop >/dev/null || rc=1
+	return "$rc"
 }
 
 # Prove the assembled tree works: majors agree, the headers compile with the
 # PGXS flags, and the npm server initdb's, starts, answers the system psql
 # and has the same compile-time layout (block size etc.) as the headers.
 verify_tree() {
-	local tmp rc=0 cflags cppflags
+	local tmp cflags cppflags
 	check_majors
 	[[ $("$PG_CONFIG_PATH" --version) == "PostgreSQL $(server_version)" ]] ||
 		die "pg_config stand-in does not work"
@@ -472,36 +501,14 @@ EOF
 		{ rm -rf "$tmp"; die "the Debian headers do not compile with the PGXS flags"; }
 
 	# server smoke test (as the server user when root)
-	[[ $EUID -eq 0 ]] && chown "$PG_USER" "$tmp"
+	if [[ $EUID -eq 0 ]]; then chown "$PG_USER" "$tmp"; fi
 	as_pg test -x "$BINDIR/postgres" -a -r "$INC_SERVER/pg_config.h" ||
 		{ rm -rf "$tmp"; die "$D is not readable by '$PG_USER' (check the permissions of every parent directory)"; }
-	(
-		cd "$tmp"
-		set -e
-		# shellcheck disable=SC2086
-		as_pg "$BINDIR/initdb" -D "$tmp/data" -A trust --no-sync $INITDB_OPTS >"$tmp/initdb.log" 2>&1
-		local name hdr srv
-		for name in block_size:BLCKSZ wal_block_size:XLOG_BLCKSZ max_identifier_length:NAMEDATALEN \
-			max_function_args:FUNC_MAX_ARGS max_index_keys:INDEX_MAX_KEYS; do
-			srv=$(as_pg "$BINDIR/postgres" -D "$tmp/data" -C "${name%%:*}")
-			hdr=$(header_define "${name#*:}")
-			[[ ${name#*:} == NAMEDATALEN ]] && hdr=$((hdr - 1))
-			if [[ $srv != "$hdr" ]]; then
-				echo "ABI mismatch: server ${name%%:*}=$srv, headers ${name#*:} gives $hdr" >&2
-				exit 1
-			fi
-		done
-		mkdir "$tmp/sock"
-		as_pg "$BINDIR/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w -t 60 \
-			-o "-c listen_addresses='' -c unix_socket_directories='$tmp/sock' -c port=5432" start >/dev/null
-		as_pg "$BINDIR/psql" -X -At -h "$tmp/sock" -p 5432 -d postgres -c 'SELECT version()' >&2 || rc=1
-		as_pg "$BINDIR/pg_ctl" -D "$tmp/data" -m fast -w stop >/dev/null
-		exit "$rc"
-	) || {
+	if ! (cd "$tmp" && server_smoke_test "$tmp"); then
 		cat "$tmp"/*.log >&2 2>/dev/null || true
 		rm -rf "$tmp"
 		die "the npm server for $MAJOR does not run here"
-	}
+	fi
 	rm -rf "$tmp"
 }
 
@@ -509,12 +516,11 @@ EOF
 tree_ok() {
 	[[ -f $STAMP && -x $PG_CONFIG_PATH && -x $NATIVE/bin/postgres && -f $INC_SERVER/pg_config.h ]] || return 1
 	[[ $("$PG_CONFIG_PATH" --version 2>/dev/null) == "PostgreSQL $(server_version 2>/dev/null)" ]] || return 1
-	check_majors
+	(check_majors) 2>/dev/null
 }
 
 provision() {
 	local force=$1
-	[[ $MAJOR =~ ^[0-9]+$ && $MAJOR -ge 10 ]] || die "bad major version '$MAJOR'"
 	if [[ -z $force ]] && tree_ok; then
 		log "PostgreSQL $MAJOR already provisioned in $D ($(cat "$D/npm-version") + Debian $(cat "$D/debian-version")); not downloading"
 		return
@@ -589,7 +595,7 @@ pg_make() {
 	as_pg env -u PGDATABASE -u PGSERVICE -u PGOPTIONS -u PGPASSWORD -u PGUSER \
 		-u PGSSLMODE -u PGTZ -u PGDATESTYLE -u top_builddir \
 		PGHOST="$CLUSTER_TMP/sock" PGPORT="$PORT" \
-		make --no-print-directory -C "$SRCDIR" PG_CONFIG="$PG_CONFIG_PATH" "$@"
+		make --no-print-directory -C "$SRCDIR" PG_CONFIG="$PG_CONFIG_PATH" "$@" 9>&-
 }
 
 installcheck() {
@@ -604,7 +610,7 @@ installcheck() {
 	CLUSTER_TMP=$(mktemp -d "${TMPDIR:-/tmp}/pgmajor-$MAJOR.XXXXXX")
 	trap cleanup_cluster EXIT
 	trap 'exit 130' INT TERM
-	[[ $EUID -eq 0 ]] && chown "$PG_USER" "$CLUSTER_TMP"
+	if [[ $EUID -eq 0 ]]; then chown "$PG_USER" "$CLUSTER_TMP"; fi
 	chmod 700 "$CLUSTER_TMP"
 
 	# 1. build as the server user, install (into the npm tree) as ourselves
@@ -632,7 +638,7 @@ installcheck() {
 		{ cat "$CLUSTER_TMP/initdb.log" >&2; die "initdb failed"; }
 	as_pg "$BINDIR/pg_ctl" -D "$CLUSTER_TMP/data" -l "$CLUSTER_TMP/server.log" -w -t 120 \
 		-o "-c port=$PORT -c listen_addresses='' -c unix_socket_directories='$CLUSTER_TMP/sock' -c fsync=off" \
-		start >&2 || { cat "$CLUSTER_TMP/server.log" >&2; die "cluster did not start"; }
+		start >&2 9>&- || { cat "$CLUSTER_TMP/server.log" >&2; die "cluster did not start"; }
 	CLUSTER_UP=1
 	log "cluster up: PostgreSQL $(server_version), socket $CLUSTER_TMP/sock, port $PORT"
 
@@ -686,6 +692,7 @@ installcheck() {
 
 [[ $# -ge 2 ]] || usage
 CMD=$1
+[[ $2 =~ ^[0-9]+$ && $2 -ge 10 ]] || die "bad major version '$2'"
 set_paths "$2"
 case $CMD in
 provision)
