@@ -17,8 +17,8 @@ REGRESS     = init stage_basic stage_dialect stage_hostile stage_errors \
 REGRESS_OPTS = --load-extension=plpgsql
 
 # isolation specs live in test/specs, their expected output in test/expected
-ISOLATION      = cancel_race
-ISOLATION_OPTS = --inputdir=test
+ISOLATION      = batch_states
+ISOLATION_OPTS = --inputdir=test --load-extension=import_rollback
 
 # TAP tests: crash and restart behaviour
 TAP_TESTS   = 1

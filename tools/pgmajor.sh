@@ -118,6 +118,7 @@ debian_mirror() {
 		return
 	fi
 	local codename f uri=""
+	# shellcheck disable=SC1091  # system file
 	codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 	# one-line style: deb [opts] URI SUITE COMPONENTS...
 	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
@@ -280,7 +281,7 @@ fix_pg_config_h() {
 	decls=$(printf '#define _GNU_SOURCE\n#include <string.h>\n#include <strings.h>\n#include <stdlib.h>\n#include <unistd.h>\n#include <fcntl.h>\n#include <sys/uio.h>\n' |
 		cc -E -P - 2>/dev/null) || die "cannot run the C preprocessor (cc)"
 	while IFS= read -r hdr; do
-		for name in $(awk '$1 == "#define" && $2 ~ /^HAVE_DECL_/ && $3 == "1" {sub(/^HAVE_DECL_/, "", $2); print $2}' "$hdr"); do
+		while IFS= read -r name; do
 			[[ $name == LLVM* || $name == F_* ]] && continue
 			fn=${name,,}
 			if ! grep -qw -- "$fn" <<<"$decls"; then
@@ -288,7 +289,7 @@ fix_pg_config_h() {
 				sed -i -e "s/^#define HAVE_DECL_$name 1\$/#define HAVE_DECL_$name 0/" \
 					-e "s|^#define HAVE_$name 1\$|/* #undef HAVE_$name (pgmajor.sh: not in this libc) */|" "$hdr"
 			fi
-		done
+		done < <(awk '$1 == "#define" && $2 ~ /^HAVE_DECL_/ && $3 == "1" {sub(/^HAVE_DECL_/, "", $2); print $2}' "$hdr")
 	done < <(find "$INC_BASE" -name pg_config.h)
 }
 
@@ -348,6 +349,7 @@ EOF
 
 # Value of a variable as written in the npm Makefile.global (for pg_config).
 mg_var() {
+	# shellcheck disable=SC2016  # $(...) is make syntax here
 	sed -n -E "s/^$1[[:space:]]*\+?=[[:space:]]*//p" "$PGXSDIR/src/Makefile.global" |
 		head -n1 | sed -e 's/\$(LDFLAGS_INTERNAL)//' -e 's/^[[:space:]]*//'
 }
@@ -362,7 +364,7 @@ make_bindir() {
 	done
 	psql=${PGMAJOR_PSQL:-}
 	if [[ -z $psql ]]; then
-		psql=$(ls -d /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n1 || true)
+		psql=$(printf '%s\n' /usr/lib/postgresql/*/bin/psql | sort -V | tail -n1)
 	fi
 	[[ -n $psql && -x $psql ]] ||
 		die "no psql found (apt-get install postgresql-client-15, or set PGMAJOR_PSQL)"
@@ -584,6 +586,7 @@ free_port() {
 # Print a PGXS variable of the extension's Makefile.
 mk_var() {
 	local helper=$CLUSTER_TMP/print.mk
+	# shellcheck disable=SC2016  # $($*) is make syntax
 	printf 'pgmajor-print-%%:\n\t@echo $($*)\n' >"$helper"
 	as_pg make -s --no-print-directory -C "$SRCDIR" -f Makefile -f "$helper" \
 		PG_CONFIG="$PG_CONFIG_PATH" "pgmajor-print-$1"
