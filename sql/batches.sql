@@ -1,6 +1,8 @@
 --
 -- The batch life cycle: states, events, cancel, duplicate files, the view.
 --
+-- batch ids in this file start at 7000, whatever ran before
+SELECT setval('import_rollback.batch_id_seq', 7000) AS ids_from \gset
 CREATE TABLE products (sku text PRIMARY KEY, price numeric);
 
 SELECT ir_stage('products', 'p1.csv', E'sku,price\nA-1,1.99\n') AS b \gset

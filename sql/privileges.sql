@@ -3,6 +3,8 @@
 -- catalog and staging tables are closed to ordinary roles; search_path
 -- cannot hijack the extension's internal statements.
 --
+-- batch ids in this file start at 9000, whatever ran before
+SELECT setval('import_rollback.batch_id_seq', 9000) AS ids_from \gset
 CREATE ROLE regress_ir_loader;
 CREATE ROLE regress_ir_reader;
 CREATE ROLE regress_ir_nobody;

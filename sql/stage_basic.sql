@@ -1,6 +1,8 @@
 --
 -- ir_stage: raw staging, byte-exact values, row numbers, counts, events.
 --
+-- batch ids in this file start at 1000, whatever ran before
+SELECT setval('import_rollback.batch_id_seq', 1000) AS ids_from \gset
 CREATE TEMP TABLE files (name text PRIMARY KEY, data text);
 INSERT INTO files VALUES ('customers.csv',
 E'id,name,email\n000123,  Alice Ng  ,alice@example.com\n2,"Bob, ""the"" builder","bob@example.com"\n3,"multi\nline",\n4,"",\n5,Zoë Łukasz 山田,"zoe@example.com"');

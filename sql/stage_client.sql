@@ -2,6 +2,8 @@
 -- Client path for large files: ir_stage_begin, COPY ... FROM STDIN into the
 -- batch's staging table, ir_stage_finish.
 --
+-- batch ids in this file start at 6000, whatever ran before
+SELECT setval('import_rollback.batch_id_seq', 6000) AS ids_from \gset
 SELECT ir_stage_begin('customers', 'big.csv', ARRAY['id', 'name', 'email'],
        '{"sha256": "6377205d64a7d40f7d02bb19aef6dbb26a07771810ed15914a6c981e8c2b21f8", "bytes": 70}') AS b \gset
 SELECT state, rows_total, source_bytes, source_sha256, load_method FROM ir_batches WHERE batch_id = :b;

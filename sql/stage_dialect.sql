@@ -1,6 +1,8 @@
 --
 -- CSV dialects: header, delimiter, quote, escape, null marker, CRLF, BOM.
 --
+-- batch ids in this file start at 2000, whatever ran before
+SELECT setval('import_rollback.batch_id_seq', 2000) AS ids_from \gset
 \set VERBOSITY default
 
 -- no header: the first record is data, columns go by column<N>

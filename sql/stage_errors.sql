@@ -1,6 +1,8 @@
 --
 -- Files COPY cannot read to the end, and targets that cannot be imported to.
 --
+-- batch ids in this file start at 4000, whatever ran before
+SELECT setval('import_rollback.batch_id_seq', 4000) AS ids_from \gset
 
 -- an unterminated quote: the batch fails naming the record and the line,
 -- rows read before it are kept as evidence, and ir_stage returns its id

@@ -2,6 +2,8 @@
 -- ir_stage_file: server-side files, with encodings, BOM and CRLF; invalid
 -- bytes; paths that are not files.
 --
+-- batch ids in this file start at 5000, whatever ran before
+SELECT setval('import_rollback.batch_id_seq', 5000) AS ids_from \gset
 \getenv abs_srcdir PG_ABS_SRCDIR
 \set fixtures :abs_srcdir '/test/fixtures/'
 

@@ -2,6 +2,8 @@
 -- Hostile and odd input: headers and values are data, never SQL; odd,
 -- duplicated, empty and over-long headers; wrong field counts.
 --
+-- batch ids in this file start at 3000, whatever ran before
+SELECT setval('import_rollback.batch_id_seq', 3000) AS ids_from \gset
 
 -- headers that try to be SQL stay data; the target table survives
 SELECT ir_stage('customers', 'evil.csv',
@@ -43,3 +45,12 @@ SELECT ordinal, header, source_key FROM import_rollback.batch_column WHERE batch
 SELECT ir_stage('customers', 'ctrl.csv',
        E'id,name\n1,"tab\there\u0001bell"\n2,' || repeat('z', 100000) || E'\n') AS b \gset
 SELECT row_no, c2 = E'tab\there\u0001bell' AS ctrl_ok, length(c2) FROM import_rollback.stage_:b ORDER BY 1;
+
+-- more columns than a staging table can hold: a failed batch, not a crash
+SELECT ir_stage('customers', 'wide.csv',
+       (SELECT string_agg('h' || g, ',') FROM generate_series(1, 1597) g) || E'\n') AS b \gset
+SELECT state, last_error FROM ir_batches WHERE batch_id = :b;
+SELECT ir_stage('customers', 'widest-ok.csv',
+       (SELECT string_agg('h' || g, ',') FROM generate_series(1, 1596) g) || E'\n'
+       || (SELECT string_agg(g::text, ',') FROM generate_series(1, 1596) g) || E'\n') AS b \gset
+SELECT state, rows_total FROM ir_batches WHERE batch_id = :b;

@@ -41,6 +41,7 @@
 #include <sys/stat.h>
 
 #include "access/heapam.h"
+#include "access/htup_details.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
@@ -76,6 +77,9 @@ PG_FUNCTION_INFO_V1(ir_stage_finish);
 #define STAGE_COL_STATUS 1
 #define STAGE_COL_ERRORS 2
 #define STAGE_COL_EXTRA 3
+
+/* Most data columns a staging table can have. */
+#define STAGE_MAX_COLS (MaxHeapAttributeNumber - STAGE_FIXED_COLS)
 
 /* Rows buffered per multi-insert, and per parsing subtransaction. */
 #define STAGE_CHUNK_ROWS 1000
@@ -709,6 +713,9 @@ stage_source(Oid relid, const char *source_name, Jsonb *options,
 		failure = parse_error_text(&run, true);
 	else if (ncols < 0)
 		failure = pstrdup("the file is empty");
+	else if (ncols > STAGE_MAX_COLS)
+		failure = psprintf("the file has %d columns; at most %d are supported",
+						   ncols, STAGE_MAX_COLS);
 	else
 	{
 		char	  **keys = source_keys(headers, ncols, have_header);
@@ -885,6 +892,10 @@ ir_stage_begin(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("columns must name at least one column"),
 				 errhint("Pass the file's header fields, in file order.")));
+	if (ncols > STAGE_MAX_COLS)
+		ereport(ERROR,
+				(errcode(ERRCODE_TOO_MANY_COLUMNS),
+				 errmsg("a file can have at most %d columns", STAGE_MAX_COLS)));
 	headers = palloc(sizeof(char *) * ncols);
 	for (int i = 0; i < ncols; i++)
 		headers[i] = elnulls[i] ? pstrdup("") : TextDatumGetCString(elems[i]);
