@@ -395,7 +395,7 @@ ir_check_target(Oid relid, Jsonb *options, IrLoadMethod method, IrTarget *target
 	key = key_from_options(options);
 	if (key == NIL)
 	{
-		Oid			pkoid = RelationGetPrimaryKeyIndex(rel);
+		Oid			pkoid = ir_primary_key_index(rel);
 		Relation	irel;
 
 		if (!OidIsValid(pkoid))

@@ -16,4 +16,16 @@
 #error "import_rollback requires PostgreSQL 15 or later"
 #endif
 
+#include "utils/relcache.h"
+
+/*
+ * The primary key index of a table.  PostgreSQL 18 asks whether a
+ * deferrable one will do: it will not, as it cannot arbitrate ON CONFLICT.
+ */
+#if PG_VERSION_NUM >= 180000
+#define ir_primary_key_index(rel) RelationGetPrimaryKeyIndex((rel), false)
+#else
+#define ir_primary_key_index(rel) RelationGetPrimaryKeyIndex(rel)
+#endif
+
 #endif							/* IR_COMPAT_H */

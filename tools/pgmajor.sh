@@ -32,6 +32,22 @@
 #         sharedir, bindir, PGXS makefiles) from npm/, so `make install`
 #         installs the extension into the npm tree the server loads from.
 #
+# Traps this handles:
+#   * Debian's PGXS tree is NOT used: its Makefile.global wants clang-NN for
+#     LLVM bitcode and its pg_regress needs glibc 2.38.  The npm PGXS tree
+#     matches the server build; TAP is switched on in its Makefile.global
+#     (enable_tap_tests, PROVE) and Debian's src/test/perl is copied in.
+#   * trixie/forky pg_config.h says HAVE_DECL_STRLCPY/STRLCAT=1 (glibc 2.38);
+#     such HAVE_DECL_* are reset to 0 when the local libc lacks the function,
+#     so port.h declares PostgreSQL's own (exported by the server binary).
+#   * the npm isolationtester needs libpq >= 17 but finds the system libpq
+#     (its RUNPATH points at the npm build host); it gets a wrapper setting
+#     LD_LIBRARY_PATH to the npm tree's lib/.
+#   * Debian keeps server headers in <inc>/NN/server while PGXS expects
+#     <pkgincludedir>/server: a symlink bridges the two.
+#   * header major (PG_VERSION_NUM) vs server major and the compile-time
+#     layout (BLCKSZ, NAMEDATALEN, ...) are checked; a mismatch is fatal.
+#
 # Environment knobs (all optional):
 #   PGMAJOR_BUILD_ROOT     where the NN/ trees live (default <repo>/build/pg)
 #   PGMAJOR_OFFLINE=1      never download; fail if build/pg/NN is not ready
@@ -557,6 +573,13 @@ CLUSTER_TMP=""
 CLUSTER_UP=""
 
 cleanup_cluster() {
+	local pidfile
+	# servers an interrupted TAP run may have left behind in SRCDIR/tmp_check
+	if [[ -n ${SRCDIR:-} && -d $SRCDIR/tmp_check ]]; then
+		while IFS= read -r pidfile; do
+			as_pg "$BINDIR/pg_ctl" -D "${pidfile%/postmaster.pid}" -m immediate -w stop >/dev/null 2>&1 || true
+		done < <(find "$SRCDIR/tmp_check" -name postmaster.pid 2>/dev/null)
+	fi
 	if [[ -n $CLUSTER_UP ]]; then
 		as_pg "$BINDIR/pg_ctl" -D "$CLUSTER_TMP/data" -m immediate -w stop >/dev/null 2>&1 || true
 		CLUSTER_UP=""
