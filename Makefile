@@ -7,13 +7,15 @@ EXTENSION   = import_rollback
 EXTVERSION  = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
 MODULE_big  = import_rollback
-OBJS        = src/import_rollback.o src/catalog.o src/stage.o src/reports.o
+OBJS        = src/import_rollback.o src/compat.o src/catalog.o src/stage.o \
+              src/mapping.o src/validate.o src/review.o src/reports.o
 DATA        = $(EXTENSION)--$(EXTVERSION).sql
 PGFILEDESC  = "import_rollback - tracked, reversible file imports"
 
 # pg_regress suites: one file per feature, run in this order in one database.
 REGRESS     = init stage_basic stage_dialect stage_hostile stage_errors \
-              stage_file stage_client batches null_args privileges
+              stage_file stage_client batches null_args privileges \
+              validate validate_mapping review
 REGRESS_OPTS = --load-extension=plpgsql
 
 # isolation specs live in test/specs, their expected output in test/expected

@@ -198,3 +198,53 @@ SELECT e.event_id, e.batch_id, e.event_at, e.role_name::text AS role_name,
 COMMENT ON VIEW @extschema@.ir_batch_events IS 'state transitions of the batches visible to the caller';
 
 GRANT SELECT ON @extschema@.ir_batches, @extschema@.ir_batch_events TO PUBLIC;
+
+--
+-- Validation and review
+--
+
+-- One row per ir_validate run: what it was run with and what it found.
+CREATE TABLE import_rollback.validation_run (
+    batch_id        bigint NOT NULL REFERENCES import_rollback.batch,
+    run_no          integer NOT NULL,
+    run_at          timestamptz NOT NULL,
+    role_name       name NOT NULL,
+    options         jsonb NOT NULL,
+    rows_total      bigint NOT NULL,
+    rows_valid      bigint NOT NULL,
+    rows_rejected   bigint NOT NULL,
+    stop_reason     text,
+    notes           text,
+    PRIMARY KEY (batch_id, run_no)
+);
+REVOKE ALL ON import_rollback.validation_run FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.validation_run', '');
+
+-- Typed value of a staged text through the input function of the second
+-- argument's type and typmod, as an INSERT of the text would convert it.
+CREATE FUNCTION import_rollback.ir_cast(value text, target anyelement)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'ir_cast'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.ir_validate(batch bigint, options jsonb DEFAULT '{}')
+RETURNS TABLE(state text, rows_total bigint, rows_valid bigint, rows_rejected bigint,
+              stop_reason text)
+AS 'MODULE_PATHNAME', 'ir_validate'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_validate(bigint, jsonb)
+    IS 'mark every staged row valid or rejected, evaluate hard stops';
+
+CREATE FUNCTION @extschema@.ir_sample(batch bigint, n int DEFAULT 10)
+RETURNS TABLE(row_no bigint, action text, source jsonb, mapped jsonb, "current" jsonb)
+AS 'MODULE_PATHNAME', 'ir_sample'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_sample(bigint, int)
+    IS 'rows spread over the whole file with source, typed values, live record and action';
+
+CREATE FUNCTION @extschema@.ir_preview(batch bigint)
+RETURNS TABLE(column_name text, rows_changed bigint, example_old text, example_new text)
+AS 'MODULE_PATHNAME', 'ir_preview'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_preview(bigint)
+    IS 'per column, how many records would change, with an example; plus inserts and unchanged';

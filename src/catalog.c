@@ -31,6 +31,7 @@
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -591,11 +592,11 @@ ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access)
 	ir_spi_exec(for_update ?
 				"SELECT batch_id, target_schema::text, target_table::text, source_name,"
 				" load_method, state, started_by::text, staged_at IS NOT NULL, options,"
-				" rows_total, rows_rejected"
+				" rows_total, rows_rejected, validated_at IS NOT NULL, key_columns::text[]"
 				" FROM import_rollback.batch WHERE batch_id = $1 FOR UPDATE" :
 				"SELECT batch_id, target_schema::text, target_table::text, source_name,"
 				" load_method, state, started_by::text, staged_at IS NOT NULL, options,"
-				" rows_total, rows_rejected"
+				" rows_total, rows_rejected, validated_at IS NOT NULL, key_columns::text[]"
 				" FROM import_rollback.batch WHERE batch_id = $1",
 				1, argtypes, values, NULL, SPI_OK_SELECT,
 				for_update ? &fetch_lock_plan : &fetch_plan);
@@ -624,6 +625,17 @@ ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access)
 	b->rows_rejected = DatumGetInt64(SPI_getbinval(tup, desc, 11, &isnull));
 	if (isnull)
 		b->rows_rejected = -1;
+	b->validated = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
+	{
+		Datum		keys = SPI_getbinval(tup, desc, 13, &isnull);
+		Datum	   *elems;
+		int			n;
+
+		deconstruct_array(DatumGetArrayTypeP(keys), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, NULL, &n);
+		for (int i = 0; i < n; i++)
+			b->key_columns = lappend(b->key_columns, TextDatumGetCString(elems[i]));
+	}
 	SPI_finish();
 	ir_restore_user(&save);
 

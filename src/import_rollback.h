@@ -78,7 +78,9 @@ typedef struct IrBatch
 	IrState		state;
 	char	   *started_by;
 	bool		staging_complete;	/* the whole file reached staging */
+	bool		validated;		/* validated at least once */
 	Jsonb	   *options;
+	List	   *key_columns;	/* char *, the key it was validated with */
 	int64		rows_total;
 	int64		rows_rejected;
 } IrBatch;
@@ -99,6 +101,44 @@ typedef struct IrOwnerSave
 	int			sec_context;
 	int			guc_nestlevel;
 } IrOwnerSave;
+
+/* One mapped column: file column c<src> goes to target column attnum. */
+typedef struct IrColumn
+{
+	int			src;			/* staging column c<src>, 1-based */
+	char	   *src_key;		/* the file's name for it */
+	AttrNumber	attnum;			/* target column */
+	char	   *name;
+	Oid			typid;
+	int32		typmod;
+	char	   *sqltype;		/* qualified type with typmod, for SQL text */
+	bool		checked;		/* needs a type check (not plain text) */
+	bool		notnull;
+	bool		is_key;
+} IrColumn;
+
+/* A batch's resolved mapping onto its target. */
+typedef struct IrMapping
+{
+	Oid			relid;
+	char	   *table;			/* unqualified name, for messages */
+	char	   *qualified;		/* quoted schema.table, for SQL text */
+	int			ncols;
+	IrColumn   *cols;
+	int			nkeys;
+	char	  **key_names;
+	int		   *key_col;		/* index into cols, -1 when not mapped */
+	int			nsource;		/* columns in the file */
+	char	  **source_keys;
+} IrMapping;
+
+/* The caller's temporary access to a staging table (mapping.c). */
+typedef struct IrStagingAccess
+{
+	int64		batch_id;
+	bool		granted;
+	int			guc_nestlevel;
+} IrStagingAccess;
 
 /* import_rollback.c */
 extern void ir_check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname);
@@ -127,6 +167,16 @@ extern void ir_batch_set_staging_result(int64 batch_id, int64 rows_total,
 										int64 rows_rejected, int64 source_bytes,
 										const uint8 *sha256);
 extern void ir_report_duplicate_file(const IrBatch *batch);
+
+/* mapping.c */
+extern IrMapping *ir_mapping_resolve(const IrBatch *batch, Jsonb *options,
+									 List *key_columns);
+extern IrColumn *ir_mapping_column(IrMapping *m, const char *name);
+extern char *ir_typed_expr(const IrColumn *c, const char *alias, const char *bad_param);
+extern char *ir_distinct_sql(const IrColumn *c, const char *a, const char *b);
+extern IrMapping *ir_mapping_of_batch(const IrBatch *batch);
+extern void ir_staging_open(IrStagingAccess *acc, int64 batch_id, bool write);
+extern void ir_staging_close(IrStagingAccess *acc);
 
 /* stage.c */
 extern void ir_stage_close_client(const IrBatch *batch);

@@ -116,7 +116,7 @@ ir_rejects(PG_FUNCTION_ARGS)
 	keys = batch_keys(batch->batch_id, &ncols);
 	materialize_query(fcinfo,
 					  psprintf("SELECT s.row_no, s.errors, %s FROM %s s"
-							   " WHERE s.status = 'rejected' ORDER BY s.row_no",
+							   " WHERE s.status IS NOT NULL ORDER BY s.row_no",
 							   source_json_expr(ncols),
 							   ir_staging_table_qualified(batch->batch_id)),
 					  keys);

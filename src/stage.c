@@ -19,7 +19,8 @@
  *
  * Staging table import_rollback.stage_<batch>:
  *	  row_no   bigint   1-based number of the data record (header excluded)
- *	  status   text     NULL, or 'rejected'
+ *	  status   text     NULL, 'malformed' (wrong field count, at staging) or
+ *	                    'rejected' (by the last validation)
  *	  errors   text[]   every reason a row was rejected
  *	  extra    text[]   fields beyond the header's count, kept, never lost
  *	  c1..cN   text     the fields, byte-exact; NULL only for COPY's null marker
@@ -463,7 +464,7 @@ buffer_record(StageRun *run, char **fields, int nfields)
 		else
 			reason = psprintf("row has %d field%s, expected %d", nfields,
 							  nfields == 1 ? "" : "s", run->ncols);
-		values[STAGE_COL_STATUS] = CStringGetTextDatum("rejected");
+		values[STAGE_COL_STATUS] = CStringGetTextDatum("malformed");
 		isnull[STAGE_COL_STATUS] = false;
 		values[STAGE_COL_ERRORS] = text_array(&reason, 1);
 		isnull[STAGE_COL_ERRORS] = false;

@@ -1,0 +1,409 @@
+/*-------------------------------------------------------------------------
+ *
+ * mapping.c
+ *	  How a batch's file columns map onto its target: resolving the
+ *	  mapping (explicit, or same-name case-insensitively), the typed SQL
+ *	  expression of each mapped column, the ir_cast() conversion those
+ *	  expressions use, and lending the caller read access to a staging
+ *	  table for the duration of one operation.
+ *
+ * Typed values are produced by each type's own input function with the
+ * column's typmod, exactly as an INSERT of the text would, never by an
+ * explicit cast (which would silently truncate varchar(n) and round
+ * numeric(p,s)).
+ *
+ * Operations that read the target (validation, review, apply) run their
+ * SQL as the caller, so its privileges and row security apply; the caller
+ * gets SELECT (and, for validation, UPDATE of status and errors) on the
+ * batch's staging table only inside the current transaction, granted and
+ * revoked by the extension owner around the operation.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_type.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/typcache.h"
+
+#include "import_rollback.h"
+
+PG_FUNCTION_INFO_V1(ir_cast);
+
+/* Per-call cache of ir_cast's input function. */
+typedef struct CastCache
+{
+	Oid			typid;
+	int32		typmod;
+	Oid			typioparam;
+	FmgrInfo	input;
+} CastCache;
+
+/*
+ * ir_cast(value text, target anyelement) RETURNS anyelement
+ *
+ * Converts value with the input function of target's type and typmod
+ * (target is normally NULL::sometype(typmod)).  NULL in, NULL out.
+ */
+Datum
+ir_cast(PG_FUNCTION_ARGS)
+{
+	CastCache  *cache = (CastCache *) fcinfo->flinfo->fn_extra;
+	char	   *str;
+
+	if (cache == NULL)
+	{
+		Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 1);
+		int32		typmod = -1;
+		Oid			infunc;
+		Node	   *expr = fcinfo->flinfo->fn_expr;
+
+		if (!OidIsValid(typid))
+			elog(ERROR, "could not determine the target type of ir_cast");
+		if (expr && IsA(expr, FuncExpr) && list_length(((FuncExpr *) expr)->args) == 2)
+			typmod = exprTypmod(lsecond(((FuncExpr *) expr)->args));
+		cache = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(CastCache));
+		cache->typid = typid;
+		cache->typmod = typmod;
+		getTypeInputInfo(typid, &infunc, &cache->typioparam);
+		fmgr_info_cxt(infunc, &cache->input, fcinfo->flinfo->fn_mcxt);
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	str = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	return InputFunctionCall(&cache->input, str, cache->typioparam, cache->typmod);
+}
+
+/* Source keys of a batch's file, in file order. */
+static char **
+batch_source_keys(int64 batch_id, int *n)
+{
+	static SPIPlanPtr plan;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(batch_id)};
+	MemoryContext callercxt = CurrentMemoryContext;
+	IrOwnerSave save;
+	char	  **keys;
+
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec("SELECT source_key FROM import_rollback.batch_column"
+				" WHERE batch_id = $1 ORDER BY ordinal",
+				1, argtypes, values, NULL, SPI_OK_SELECT, &plan);
+	*n = (int) SPI_processed;
+	keys = MemoryContextAlloc(callercxt, sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		keys[i] = MemoryContextStrdup(callercxt,
+									  SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	ir_restore_user(&save);
+	return keys;
+}
+
+static int
+find_source(IrMapping *m, const char *key)
+{
+	for (int i = 0; i < m->nsource; i++)
+		if (strcmp(m->source_keys[i], key) == 0)
+			return i + 1;
+	return 0;
+}
+
+/* Fill in a mapped column from the target's attribute. */
+static void
+set_column(IrMapping *m, IrColumn *c, Form_pg_attribute att, int src)
+{
+	c->src = src;
+	c->src_key = m->source_keys[src - 1];
+	c->attnum = att->attnum;
+	c->name = pstrdup(NameStr(att->attname));
+	c->typid = att->atttypid;
+	c->typmod = att->atttypmod;
+	c->notnull = att->attnotnull;
+	c->sqltype = format_type_extended(att->atttypid, att->atttypmod,
+									  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+	/* plain text needs no check; everything else goes through its input */
+	c->checked = !(att->atttypid == TEXTOID ||
+				   (att->atttypid == VARCHAROID && att->atttypmod < 0));
+}
+
+static void
+check_writable(Relation rel, Form_pg_attribute att)
+{
+	if (att->attgenerated)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of \"%s\" is a generated column and cannot be imported",
+						NameStr(att->attname), RelationGetRelationName(rel))));
+	if (att->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" of \"%s\" is GENERATED ALWAYS AS IDENTITY and cannot be imported",
+						NameStr(att->attname), RelationGetRelationName(rel)),
+				 errhint("Leave it out of the mapping; it is assigned on insert.")));
+}
+
+/*
+ * Resolve the mapping of a batch onto its target: options.mapping when
+ * given (the whole mapping), else every file column whose key equals a
+ * target column name case-insensitively (an exact match wins over
+ * case-only ones; two case-only matches are ambiguous).  Errors name what
+ * to fix.  Key columns that are not mapped have key_col -1: the caller
+ * turns that into a hard stop.
+ */
+IrMapping *
+ir_mapping_resolve(const IrBatch *batch, Jsonb *options, List *key_columns)
+{
+	IrMapping  *m = palloc0(sizeof(IrMapping));
+	Relation	rel = relation_open(batch->target_relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	JsonbValue *mapping = ir_option(options, "mapping");
+	ListCell   *lc;
+	int			k;
+
+	m->relid = batch->target_relid;
+	m->table = pstrdup(RelationGetRelationName(rel));
+	m->qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+											  m->table);
+	m->source_keys = batch_source_keys(batch->batch_id, &m->nsource);
+	m->cols = palloc0(sizeof(IrColumn) * Max(desc->natts, 1));
+
+	if (mapping != NULL)
+	{
+		JsonbIterator *it = JsonbIteratorInit(mapping->val.binary.data);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		char	   *key = NULL;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			char	   *colname;
+			AttrNumber	attnum;
+			int			src;
+
+			if (tok == WJB_KEY)
+			{
+				key = pnstrdup(v.val.string.val, v.val.string.len);
+				continue;
+			}
+			if (tok != WJB_VALUE)
+				continue;
+			colname = pnstrdup(v.val.string.val, v.val.string.len);
+			src = find_source(m, key);
+			if (src == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("mapping names column \"%s\", which is not in the file", key),
+						 errhint("The file's columns are listed in import_rollback.batch_column; "
+								 "empty or repeated headers go by column<N>.")));
+			attnum = get_attnum(m->relid, colname);
+			if (attnum <= 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of relation \"%s\" does not exist",
+								colname, m->table),
+						 errdetail("The mapping maps file column \"%s\" to it.", key)));
+			for (int i = 0; i < m->ncols; i++)
+				if (m->cols[i].attnum == attnum)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("mapping maps both \"%s\" and \"%s\" to column \"%s\"",
+									m->cols[i].src_key, key, colname)));
+			check_writable(rel, TupleDescAttr(desc, attnum - 1));
+			set_column(m, &m->cols[m->ncols++], TupleDescAttr(desc, attnum - 1), src);
+		}
+	}
+	else
+	{
+		for (int a = 0; a < desc->natts; a++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, a);
+			int			exact = 0;
+			int			folded = 0;
+			int			nfolded = 0;
+			int			second = 0;
+
+			if (att->attisdropped || att->attgenerated ||
+				att->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
+				continue;
+			for (int i = 0; i < m->nsource; i++)
+			{
+				if (strcmp(m->source_keys[i], NameStr(att->attname)) == 0)
+					exact = i + 1;
+				else if (pg_strcasecmp(m->source_keys[i], NameStr(att->attname)) == 0)
+				{
+					if (nfolded++ == 0)
+						folded = i + 1;
+					else if (second == 0)
+						second = i + 1;
+				}
+			}
+			if (!exact && nfolded > 1)
+				ereport(ERROR,
+						(errcode(ERRCODE_AMBIGUOUS_COLUMN),
+						 errmsg("file columns \"%s\" and \"%s\" both match column \"%s\"",
+								m->source_keys[folded - 1], m->source_keys[second - 1],
+								NameStr(att->attname)),
+						 errhint("Pass a \"mapping\" that says which one to import.")));
+			if (exact || folded)
+				set_column(m, &m->cols[m->ncols++], att, exact ? exact : folded);
+		}
+	}
+
+	if (m->ncols == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no column of the file maps to a column of \"%s\"", m->table),
+				 errhint("Name the columns to import in the \"mapping\" option.")));
+
+	/* key columns */
+	m->nkeys = list_length(key_columns);
+	m->key_names = palloc(sizeof(char *) * m->nkeys);
+	m->key_col = palloc(sizeof(int) * m->nkeys);
+	k = 0;
+	foreach(lc, key_columns)
+	{
+		char	   *name = lfirst(lc);
+
+		m->key_names[k] = name;
+		m->key_col[k] = -1;
+		for (int i = 0; i < m->ncols; i++)
+		{
+			if (strcmp(m->cols[i].name, name) == 0)
+			{
+				m->key_col[k] = i;
+				m->cols[i].is_key = true;
+			}
+		}
+		k++;
+	}
+	relation_close(rel, NoLock);
+	return m;
+}
+
+/* The mapped column for a target column name, or NULL. */
+IrColumn *
+ir_mapping_column(IrMapping *m, const char *name)
+{
+	for (int i = 0; i < m->ncols; i++)
+		if (strcmp(m->cols[i].name, name) == 0)
+			return &m->cols[i];
+	return NULL;
+}
+
+/*
+ * SQL text of a mapped column's typed value read from staging alias
+ * "alias".  With bad_param (e.g. "$3", a bigint[] of row numbers whose
+ * value failed its type check) those rows yield NULL instead of an error.
+ */
+char *
+ir_typed_expr(const IrColumn *c, const char *alias, const char *bad_param)
+{
+	if (!c->checked)
+		return psprintf("%s.c%d", alias, c->src);
+	if (bad_param)
+		return psprintf("CASE WHEN %s.row_no = ANY (%s) THEN NULL::%s"
+						" ELSE import_rollback.ir_cast(%s.c%d, NULL::%s) END",
+						alias, bad_param, c->sqltype, alias, c->src, c->sqltype);
+	return psprintf("import_rollback.ir_cast(%s.c%d, NULL::%s)", alias, c->src, c->sqltype);
+}
+
+/*
+ * SQL text: a and b (values of column c's type) differ.  Types without an
+ * equality operator (json, point, ...) are compared by their text.
+ */
+char *
+ir_distinct_sql(const IrColumn *c, const char *a, const char *b)
+{
+	TypeCacheEntry *tce = lookup_type_cache(c->typid, TYPECACHE_EQ_OPR);
+
+	if (OidIsValid(tce->eq_opr))
+		return psprintf("(%s) IS DISTINCT FROM (%s)", a, b);
+	return psprintf("(%s)::text IS DISTINCT FROM (%s)::text", a, b);
+}
+
+/*
+ * The mapping a validated batch was validated with (its stored options and
+ * key).  Errors when the key is not fully mapped: such a batch can be
+ * neither reviewed nor applied.
+ */
+IrMapping *
+ir_mapping_of_batch(const IrBatch *batch)
+{
+	IrMapping  *m;
+
+	if (!batch->validated)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " has not been validated", batch->batch_id),
+				 errhint("Run ir_validate() first.")));
+	if (!OidIsValid(batch->target_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("target table %s of batch " INT64_FORMAT " does not exist",
+						quote_qualified_identifier(batch->target_schema, batch->target_table),
+						batch->batch_id)));
+	m = ir_mapping_resolve(batch, batch->options, batch->key_columns);
+	for (int k = 0; k < m->nkeys; k++)
+		if (m->key_col[k] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("key column \"%s\" of batch " INT64_FORMAT " is not mapped",
+							m->key_names[k], batch->batch_id),
+					 errhint("Correct the mapping with ir_validate().")));
+	return m;
+}
+
+/* Grant or revoke, as the owner, the caller's access to a staging table. */
+static void
+staging_acl(int64 batch_id, const char *verb, const char *privs, const char *prep)
+{
+	IrOwnerSave save;
+	char	   *role = ir_current_role_name();
+
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec(psprintf("%s %s ON %s %s %s", verb, privs,
+						 ir_staging_table_qualified(batch_id), prep,
+						 quote_identifier(role)),
+				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+	SPI_finish();
+	ir_restore_user(&save);
+}
+
+/*
+ * Let the caller read (and with write, mark) a batch's staging table until
+ * ir_staging_close().  Pins search_path for the caller's internal SQL.
+ * Nothing to lend to a superuser.
+ */
+void
+ir_staging_open(IrStagingAccess *acc, int64 batch_id, bool write)
+{
+	acc->batch_id = batch_id;
+	acc->granted = !superuser();
+	if (acc->granted)
+		staging_acl(batch_id, "GRANT",
+					write ? "SELECT, UPDATE (status, errors)" : "SELECT", "TO");
+	acc->guc_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+}
+
+void
+ir_staging_close(IrStagingAccess *acc)
+{
+	AtEOXact_GUC(true, acc->guc_nestlevel);
+	if (acc->granted)
+		staging_acl(acc->batch_id, "REVOKE", "SELECT, UPDATE", "FROM");
+}

@@ -1,0 +1,249 @@
+/*-------------------------------------------------------------------------
+ *
+ * review.c
+ *	  Review of a validated batch before it is applied:
+ *	  ir_sample   rows spread over the whole file, each with its raw source,
+ *	              mapped typed values, the live record and the action
+ *	  ir_preview  per target column, how many records would change, with an
+ *	              example old and new value; plus inserts and unchanged
+ *
+ * Both read the target as the caller (its privileges and row security
+ * apply) with the staging table lent for the call (mapping.c).  Typed
+ * values are computed only for valid rows, guarded by CASE, so a rejected
+ * row's bad value is never converted.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+
+#include "import_rollback.h"
+
+PG_FUNCTION_INFO_V1(ir_sample);
+PG_FUNCTION_INFO_V1(ir_preview);
+
+/*
+ * SQL text of a subquery "s" over the staging table with, for valid rows,
+ * the typed value of each mapped column as v<i>; where is an extra filter.
+ */
+static char *
+typed_rows_sql(IrMapping *m, const char *stage, const char *where)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "(SELECT s.*");
+	for (int i = 0; i < m->ncols; i++)
+		appendStringInfo(&q, ", CASE WHEN s.status IS NULL THEN %s END AS v%d",
+						 ir_typed_expr(&m->cols[i], "s", NULL), i);
+	appendStringInfo(&q, " FROM %s s%s%s) s", stage, where ? " WHERE " : "", where ? where : "");
+	return q.data;
+}
+
+/* SQL text: target t has the key of typed row s. */
+static char *
+join_on_key(IrMapping *m)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	for (int k = 0; k < m->nkeys; k++)
+		appendStringInfo(&q, "%st.%s = s.v%d", k ? " AND " : "",
+						 quote_identifier(m->key_names[k]), m->key_col[k]);
+	return q.data;
+}
+
+/* SQL text: a non-key mapped column of typed row s differs from t. */
+static char *
+any_change(IrMapping *m)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	for (int i = 0; i < m->ncols; i++)
+	{
+		if (m->cols[i].is_key)
+			continue;
+		appendStringInfo(&q, "%s%s", q.len ? " OR " : "",
+						 ir_distinct_sql(&m->cols[i],
+										 psprintf("t.%s", quote_identifier(m->cols[i].name)),
+										 psprintf("s.v%d", i)));
+	}
+	return q.len ? q.data : "false";
+}
+
+/* The file's column keys of a batch, in order, as a text[] datum. */
+static Datum
+source_keys_array(IrMapping *m)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(m->nsource, 1));
+
+	for (int i = 0; i < m->nsource; i++)
+		elems[i] = CStringGetTextDatum(m->source_keys[i]);
+	return PointerGetDatum(construct_array(elems, m->nsource, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * ir_sample(batch bigint, n int)
+ *	 RETURNS TABLE(row_no bigint, action text, source jsonb, mapped jsonb, current jsonb)
+ *
+ * n rows at evenly spaced positions over the whole file (the middle of
+ * each of n equal slices), so the same batch always gives the same sample.
+ */
+Datum
+ir_sample(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	IrBatch    *batch;
+	IrMapping  *m;
+	IrStagingAccess acc;
+	StringInfoData q;
+	StringInfoData mapped;
+	StringInfoData src;
+	int32		n;
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	Datum		args[1];
+
+	ir_check_not_null(fcinfo, 0, "batch");
+	ir_check_not_null(fcinfo, 1, "n");
+	n = PG_GETARG_INT32(1);
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sample size must not be negative")));
+	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
+	m = ir_mapping_of_batch(batch);
+	InitMaterializedSRF(fcinfo, 0);
+	if (n == 0 || batch->rows_total <= 0)
+		return (Datum) 0;
+
+	initStringInfo(&src);
+	for (int i = 1; i <= m->nsource; i++)
+		appendStringInfo(&src, "%ss.c%d", i > 1 ? ", " : "", i);
+	initStringInfo(&mapped);
+	for (int i = 0; i < m->ncols; i++)
+		appendStringInfo(&mapped, "%ss.v%d AS %s", i ? ", " : "", i,
+						 quote_identifier(m->cols[i].name));
+
+	initStringInfo(&q);
+	appendStringInfo(&q,
+					 "SELECT s.row_no,"
+					 " CASE WHEN s.status IS NOT NULL THEN 'rejected'"
+					 "      WHEN t.ctid IS NULL THEN 'insert'"
+					 "      WHEN %s THEN 'update' ELSE 'unchanged' END,"
+					 " jsonb_object($1::text[], ARRAY[%s]::text[]),"
+					 " CASE WHEN s.status IS NULL THEN (SELECT to_jsonb(x) FROM (SELECT %s) x) END,"
+					 " CASE WHEN t.ctid IS NOT NULL THEN to_jsonb(t) END"
+					 " FROM %s LEFT JOIN %s t ON %s"
+					 " ORDER BY s.row_no",
+					 any_change(m), src.data, mapped.data,
+					 typed_rows_sql(m, ir_staging_table_qualified(batch->batch_id),
+									psprintf("s.row_no IN (SELECT DISTINCT floor((g + 0.5) * " INT64_FORMAT " / %d)::bigint + 1"
+											 " FROM generate_series(0, %d) g)",
+											 batch->rows_total, n, n - 1)),
+					 m->qualified, join_on_key(m));
+
+	args[0] = source_keys_array(m);
+	ir_staging_open(&acc, batch->batch_id, false);
+	SPI_connect();
+	ir_spi_exec(q.data, 1, argtypes, args, NULL, SPI_OK_SELECT, NULL);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Datum		vals[5];
+		bool		nulls[5];
+
+		for (int c = 0; c < 5; c++)
+			vals[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, nulls);
+	}
+	SPI_finish();
+	ir_staging_close(&acc);
+	return (Datum) 0;
+}
+
+/*
+ * ir_preview(batch bigint)
+ *	 RETURNS TABLE(column_name text, rows_changed bigint, example_old text, example_new text)
+ *
+ * One row per mapped non-key column: the records whose value would change,
+ * with the first such record's old and new value; then "(insert)" (new
+ * records, example: the first new key) and "(unchanged)".
+ */
+Datum
+ir_preview(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	IrBatch    *batch;
+	IrMapping  *m;
+	IrStagingAccess acc;
+	StringInfoData q;
+	StringInfoData keytext;
+	int			nout = 0;
+	int		   *colidx;
+
+	ir_check_not_null(fcinfo, 0, "batch");
+	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
+	m = ir_mapping_of_batch(batch);
+	InitMaterializedSRF(fcinfo, 0);
+
+	initStringInfo(&keytext);
+	for (int k = 0; k < m->nkeys; k++)
+		appendStringInfo(&keytext, "%s(s.v%d)::text", k ? " || ', ' || " : "", m->key_col[k]);
+
+	/*
+	 * One materialized join of valid rows with the target; per column the
+	 * count of changes and the first changed record's old and new value.
+	 */
+	colidx = palloc(sizeof(int) * m->ncols);
+	for (int i = 0; i < m->ncols; i++)
+		if (!m->cols[i].is_key)
+			colidx[nout++] = i;
+	initStringInfo(&q);
+	appendStringInfoString(&q, "WITH j AS MATERIALIZED (SELECT s.row_no, t.ctid IS NOT NULL AS found");
+	for (int k = 0; k < nout; k++)
+	{
+		int			i = colidx[k];
+		const char *col = quote_identifier(m->cols[i].name);
+
+		appendStringInfo(&q, ", t.ctid IS NOT NULL AND %s AS ch%d, t.%s::text AS old%d, s.v%d::text AS new%d",
+						 ir_distinct_sql(&m->cols[i], psprintf("t.%s", col), psprintf("s.v%d", i)),
+						 k, col, k, i, k);
+	}
+	appendStringInfo(&q, ", %s AS keytext, t.ctid IS NOT NULL AND (%s) AS changed"
+					 " FROM %s LEFT JOIN %s t ON %s)",
+					 keytext.data, any_change(m),
+					 typed_rows_sql(m, ir_staging_table_qualified(batch->batch_id), "s.status IS NULL"),
+					 m->qualified, join_on_key(m));
+	for (int k = 0; k < nout; k++)
+		appendStringInfo(&q, " SELECT %s::text, (SELECT count(*) FROM j WHERE ch%d),"
+						 " e.old%d, e.new%d FROM (SELECT 1) one"
+						 " LEFT JOIN (SELECT * FROM j WHERE ch%d ORDER BY row_no LIMIT 1) e ON true"
+						 " UNION ALL",
+						 quote_literal_cstr(m->cols[colidx[k]].name), k, k, k, k);
+	appendStringInfoString(&q,
+						   " SELECT '(insert)', (SELECT count(*) FROM j WHERE NOT found), NULL,"
+						   "  (SELECT keytext FROM j WHERE NOT found ORDER BY row_no LIMIT 1)"
+						   " UNION ALL"
+						   " SELECT '(unchanged)', (SELECT count(*) FROM j WHERE found AND NOT changed), NULL, NULL");
+
+	ir_staging_open(&acc, batch->batch_id, false);
+	SPI_connect();
+	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Datum		vals[4];
+		bool		nulls[4];
+
+		for (int c = 0; c < 4; c++)
+			vals[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, nulls);
+	}
+	SPI_finish();
+	ir_staging_close(&acc);
+	return (Datum) 0;
+}

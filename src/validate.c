@@ -1,0 +1,1502 @@
+/*-------------------------------------------------------------------------
+ *
+ * validate.c
+ *	  ir_validate: apply the mapping, mark every staged row valid or
+ *	  rejected with every reason, evaluate the hard stops, move the batch
+ *	  to "validated" or "failed", and record the run.
+ *
+ * Rows are never rewritten wholesale: "valid" is "status IS NULL" in a
+ * validated batch, and only rejected rows are written (their status and
+ * errors).  Re-validation first clears the previous run's rejects; rows
+ * malformed at staging (wrong field count) stay rejected.
+ *
+ * The checks:
+ *	  type        every mapped value through its type's input function with
+ *	              the column's typmod (compat.h: soft errors on 16+,
+ *	              chunked subtransactions with bisection on 15), in C, one
+ *	              pass over staging; the reason is PostgreSQL's own message
+ *	  per row     key present, required, NOT NULL, pattern, format, allowed,
+ *	              CHECK constraints whose columns are all mapped: one scan
+ *	  per file    key unique in file, unique_in_file: hash aggregate to find
+ *	              duplicated values, then only those rows
+ *	  lookups     reference (one anti-join per rule), mode insert/update and
+ *	              unmapped NOT NULL columns without default (one join with
+ *	              the target)
+ * All set-based checks and the write of the rejects are one statement,
+ * run as the caller (mapping.c lends it the staging table), so target
+ * and reference tables are read with the caller's own privileges.
+ *
+ *	  stops       a key or required column missing from the file, reject
+ *	              ratio and count, expect_rows, max_touch_ratio, and the
+ *	              mapping check (shape of incoming vs live values).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/namespace.h"
+#include "utils/varlena.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "import_rollback.h"
+
+PG_FUNCTION_INFO_V1(ir_validate);
+
+/* Longest piece of a value quoted in a reason. */
+#define VALUE_SHOWN 200
+
+/* Type-check pass: rows fetched per cursor round. */
+#define TYPE_FETCH 1000
+
+/* Mapping check: values sampled per side, and fewest live values to judge. */
+#define SHAPE_SAMPLE 1000
+#define SHAPE_MIN_LIVE 20
+
+typedef enum MappingCheck
+{
+	MC_STOP,
+	MC_WARN,
+	MC_OFF
+} MappingCheck;
+
+/* A column rule: pattern, format, allowed or reference. */
+typedef struct ColumnRule
+{
+	IrColumn   *col;
+	char	   *arg;			/* regex, format name, or schema.table.column */
+	Datum		values;			/* allowed: text[] */
+} ColumnRule;
+
+typedef struct Rules
+{
+	double		max_reject_ratio;
+	int64		max_reject_count;	/* -1: none */
+	double		max_touch_ratio;	/* < 0: none */
+	int64		expect_rows;	/* -1: none */
+	MappingCheck mapping_check;
+	List	   *required;		/* IrColumn * (mapped) */
+	List	   *required_missing;	/* char * (target columns not in file) */
+	List	   *unique_sets;	/* List of IrColumn * per set */
+	List	   *patterns;		/* ColumnRule * */
+	List	   *formats;
+	List	   *allowed;
+	List	   *references;
+} Rules;
+
+/* Everything one validation run builds up. */
+typedef struct Run
+{
+	IrBatch    *batch;
+	IrMapping  *m;
+	Rules		rules;
+	char	   *mode;
+	char	   *stage;			/* qualified staging table */
+	/* type errors found in C: row, column ordinal, reason */
+	int64	   *err_row;
+	int		   *err_ord;
+	char	  **err_msg;
+	int			nerr;
+	int			maxerr;
+	/* per mapped column: rows whose value failed its type check */
+	int64	  **bad_rows;
+	int		   *nbad;
+	int		   *maxbad;
+	/* SQL under construction */
+	StringInfoData sql;
+	int			nparams;
+	Oid			paramtypes[FUNC_MAX_ARGS];
+	Datum		paramvalues[FUNC_MAX_ARGS];
+	List	   *stops;			/* char *, in keepcxt */
+	List	   *notes;			/* char *, in keepcxt */
+	MemoryContext keepcxt;		/* outlives the SPI connection */
+} Run;
+
+/* Record a hard stop; it must outlive the SPI connection. */
+static void
+add_stop(Run *run, const char *msg)
+{
+	MemoryContext old = MemoryContextSwitchTo(run->keepcxt);
+
+	run->stops = lappend(run->stops, pstrdup(msg));
+	MemoryContextSwitchTo(old);
+}
+
+/* ---------------------------------------------------------------------
+ * Small helpers
+ * ---------------------------------------------------------------------
+ */
+
+static void
+rule_error(const char *rule, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("rule \"%s\" must be %s", rule, what)));
+}
+
+/* Add a query parameter; returns its "$n" text. */
+static char *
+add_param(Run *run, Oid type, Datum value)
+{
+	if (run->nparams >= FUNC_MAX_ARGS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("too many validation rules for one batch"),
+				 errdetail("At most %d rule values and typed columns can be checked at once.",
+						   FUNC_MAX_ARGS - 3)));
+	run->paramtypes[run->nparams] = type;
+	run->paramvalues[run->nparams] = value;
+	run->nparams++;
+	return psprintf("$%d", run->nparams);
+}
+
+static char *
+lit(const char *s)
+{
+	return quote_literal_cstr(s);
+}
+
+/* SQL text of a value quoted (and shortened) for a reason. */
+static char *
+shown_value(const char *expr)
+{
+	return psprintf("'\"' || CASE WHEN length(%s) > %d THEN left(%s, %d) || '...'"
+					" ELSE %s END || '\"'",
+					expr, VALUE_SHOWN, expr, VALUE_SHOWN, expr);
+}
+
+static char *
+double_text(double d)
+{
+	return psprintf("%g", d);
+}
+
+/* The column a rule names: it must be a target column, mapped. */
+static IrColumn *
+rule_column(Run *run, const char *rule, const char *name)
+{
+	IrColumn   *c = ir_mapping_column(run->m, name);
+
+	if (c == NULL)
+	{
+		if (get_attnum(run->m->relid, name) == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("rule \"%s\" names column \"%s\", which \"%s\" does not have",
+							rule, name, run->m->table),
+					 errhint("Rules name target columns, not file headers.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("rule \"%s\" names column \"%s\", which no file column maps to",
+						rule, name),
+				 errhint("Map a file column to it, or drop the rule.")));
+	}
+	return c;
+}
+
+static double
+numeric_value(JsonbValue *v, const char *rule)
+{
+	if (v->type != jbvNumeric)
+		rule_error(rule, "a number");
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+											  NumericGetDatum(v->val.numeric)));
+}
+
+static char *
+string_value(JsonbValue *v, const char *rule)
+{
+	if (v->type != jbvString)
+		rule_error(rule, "an object of strings");
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* Iterate the strings of a JSON array into a List of char *. */
+static List *
+string_list(JsonbValue *v, const char *rule)
+{
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	List	   *out = NIL;
+
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		rule_error(rule, "an array of column names");
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (e.type != jbvString)
+			rule_error(rule, "an array of column names");
+		out = lappend(out, pnstrdup(e.val.string.val, e.val.string.len));
+	}
+	return out;
+}
+
+/* ---------------------------------------------------------------------
+ * Rules
+ * ---------------------------------------------------------------------
+ */
+
+static void
+parse_column_rules(Run *run, const char *rule, JsonbValue *v, List **out)
+{
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		rule_error(rule, "an object keyed by column");
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		ColumnRule *cr;
+
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(e.val.string.val, e.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		cr = palloc0(sizeof(ColumnRule));
+		cr->col = rule_column(run, rule, key);
+		if (strcmp(rule, "allowed") == 0)
+		{
+			List	   *vals;
+			ListCell   *lc;
+			Datum	   *elems;
+			int			i = 0;
+
+			if (e.type != jbvBinary || !JsonContainerIsArray(e.val.binary.data))
+				rule_error(rule, "an object of arrays of allowed values");
+			vals = NIL;
+			{
+				JsonbIterator *it2 = JsonbIteratorInit(e.val.binary.data);
+				JsonbValue	e2;
+
+				while ((tok = JsonbIteratorNext(&it2, &e2, true)) != WJB_DONE)
+				{
+					if (tok != WJB_ELEM)
+						continue;
+					if (e2.type == jbvString)
+						vals = lappend(vals, pnstrdup(e2.val.string.val, e2.val.string.len));
+					else if (e2.type == jbvNumeric)
+						vals = lappend(vals, DatumGetCString(DirectFunctionCall1(numeric_out,
+																				 NumericGetDatum(e2.val.numeric))));
+					else
+						rule_error(rule, "an object of arrays of strings or numbers");
+				}
+				tok = WJB_VALUE;
+			}
+			elems = palloc(sizeof(Datum) * Max(list_length(vals), 1));
+			foreach(lc, vals)
+				elems[i++] = CStringGetTextDatum(lfirst(lc));
+			cr->values = PointerGetDatum(construct_array(elems, i, TEXTOID, -1, false, TYPALIGN_INT));
+		}
+		else
+		{
+			cr->arg = string_value(&e, rule);
+			if (strcmp(rule, "format") == 0 &&
+				strcmp(cr->arg, "email") != 0 && strcmp(cr->arg, "phone") != 0 &&
+				strcmp(cr->arg, "url") != 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown format \"%s\" for column \"%s\"", cr->arg, key),
+						 errhint("Known formats are \"email\", \"phone\" and \"url\"; use \"pattern\" for others.")));
+		}
+		*out = lappend(*out, cr);
+	}
+}
+
+/* Parse options.rules; every column must be a mapped target column. */
+static void
+parse_rules(Run *run, Jsonb *options)
+{
+	Rules	   *r = &run->rules;
+	JsonbValue *rules = ir_option(options, "rules");
+	JsonbValue *ev = ir_option(options, "expect_rows");
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	r->max_reject_ratio = 0.05;
+	r->max_reject_count = -1;
+	r->max_touch_ratio = -1;
+	r->expect_rows = ev ? (int64) numeric_value(ev, "expect_rows") : -1;
+	r->mapping_check = MC_STOP;
+
+	if (rules == NULL)
+		return;
+	it = JsonbIteratorInit(rules->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		if (v.type == jbvNull)
+			continue;
+		if (strcmp(key, "required") == 0)
+		{
+			ListCell   *lc;
+
+			foreach(lc, string_list(&v, key))
+			{
+				char	   *name = lfirst(lc);
+				IrColumn   *c = ir_mapping_column(run->m, name);
+
+				if (c)
+					r->required = lappend(r->required, c);
+				else if (get_attnum(run->m->relid, name) != InvalidAttrNumber)
+					r->required_missing = lappend(r->required_missing, name);
+				else
+					rule_column(run, key, name);	/* raises the error */
+			}
+		}
+		else if (strcmp(key, "unique_in_file") == 0)
+		{
+			JsonbIterator *it2;
+			JsonbValue	e;
+
+			if (v.type != jbvBinary || !JsonContainerIsArray(v.val.binary.data))
+				rule_error(key, "an array of columns or of arrays of columns");
+			it2 = JsonbIteratorInit(v.val.binary.data);
+			while ((tok = JsonbIteratorNext(&it2, &e, true)) != WJB_DONE)
+			{
+				List	   *set = NIL;
+
+				if (tok != WJB_ELEM)
+					continue;
+				if (e.type == jbvString)
+					set = list_make1(rule_column(run, key, pnstrdup(e.val.string.val, e.val.string.len)));
+				else
+				{
+					ListCell   *lc;
+
+					foreach(lc, string_list(&e, key))
+						set = lappend(set, rule_column(run, key, lfirst(lc)));
+				}
+				r->unique_sets = lappend(r->unique_sets, set);
+			}
+			tok = WJB_VALUE;
+		}
+		else if (strcmp(key, "pattern") == 0)
+			parse_column_rules(run, key, &v, &r->patterns);
+		else if (strcmp(key, "format") == 0)
+			parse_column_rules(run, key, &v, &r->formats);
+		else if (strcmp(key, "allowed") == 0)
+			parse_column_rules(run, key, &v, &r->allowed);
+		else if (strcmp(key, "reference") == 0)
+			parse_column_rules(run, key, &v, &r->references);
+		else if (strcmp(key, "max_reject_ratio") == 0 || strcmp(key, "max_touch_ratio") == 0)
+		{
+			double		d = numeric_value(&v, key);
+
+			if (d < 0 || d > 1 || isnan(d))
+				rule_error(key, "a number between 0 and 1");
+			if (key[4] == 'r')
+				r->max_reject_ratio = d;
+			else
+				r->max_touch_ratio = d;
+		}
+		else if (strcmp(key, "max_reject_count") == 0)
+		{
+			double		d = numeric_value(&v, key);
+
+			if (d < 0 || d != floor(d))
+				rule_error(key, "a non-negative integer");
+			r->max_reject_count = (int64) d;
+		}
+		else if (strcmp(key, "mapping_check") == 0)
+		{
+			char	   *s = string_value(&v, key);
+
+			if (strcmp(s, "stop") == 0)
+				r->mapping_check = MC_STOP;
+			else if (strcmp(s, "warn") == 0)
+				r->mapping_check = MC_WARN;
+			else if (strcmp(s, "off") == 0)
+				r->mapping_check = MC_OFF;
+			else
+				rule_error(key, "\"stop\", \"warn\" or \"off\"");
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized rule \"%s\"", key),
+					 errhint("Valid rules are \"required\", \"unique_in_file\", \"pattern\", \"format\", "
+							 "\"allowed\", \"reference\", \"max_reject_ratio\", \"max_reject_count\", "
+							 "\"max_touch_ratio\" and \"mapping_check\".")));
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Type checks, in C
+ * ---------------------------------------------------------------------
+ */
+
+static void
+add_error(Run *run, int64 row_no, int ord, char *msg)
+{
+	if (run->nerr == run->maxerr)
+	{
+		run->maxerr = Max(64, run->maxerr * 2);
+		run->err_row = repalloc_huge(run->err_row, sizeof(int64) * run->maxerr);
+		run->err_ord = repalloc_huge(run->err_ord, sizeof(int) * run->maxerr);
+		run->err_msg = repalloc_huge(run->err_msg, sizeof(char *) * run->maxerr);
+	}
+	run->err_row[run->nerr] = row_no;
+	run->err_ord[run->nerr] = ord;
+	run->err_msg[run->nerr] = msg;
+	run->nerr++;
+}
+
+/* State for one column of one fetched chunk. */
+typedef struct TypeChunk
+{
+	Run		   *run;
+	int			col;
+	int64	   *rows;
+	char	  **values;
+} TypeChunk;
+
+static char *
+quote_shown(const char *value)
+{
+	if (strlen(value) > VALUE_SHOWN)
+		return psprintf("\"%.*s...\"", VALUE_SHOWN, value);
+	return psprintf("\"%s\"", value);
+}
+
+static void
+report_type_error(int idx, const char *message, void *arg)
+{
+	TypeChunk  *tc = (TypeChunk *) arg;
+	Run		   *run = tc->run;
+	IrColumn   *c = &run->m->cols[tc->col];
+	char	   *value = tc->values[idx];
+	char	   *shown = quote_shown(value);
+	char	   *reason;
+
+	/* PostgreSQL's own message; add the value where it does not say it */
+	if (strstr(message, shown) != NULL)
+		reason = psprintf("%s: %s", c->name, message);
+	else
+		reason = psprintf("%s: %s: %s", c->name, message, shown);
+	add_error(run, tc->rows[idx], tc->col + 1, reason);
+
+	if (run->nbad[tc->col] == run->maxbad[tc->col])
+	{
+		run->maxbad[tc->col] = Max(64, run->maxbad[tc->col] * 2);
+		run->bad_rows[tc->col] = repalloc_huge(run->bad_rows[tc->col],
+											   sizeof(int64) * run->maxbad[tc->col]);
+	}
+	run->bad_rows[tc->col][run->nbad[tc->col]++] = tc->rows[idx];
+}
+
+/*
+ * One pass over the staging table: every non-NULL value of every mapped
+ * column that needs it goes through its type's input function.
+ */
+static void
+check_types(Run *run)
+{
+	IrMapping  *m = run->m;
+	StringInfoData q;
+	int			nchecked = 0;
+	int		   *colidx = palloc(sizeof(int) * m->ncols);
+	FmgrInfo   *inputs = palloc(sizeof(FmgrInfo) * m->ncols);
+	Oid		   *ioparams = palloc(sizeof(Oid) * m->ncols);
+	Portal		portal;
+	MemoryContext chunkcxt;
+	MemoryContext oldcxt;
+
+	run->bad_rows = palloc0(sizeof(int64 *) * m->ncols);
+	run->nbad = palloc0(sizeof(int) * m->ncols);
+	run->maxbad = palloc0(sizeof(int) * m->ncols);
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT s.row_no");
+	for (int i = 0; i < m->ncols; i++)
+	{
+		Oid			infunc;
+
+		run->bad_rows[i] = palloc(sizeof(int64));
+		run->maxbad[i] = 1;
+		if (!m->cols[i].checked)
+			continue;
+		getTypeInputInfo(m->cols[i].typid, &infunc, &ioparams[i]);
+		fmgr_info(infunc, &inputs[i]);
+		colidx[nchecked++] = i;
+		appendStringInfo(&q, ", s.c%d", m->cols[i].src);
+	}
+	if (nchecked == 0)
+		return;
+	appendStringInfo(&q, " FROM %s s WHERE s.status IS NULL", run->stage);
+
+	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "import_rollback type checks",
+									 ALLOCSET_DEFAULT_SIZES);
+	portal = SPI_cursor_open_with_args(NULL, q.data, 0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		uint64		n;
+
+		SPI_cursor_fetch(portal, true, TYPE_FETCH);
+		n = SPI_processed;
+		if (n == 0)
+			break;
+		oldcxt = MemoryContextSwitchTo(chunkcxt);
+		for (int k = 0; k < nchecked; k++)
+		{
+			int			i = colidx[k];
+			TypeChunk	tc;
+			int			nv = 0;
+
+			tc.run = run;
+			tc.col = i;
+			tc.rows = palloc(sizeof(int64) * n);
+			tc.values = palloc(sizeof(char *) * n);
+			for (uint64 r = 0; r < n; r++)
+			{
+				bool		isnull;
+				HeapTuple	tup = SPI_tuptable->vals[r];
+				Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, k + 2, &isnull);
+
+				if (isnull)
+					continue;
+				tc.rows[nv] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+				tc.values[nv] = TextDatumGetCString(d);
+				nv++;
+			}
+			MemoryContextSwitchTo(oldcxt);
+			ir_check_inputs(&inputs[i], ioparams[i], m->cols[i].typmod,
+							tc.values, nv, report_type_error, &tc);
+			MemoryContextSwitchTo(chunkcxt);
+		}
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(chunkcxt);
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	MemoryContextDelete(chunkcxt);
+}
+
+/* A bigint[] parameter of the rows whose column i failed its type check. */
+static char *
+bad_param(Run *run, int i)
+{
+	Datum	   *elems;
+
+	if (!run->m->cols[i].checked || run->nbad[i] == 0)
+		return NULL;
+	elems = palloc(sizeof(Datum) * run->nbad[i]);
+	for (int k = 0; k < run->nbad[i]; k++)
+		elems[k] = Int64GetDatum(run->bad_rows[i][k]);
+	return add_param(run, INT8ARRAYOID,
+					 PointerGetDatum(construct_array(elems, run->nbad[i], INT8OID, 8,
+													 true, TYPALIGN_DOUBLE)));
+}
+
+/* ---------------------------------------------------------------------
+ * Set-based checks, as SQL
+ * ---------------------------------------------------------------------
+ */
+
+/* Append one "UNION ALL SELECT row_no, ord, msg ..." branch. */
+static void
+branch(Run *run, const char *fmt,...) pg_attribute_printf(2, 3);
+
+static void
+branch(Run *run, const char *fmt,...)
+{
+	va_list		args;
+	int			needed;
+
+	appendStringInfoString(&run->sql, "\n  UNION ALL ");
+	for (;;)
+	{
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&run->sql, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&run->sql, needed);
+	}
+}
+
+static const char *
+format_regex(const char *format)
+{
+	if (strcmp(format, "email") == 0)
+		return "^[^@[:space:]]+@[^@[:space:]]+\\.[^@[:space:].]+$";
+	if (strcmp(format, "phone") == 0)
+		return "^\\+?[0-9 ().-]*[0-9][0-9 ().-]*$";
+	return "^https?://[^[:space:]/?#]+[^[:space:]]*$";
+}
+
+/* Per-row checks: one scan, one (ord, reason) pair per failed check. */
+static void
+row_checks(Run *run, char **typed)
+{
+	IrMapping  *m = run->m;
+	StringInfoData v;
+	ListCell   *lc;
+	int			nchecks = 0;
+	List	   *checks = NIL;
+
+	initStringInfo(&v);
+
+	/* key values present */
+	for (int k = 0; k < m->nkeys; k++)
+	{
+		IrColumn   *c;
+
+		if (m->key_col[k] < 0)
+			continue;
+		c = &m->cols[m->key_col[k]];
+		appendStringInfo(&v, "%s(%d, CASE WHEN s.c%d IS NULL OR btrim(s.c%d) = '' THEN %s END)",
+						 nchecks++ ? ", " : "", m->key_col[k] + 1, c->src, c->src,
+						 lit(psprintf("%s: key value is missing", c->name)));
+	}
+	/* required */
+	foreach(lc, run->rules.required)
+	{
+		IrColumn   *c = lfirst(lc);
+
+		if (c->is_key)
+			continue;
+		appendStringInfo(&v, "%s(%d, CASE WHEN s.c%d IS NULL OR btrim(s.c%d) = '' THEN %s END)",
+						 nchecks++ ? ", " : "", (int) (c - m->cols) + 1, c->src, c->src,
+						 lit(psprintf("%s: a value is required", c->name)));
+	}
+	/* NOT NULL columns of the target */
+	for (int i = 0; i < m->ncols; i++)
+	{
+		IrColumn   *c = &m->cols[i];
+
+		if (!c->notnull || c->is_key || list_member_ptr(run->rules.required, c))
+			continue;
+		appendStringInfo(&v, "%s(%d, CASE WHEN s.c%d IS NULL THEN %s END)",
+						 nchecks++ ? ", " : "", i + 1, c->src,
+						 lit(psprintf("%s: null value, but the column is NOT NULL", c->name)));
+	}
+	/* pattern and format */
+	foreach(lc, list_concat_copy(run->rules.patterns, run->rules.formats))
+	{
+		ColumnRule *cr = lfirst(lc);
+		bool		is_format = list_member_ptr(run->rules.formats, cr);
+		const char *regex = is_format ? format_regex(cr->arg) : cr->arg;
+		char	   *p = add_param(run, TEXTOID, CStringGetTextDatum(regex));
+		char	   *what = is_format ?
+			psprintf("is not a valid %s", strcmp(cr->arg, "email") == 0 ? "email address" :
+					 strcmp(cr->arg, "phone") == 0 ? "phone number" : "URL")
+			: psprintf("does not match pattern %s", quote_shown(cr->arg));
+		char	   *extra = "";
+
+		if (is_format && strcmp(cr->arg, "phone") == 0)
+			extra = psprintf(" OR length(regexp_replace(s.c%d, '[^0-9]', '', 'g')) NOT BETWEEN 6 AND 15",
+							 cr->col->src);
+		appendStringInfo(&v, "%s(%d, CASE WHEN s.c%d <> '' AND (s.c%d !~ %s%s) THEN %s || ': ' || %s || ' %s' END)",
+						 nchecks++ ? ", " : "", (int) (cr->col - m->cols) + 1,
+						 cr->col->src, cr->col->src, p, extra,
+						 lit(cr->col->name), shown_value(psprintf("s.c%d", cr->col->src)), what);
+	}
+	/* allowed */
+	foreach(lc, run->rules.allowed)
+	{
+		ColumnRule *cr = lfirst(lc);
+		char	   *p = add_param(run, TEXTARRAYOID, cr->values);
+
+		appendStringInfo(&v, "%s(%d, CASE WHEN s.c%d IS NOT NULL AND NOT (s.c%d = ANY (%s))"
+						 " THEN %s || ': ' || %s || ' is not one of the allowed values' END)",
+						 nchecks++ ? ", " : "", (int) (cr->col - m->cols) + 1,
+						 cr->col->src, cr->col->src, p, lit(cr->col->name),
+						 shown_value(psprintf("s.c%d", cr->col->src)));
+	}
+	/* CHECK constraints whose columns are all mapped */
+	{
+		SPITupleTable *tt;
+		Oid			argtypes[1] = {OIDOID};
+		Datum		values[1] = {ObjectIdGetDatum(m->relid)};
+
+		ir_spi_exec("SELECT c.conname::text, pg_get_expr(c.conbin, c.conrelid),"
+					" (SELECT array_agg(a.attname::text) FROM pg_attribute a"
+					"   WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey))"
+					" FROM pg_constraint c WHERE c.conrelid = $1 AND c.contype = 'c'"
+					" ORDER BY c.conname",
+					1, argtypes, values, NULL, SPI_OK_SELECT, NULL);
+		tt = SPI_tuptable;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+			char	   *expr = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
+			Datum		cols = SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull);
+			Datum	   *elems;
+			int			ncols;
+			StringInfoData sub;
+			StringInfoData shown;
+			bool		all_mapped = !isnull;
+			int			first = -1;
+
+			if (isnull)
+				continue;
+			deconstruct_array(DatumGetArrayTypeP(cols), TEXTOID, -1, false, TYPALIGN_INT,
+							  &elems, NULL, &ncols);
+			initStringInfo(&sub);
+			initStringInfo(&shown);
+			for (int k = 0; k < ncols && all_mapped; k++)
+			{
+				char	   *cname = TextDatumGetCString(elems[k]);
+				IrColumn   *c = ir_mapping_column(m, cname);
+
+				if (c == NULL)
+					all_mapped = false;
+				else
+				{
+					int			idx = (int) (c - m->cols);
+
+					appendStringInfo(&sub, "%s%s AS %s", k ? ", " : "", typed[idx],
+									 quote_identifier(cname));
+					appendStringInfo(&shown, "%s%s || ' = ' || %s", k ? " || ', ' || " : "",
+									 lit(cname), shown_value(psprintf("s.c%d", c->src)));
+					if (first < 0 || idx < first)
+						first = idx;
+				}
+			}
+			if (!all_mapped)
+				continue;
+			checks = lappend(checks, psprintf("%s(%d, CASE WHEN (SELECT NOT (%s) FROM (SELECT %s) AS v)"
+											  " THEN %s || %s END)",
+											  nchecks++ ? ", " : "", first + 1, expr, sub.data,
+											  shown.data,
+											  lit(psprintf(" violates check constraint \"%s\" of \"%s\"",
+														   name, m->table))));
+		}
+	}
+	foreach(lc, checks)
+		appendStringInfoString(&v, lfirst(lc));
+
+	if (nchecks > 0)
+		branch(run, "SELECT s.row_no, x.ord, x.msg FROM %s s"
+			   " CROSS JOIN LATERAL (VALUES %s) AS x(ord, msg)"
+			   " WHERE s.status IS NULL AND x.msg IS NOT NULL",
+			   run->stage, v.data);
+}
+
+/*
+ * Duplicates of a column set in the file: find duplicated values with a
+ * hash aggregate, then list, for each of their rows, the other rows.
+ */
+static void
+duplicate_check(Run *run, List *cols, char **typed, bool is_key)
+{
+	StringInfoData grp;
+	StringInfoData names;
+	StringInfoData shown;
+	StringInfoData notnull;
+	ListCell   *lc;
+	int			ord = 0;
+
+	initStringInfo(&grp);
+	initStringInfo(&names);
+	initStringInfo(&shown);
+	initStringInfo(&notnull);
+	foreach(lc, cols)
+	{
+		IrColumn   *c = lfirst(lc);
+		int			idx = (int) (c - run->m->cols);
+		bool		first = (grp.len == 0);
+
+		appendStringInfo(&grp, "%s%s", first ? "" : ", ", typed[idx]);
+		appendStringInfo(&names, "%s%s", first ? "" : ", ", c->name);
+		appendStringInfo(&shown, "%s(%s)::text", first ? "" : " || ', ' || ", typed[idx]);
+		appendStringInfo(&notnull, " AND %s IS NOT NULL", typed[idx]);
+		if (first)
+			ord = idx + 1;
+	}
+	if (is_key)
+		ord = 0;
+	branch(run,
+		   "SELECT z.row_no, %d, %s || ' (' || z.shown || ') %s (also row'"
+		   " || CASE WHEN cardinality(z.others) > 1 THEN 's ' ELSE ' ' END"
+		   " || array_to_string(z.others[1:10], ', ')"
+		   " || CASE WHEN cardinality(z.others) > 10"
+		   "    THEN ' and ' || (cardinality(z.others) - 10) || ' more' ELSE '' END || ')'"
+		   " FROM (SELECT y.row_no, y.shown, array_remove(array_agg(y.row_no) OVER"
+		   "        (PARTITION BY y.shown ORDER BY y.row_no"
+		   "         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING), y.row_no) AS others"
+		   "       FROM (SELECT s.row_no, %s AS shown FROM %s s WHERE s.status IS NULL%s"
+		   "               AND (%s) IN (SELECT %s FROM %s s WHERE s.status IS NULL%s"
+		   "                             GROUP BY %s HAVING count(*) > 1)) y) z",
+		   ord,
+		   lit(is_key ? psprintf("duplicate key (%s) =", names.data) : names.data),
+		   is_key ? "in the file" : "is not unique in the file",
+		   shown.data, run->stage, notnull.data,
+		   grp.data, grp.data, run->stage, notnull.data, grp.data);
+}
+
+/* Reference: the typed value must exist in schema.table.column. */
+static void
+reference_check(Run *run, ColumnRule *cr, char **typed)
+{
+	List	   *names;
+	RangeVar   *rv;
+	Oid			relid;
+	char	   *colname;
+	int			idx = (int) (cr->col - run->m->cols);
+
+	if (!SplitIdentifierString(pstrdup(cr->arg), '.', &names) ||
+		list_length(names) < 2 || list_length(names) > 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reference for column \"%s\" must be \"schema.table.column\"",
+						cr->col->name)));
+	colname = llast(names);
+	rv = list_length(names) == 3 ?
+		makeRangeVar(linitial(names), lsecond(names), -1) :
+		makeRangeVar(NULL, linitial(names), -1);
+	relid = RangeVarGetRelid(rv, AccessShareLock, false);
+	if (get_attnum(relid, colname) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						colname, get_rel_name(relid)),
+				 errdetail("Rule \"reference\" for column \"%s\" names it.", cr->col->name)));
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck(relid, get_attnum(relid, colname), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", get_rel_name(relid)),
+				 errdetail("Rule \"reference\" for column \"%s\" reads it.", cr->col->name)));
+
+	branch(run,
+		   "SELECT s.row_no, %d, %s || ': ' || %s || ' is not in %s'"
+		   " FROM %s s WHERE s.status IS NULL AND %s IS NOT NULL"
+		   " AND NOT EXISTS (SELECT 1 FROM %s r WHERE r.%s = %s)",
+		   idx + 1, lit(cr->col->name), shown_value(psprintf("s.c%d", cr->col->src)),
+		   cr->arg, run->stage, typed[idx],
+		   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid)),
+		   quote_identifier(colname), typed[idx]);
+}
+
+/* SQL: target record t has the row's key. */
+static char *
+key_match_sql(Run *run, char **typed)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	for (int k = 0; k < run->m->nkeys; k++)
+		appendStringInfo(&q, "%st.%s = %s", k ? " AND " : "",
+						 quote_identifier(run->m->key_names[k]), typed[run->m->key_col[k]]);
+	return q.data;
+}
+
+/* SQL: the target record with the row's key exists. */
+static char *
+key_exists_sql(Run *run, char **typed)
+{
+	return psprintf("EXISTS (SELECT 1 FROM %s t WHERE %s)",
+					run->m->qualified, key_match_sql(run, typed));
+}
+
+/* SQL: the row's key values, "(v1, v2)" for reasons. */
+static char *
+key_text_sql(Run *run, char **typed)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "'(' || ");
+	for (int k = 0; k < run->m->nkeys; k++)
+		appendStringInfo(&q, "%s(%s)::text", k ? " || ', ' || " : "", typed[run->m->key_col[k]]);
+	appendStringInfoString(&q, " || ')'");
+	return q.data;
+}
+
+/*
+ * Mode and inserts: "insert" rejects existing keys, "update" missing ones;
+ * a new record cannot be inserted when a NOT NULL column without default
+ * is not in the file.
+ */
+static void
+existence_checks(Run *run, char **typed)
+{
+	IrMapping  *m = run->m;
+	Relation	rel = relation_open(m->relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData missing;
+	StringInfoData keys;
+	StringInfoData notnull;
+
+	initStringInfo(&missing);
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (att->attisdropped || !att->attnotnull || att->atthasdef ||
+			att->attidentity || att->attgenerated ||
+			ir_mapping_column(m, NameStr(att->attname)) != NULL)
+			continue;
+		appendStringInfo(&missing, "%s%s", missing.len ? ", " : "", NameStr(att->attname));
+	}
+	relation_close(rel, NoLock);
+
+	initStringInfo(&keys);
+	initStringInfo(&notnull);
+	for (int k = 0; k < m->nkeys; k++)
+	{
+		appendStringInfo(&keys, "%s%s", k ? ", " : "", m->key_names[k]);
+		appendStringInfo(&notnull, " AND %s IS NOT NULL", typed[m->key_col[k]]);
+	}
+
+	if (strcmp(run->mode, "insert") == 0)
+		branch(run, "SELECT s.row_no, 0, %s || %s || ' already exists in %s (mode insert)'"
+			   " FROM %s s WHERE s.status IS NULL%s AND %s",
+			   lit(psprintf("key (%s) = ", keys.data)), key_text_sql(run, typed),
+			   m->table, run->stage, notnull.data, key_exists_sql(run, typed));
+	else if (strcmp(run->mode, "update") == 0)
+		branch(run, "SELECT s.row_no, 0, %s || %s || ' (mode update)'"
+			   " FROM %s s WHERE s.status IS NULL%s AND NOT %s",
+			   lit(psprintf("no record of %s has key (%s) = ", m->table, keys.data)),
+			   key_text_sql(run, typed), run->stage, notnull.data,
+			   key_exists_sql(run, typed));
+	if (missing.len > 0 && strcmp(run->mode, "update") != 0)
+		branch(run, "SELECT s.row_no, 0, %s FROM %s s WHERE s.status IS NULL%s AND NOT %s",
+			   lit(psprintf("new record, but NOT NULL column%s %s without default %s not in the file",
+							strchr(missing.data, ',') ? "s" : "", missing.data,
+							strchr(missing.data, ',') ? "are" : "is")),
+			   run->stage, notnull.data, key_exists_sql(run, typed));
+}
+
+/* ---------------------------------------------------------------------
+ * The mapping check
+ * ---------------------------------------------------------------------
+ */
+
+/* Shape of a sample of values: shares of character classes and structure. */
+typedef struct Shape
+{
+	int			n;
+	double		at;				/* share of values containing '@' */
+	double		digits;			/* mean share of digits among characters */
+	double		letters;		/* mean share of letters */
+	double		words;			/* mean number of whitespace-separated words */
+	double		length;			/* median length in characters */
+	char	   *example;
+} Shape;
+
+static int
+cmp_int(const void *a, const void *b)
+{
+	return *(const int *) a - *(const int *) b;
+}
+
+static Shape
+shape_of(SPITupleTable *tt, uint64 n)
+{
+	Shape		s;
+	int		   *lengths = palloc(sizeof(int) * Max(n, 1));
+
+	memset(&s, 0, sizeof(s));
+	s.n = (int) n;
+	for (uint64 i = 0; i < n; i++)
+	{
+		char	   *v = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		int			len = 0,
+					digits = 0,
+					letters = 0,
+					words = 0;
+		bool		inword = false;
+
+		if (i == 0)
+			s.example = v;
+		for (const unsigned char *p = (unsigned char *) v; *p; p++)
+		{
+			/* count characters, not bytes: skip UTF-8 continuation bytes */
+			if ((*p & 0xC0) == 0x80)
+				continue;
+			len++;
+			if (*p >= '0' && *p <= '9')
+				digits++;
+			else if (isalpha(*p) || *p >= 0x80)
+				letters++;
+			if (*p == '@')
+				s.at += 1;
+			if (isspace(*p))
+				inword = false;
+			else if (!inword)
+			{
+				inword = true;
+				words++;
+			}
+		}
+		lengths[i] = len;
+		if (len > 0)
+		{
+			s.digits += (double) digits / len;
+			s.letters += (double) letters / len;
+		}
+		s.words += words;
+	}
+	if (n > 0)
+	{
+		s.at /= n;
+		s.digits /= n;
+		s.letters /= n;
+		s.words /= n;
+		qsort(lengths, n, sizeof(int), cmp_int);
+		s.length = lengths[n / 2];
+	}
+	return s;
+}
+
+static char *
+pct(double share)
+{
+	return psprintf("%d%%", (int) rint(share * 100));
+}
+
+/*
+ * Compare the shape of each mapped column's incoming values with a sample
+ * of its live values.  A column whose character classes differ by half or
+ * more ('@' share, digit share, letter share), or whose values are 3x as
+ * many words or 4x as long, looks like something else.
+ */
+static void
+mapping_check(Run *run, int64 rows_total)
+{
+	IrMapping  *m = run->m;
+	int64		step = Max(1, rows_total / SHAPE_SAMPLE);
+
+	StringInfoData skipped;
+
+	if (run->rules.mapping_check == MC_OFF)
+		return;
+	initStringInfo(&skipped);
+	for (int i = 0; i < m->ncols; i++)
+	{
+		IrColumn   *c = &m->cols[i];
+		Shape		live;
+		Shape		in;
+		StringInfoData why;
+		double		wr;
+		double		lr;
+
+		ir_spi_exec(psprintf("SELECT t.%s::text FROM %s t WHERE t.%s IS NOT NULL LIMIT %d",
+							 quote_identifier(c->name), m->qualified,
+							 quote_identifier(c->name), SHAPE_SAMPLE),
+					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+		live = shape_of(SPI_tuptable, SPI_processed);
+		if (live.n < SHAPE_MIN_LIVE)
+		{
+			appendStringInfo(&skipped, "%s\"%s\" (%d)", skipped.len ? ", " : "",
+							 c->name, live.n);
+			continue;
+		}
+		ir_spi_exec(psprintf("SELECT s.c%d FROM %s s WHERE s.status IS NULL AND s.c%d <> ''"
+							 " AND s.row_no %% " INT64_FORMAT " = 0 ORDER BY s.row_no LIMIT %d",
+							 c->src, run->stage, c->src, step, SHAPE_SAMPLE),
+					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+		in = shape_of(SPI_tuptable, SPI_processed);
+		if (in.n == 0)
+			continue;
+
+		initStringInfo(&why);
+		if (fabs(in.at - live.at) >= 0.5)
+			appendStringInfo(&why, "%s contain \"@\" (live %s)", pct(in.at), pct(live.at));
+		if (fabs(in.digits - live.digits) >= 0.5)
+			appendStringInfo(&why, "%s%s of characters are digits (live %s)",
+							 why.len ? ", " : "", pct(in.digits), pct(live.digits));
+		if (fabs(in.letters - live.letters) >= 0.5)
+			appendStringInfo(&why, "%s%s of characters are letters (live %s)",
+							 why.len ? ", " : "", pct(in.letters), pct(live.letters));
+		wr = Max(in.words, live.words) / Max(Min(in.words, live.words), 0.01);
+		if (wr >= 3 && fabs(in.words - live.words) >= 2)
+			appendStringInfo(&why, "%s%.1f words per value (live %.1f)",
+							 why.len ? ", " : "", in.words, live.words);
+		lr = Max(in.length, live.length) / Max(Min(in.length, live.length), 1);
+		if (lr >= 4)
+			appendStringInfo(&why, "%smedian length %d (live %d)",
+							 why.len ? ", " : "", (int) in.length, (int) live.length);
+		if (why.len == 0)
+			continue;
+
+		{
+			char	   *msg = psprintf("column \"%s\" (from file column \"%s\"): incoming values look nothing like its live values: %s; e.g. incoming %s, live %s",
+									   c->name, c->src_key, why.data,
+									   quote_shown(in.example), quote_shown(live.example));
+
+			if (run->rules.mapping_check == MC_STOP)
+				add_stop(run, psprintf("mapping check: %s", msg));
+			else
+				ereport(WARNING,
+						(errmsg("mapping check: %s", msg),
+						 errhint("Check the mapping; the batch is not stopped because mapping_check is \"warn\".")));
+		}
+	}
+	if (skipped.len > 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(run->keepcxt);
+
+		run->notes = lappend(run->notes,
+							 psprintf("mapping check skipped columns with fewer than %d live values: %s",
+									  SHAPE_MIN_LIVE, skipped.data));
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * The run
+ * ---------------------------------------------------------------------
+ */
+
+/* Merge corrections over the batch's options; dialect cannot change. */
+static Jsonb *
+merged_options(IrBatch *batch, Jsonb *given)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	if (!JB_ROOT_IS_OBJECT(given) || JB_ROOT_IS_SCALAR(given))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object")));
+	it = JsonbIteratorInit(&given->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		if (strcmp(key, "mapping") != 0 && strcmp(key, "key") != 0 &&
+			strcmp(key, "mode") != 0 && strcmp(key, "rules") != 0 &&
+			strcmp(key, "expect_rows") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"%s\" cannot be changed by ir_validate", key),
+					 errdetail("ir_validate takes corrected \"mapping\", \"key\", \"mode\", \"rules\" and \"expect_rows\"."),
+					 errhint("To read the file with another CSV dialect, stage it again.")));
+	}
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
+											  JsonbPGetDatum(batch->options),
+											  JsonbPGetDatum(given)));
+}
+
+/* Join a List of strings. */
+static char *
+join_list(List *items, const char *sep)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, items)
+		appendStringInfo(&buf, "%s%s", buf.len ? sep : "", (char *) lfirst(lc));
+	return buf.len ? buf.data : NULL;
+}
+
+/* Clear the previous run's rejects, then write this run's. */
+static void
+mark_rejects(Run *run)
+{
+	Datum	   *rows;
+	Datum	   *ords;
+	Datum	   *msgs;
+	char	   *p1,
+			   *p2,
+			   *p3;
+	int			n = run->nerr;
+
+	rows = palloc(sizeof(Datum) * Max(n, 1));
+	ords = palloc(sizeof(Datum) * Max(n, 1));
+	msgs = palloc(sizeof(Datum) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		rows[i] = Int64GetDatum(run->err_row[i]);
+		ords[i] = Int32GetDatum(run->err_ord[i]);
+		msgs[i] = CStringGetTextDatum(run->err_msg[i]);
+	}
+	/* the type errors are parameters $1..$3, set up before the branches */
+	run->paramvalues[0] = PointerGetDatum(construct_array(rows, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	run->paramvalues[1] = PointerGetDatum(construct_array(ords, n, INT4OID, 4, true, TYPALIGN_INT));
+	run->paramvalues[2] = PointerGetDatum(construct_array(msgs, n, TEXTOID, -1, false, TYPALIGN_INT));
+	p1 = "$1";
+	p2 = "$2";
+	p3 = "$3";
+
+	ir_spi_exec(psprintf("WITH e(row_no, ord, msg) AS ("
+						 " SELECT * FROM unnest(%s::bigint[], %s::int[], %s::text[]) %s),"
+						 " a AS (SELECT row_no, array_agg(msg ORDER BY ord, msg) AS errs"
+						 "       FROM e GROUP BY row_no)"
+						 " UPDATE %s s SET status = 'rejected', errors = a.errs"
+						 " FROM a WHERE s.row_no = a.row_no",
+						 p1, p2, p3, run->sql.data, run->stage),
+				run->nparams, run->paramtypes, run->paramvalues, NULL,
+				SPI_OK_UPDATE, NULL);
+}
+
+/*
+ * ir_validate(batch bigint, options jsonb)
+ *	 RETURNS TABLE(state text, rows_total bigint, rows_valid bigint,
+ *				   rows_rejected bigint, stop_reason text)
+ */
+Datum
+ir_validate(PG_FUNCTION_ARGS)
+{
+	Run			run;
+	IrBatch    *batch;
+	Jsonb	   *options;
+	JsonbValue *mode;
+	IrTarget	target;
+	IrStagingAccess acc;
+	IrOwnerSave save;
+	char	  **typed;
+	int64		rows_total;
+	int64		rows_rejected;
+	int64		rows_valid;
+	char	   *stop_reason;
+	char	   *notes;
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	ListCell   *lc;
+	bool		key_complete = true;
+
+	ir_check_not_null(fcinfo, 0, "batch");
+	ir_check_not_null(fcinfo, 1, "options");
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
+	if (batch->state != IR_STAGED && batch->state != IR_VALIDATED && batch->state != IR_FAILED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " is %s and cannot be validated",
+						batch->batch_id, ir_state_name(batch->state)),
+				 errdetail("Only staged, validated or failed batches can be validated.")));
+	if (!batch->staging_complete)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " failed before its whole file was staged",
+						batch->batch_id),
+				 errdetail("Only part of the file is in staging; validating it would import a partial file."),
+				 errhint("Fix the file and stage it again as a new batch.")));
+	if (!OidIsValid(batch->target_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("target table %s of batch " INT64_FORMAT " does not exist",
+						quote_qualified_identifier(batch->target_schema, batch->target_table),
+						batch->batch_id)));
+	if (pg_class_aclcheck(batch->target_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", batch->target_table),
+				 errdetail("Validation reads the target table: it needs SELECT privilege on it.")));
+
+	options = merged_options(batch, PG_GETARG_JSONB_P(1));
+	ir_check_target(batch->target_relid, options, batch->load_method, &target);
+
+	memset(&run, 0, sizeof(run));
+	run.keepcxt = CurrentMemoryContext;
+	run.batch = batch;
+	run.stage = ir_staging_table_qualified(batch->batch_id);
+	run.m = ir_mapping_resolve(batch, options, target.key_columns);
+	mode = ir_option(options, "mode");
+	run.mode = mode ? pnstrdup(mode->val.string.val, mode->val.string.len) : "upsert";
+	run.maxerr = 0;
+	run.err_row = palloc(sizeof(int64));
+	run.err_ord = palloc(sizeof(int));
+	run.err_msg = palloc(sizeof(char *));
+	parse_rules(&run, options);
+
+	for (int k = 0; k < run.m->nkeys; k++)
+		if (run.m->key_col[k] < 0)
+		{
+			key_complete = false;
+			add_stop(&run, psprintf("key column \"%s\" is missing from the file",
+										 run.m->key_names[k]));
+		}
+	foreach(lc, run.rules.required_missing)
+		add_stop(&run, psprintf("required column \"%s\" is missing from the file",
+									 (char *) lfirst(lc)));
+
+	/* $1..$3: type errors, filled in by mark_rejects */
+	run.nparams = 3;
+	run.paramtypes[0] = INT8ARRAYOID;
+	run.paramtypes[1] = INT4ARRAYOID;
+	run.paramtypes[2] = TEXTARRAYOID;
+	initStringInfo(&run.sql);
+
+	ir_staging_open(&acc, batch->batch_id, true);
+	SPI_connect();
+
+	/* start over from the raw rows */
+	ir_spi_exec(psprintf("UPDATE %s SET status = NULL, errors = NULL WHERE status = 'rejected'",
+						 run.stage),
+				0, NULL, NULL, NULL, SPI_OK_UPDATE, NULL);
+	check_types(&run);
+
+	typed = palloc(sizeof(char *) * run.m->ncols);
+	for (int i = 0; i < run.m->ncols; i++)
+		typed[i] = ir_typed_expr(&run.m->cols[i], "s", bad_param(&run, i));
+
+	row_checks(&run, typed);
+	if (key_complete)
+	{
+		List	   *keycols = NIL;
+
+		for (int k = 0; k < run.m->nkeys; k++)
+			keycols = lappend(keycols, &run.m->cols[run.m->key_col[k]]);
+		duplicate_check(&run, keycols, typed, true);
+		existence_checks(&run, typed);
+	}
+	foreach(lc, run.rules.unique_sets)
+		duplicate_check(&run, lfirst(lc), typed, false);
+	foreach(lc, run.rules.references)
+		reference_check(&run, lfirst(lc), typed);
+	mark_rejects(&run);
+
+	/* counts */
+	ir_spi_exec(psprintf("SELECT count(*), count(*) FILTER (WHERE status IS NOT NULL) FROM %s",
+						 run.stage),
+				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	{
+		bool		isnull;
+
+		rows_total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		rows_rejected = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	rows_valid = rows_total - rows_rejected;
+
+	/* hard stops */
+	if (rows_total > 0 && (double) rows_rejected / rows_total > run.rules.max_reject_ratio)
+		add_stop(&run, psprintf("rejected rows " INT64_FORMAT " of " INT64_FORMAT " (%.1f%%) exceed max_reject_ratio %s",
+									 rows_rejected, rows_total,
+									 100.0 * rows_rejected / rows_total,
+									 double_text(run.rules.max_reject_ratio)));
+	if (run.rules.max_reject_count >= 0 && rows_rejected > run.rules.max_reject_count)
+		add_stop(&run, psprintf("rejected rows " INT64_FORMAT " exceed max_reject_count " INT64_FORMAT,
+									 rows_rejected, run.rules.max_reject_count));
+	if (run.rules.expect_rows >= 0 && rows_total != run.rules.expect_rows)
+		add_stop(&run, psprintf("the file has " INT64_FORMAT " rows, expected " INT64_FORMAT,
+									 rows_total, run.rules.expect_rows));
+	if (run.rules.max_touch_ratio >= 0 && key_complete)
+	{
+		StringInfoData differs;
+		int64		existing;
+		int64		touched;
+		bool		isnull;
+		char	  **valid_typed = palloc(sizeof(char *) * run.m->ncols);
+
+		initStringInfo(&differs);
+		for (int i = 0; i < run.m->ncols; i++)
+		{
+			valid_typed[i] = ir_typed_expr(&run.m->cols[i], "s", NULL);
+			if (!run.m->cols[i].is_key)
+				appendStringInfo(&differs, "%s%s", differs.len ? " OR " : "",
+								 ir_distinct_sql(&run.m->cols[i],
+												 psprintf("t.%s", quote_identifier(run.m->cols[i].name)),
+												 valid_typed[i]));
+		}
+		ir_spi_exec(psprintf("SELECT (SELECT count(*) FROM %s),"
+							 " (SELECT count(*) FROM %s s WHERE s.status IS NULL AND %s)",
+							 run.m->qualified, run.stage,
+							 differs.len ? psprintf("EXISTS (SELECT 1 FROM %s t WHERE %s AND (%s))",
+													run.m->qualified,
+													key_match_sql(&run, valid_typed),
+													differs.data)
+							 : "false"),
+					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+		existing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		touched = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		if (existing > 0 && (double) touched / existing > run.rules.max_touch_ratio)
+			add_stop(&run, psprintf("the batch would change " INT64_FORMAT " of the " INT64_FORMAT " existing records (%.1f%%), more than max_touch_ratio %s",
+										 touched, existing, 100.0 * touched / existing,
+										 double_text(run.rules.max_touch_ratio)));
+	}
+	mapping_check(&run, rows_total);
+
+	SPI_finish();
+	ir_staging_close(&acc);
+
+	stop_reason = join_list(run.stops, "; ");
+	notes = join_list(run.notes, "; ");
+	if (notes)
+		ereport(NOTICE, (errmsg("%s", notes)));
+
+	/* record the run and the batch's new state */
+	{
+		static SPIPlanPtr plan;
+		Oid			argtypes[9] = {INT8OID, JSONBOID, NAMEARRAYOID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, NAMEOID};
+		Datum		args[9];
+		char		argnulls[9] = "         ";
+		Datum	   *keys = palloc(sizeof(Datum) * run.m->nkeys);
+
+		for (int k = 0; k < run.m->nkeys; k++)
+			keys[k] = DirectFunctionCall1(namein, CStringGetDatum(run.m->key_names[k]));
+		args[0] = Int64GetDatum(batch->batch_id);
+		args[1] = JsonbPGetDatum(options);
+		args[2] = PointerGetDatum(construct_array(keys, run.m->nkeys, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
+		args[3] = Int64GetDatum(rows_total);
+		args[4] = Int64GetDatum(rows_valid);
+		args[5] = Int64GetDatum(rows_rejected);
+		args[6] = stop_reason ? CStringGetTextDatum(stop_reason) : (Datum) 0;
+		argnulls[6] = stop_reason ? ' ' : 'n';
+		args[7] = notes ? CStringGetTextDatum(notes) : (Datum) 0;
+		argnulls[7] = notes ? ' ' : 'n';
+		args[8] = DirectFunctionCall1(namein, CStringGetDatum(ir_current_role_name()));
+
+		ir_become_owner(&save);
+		SPI_connect();
+		ir_spi_exec("WITH b AS ("
+					" UPDATE import_rollback.batch SET options = $2, key_columns = $3,"
+					"  rows_total = $4, rows_valid = $5, rows_rejected = $6"
+					" WHERE batch_id = $1 RETURNING batch_id)"
+					" INSERT INTO import_rollback.validation_run"
+					"  (batch_id, run_no, run_at, role_name, options, rows_total, rows_valid,"
+					"   rows_rejected, stop_reason, notes)"
+					" SELECT b.batch_id,"
+					"  (SELECT coalesce(max(run_no), 0) + 1 FROM import_rollback.validation_run r"
+					"    WHERE r.batch_id = $1),"
+					"  clock_timestamp(), $9, $2, $4, $5, $6, $7, $8 FROM b",
+					9, argtypes, args, argnulls, SPI_OK_INSERT, &plan);
+		SPI_finish();
+		ir_restore_user(&save);
+	}
+	ir_batch_transition(batch, stop_reason ? IR_FAILED : IR_VALIDATED, stop_reason);
+
+	values[0] = CStringGetTextDatum(ir_state_name(batch->state));
+	values[1] = Int64GetDatum(rows_total);
+	values[2] = Int64GetDatum(rows_valid);
+	values[3] = Int64GetDatum(rows_rejected);
+	if (stop_reason)
+		values[4] = CStringGetTextDatum(stop_reason);
+	else
+		nulls[4] = true;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
