@@ -8,7 +8,8 @@ EXTVERSION  = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTEN
 
 MODULE_big  = import_rollback
 OBJS        = src/import_rollback.o src/compat.o src/catalog.o src/stage.o \
-              src/mapping.o src/validate.o src/review.o src/reports.o
+              src/mapping.o src/validate.o src/review.o src/changelog.o \
+              src/apply.o src/rollback.o src/reports.o
 DATA        = $(EXTENSION)--$(EXTVERSION).sql
 PGFILEDESC  = "import_rollback - tracked, reversible file imports"
 

@@ -248,3 +248,88 @@ AS 'MODULE_PATHNAME', 'ir_preview'
 LANGUAGE C STABLE PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.ir_preview(bigint)
     IS 'per column, how many records would change, with an example; plus inserts and unchanged';
+
+--
+-- Apply, change log and rollback
+--
+ALTER TABLE import_rollback.batch
+    ADD COLUMN log_columns name[],      -- target columns its change log covers
+    ADD COLUMN log_types text[],        -- their types when it was applied
+    ADD COLUMN change_count bigint;     -- writes logged so far
+
+-- Targets carrying the change-log triggers, and when they were last
+-- truncated (a rollback across a TRUNCATE is refused).
+CREATE TABLE import_rollback.tracked_table (
+    target_schema   name NOT NULL,
+    target_table    name NOT NULL,
+    tracked_at      timestamptz NOT NULL,
+    truncated_at    timestamptz,
+    PRIMARY KEY (target_schema, target_table)
+);
+REVOKE ALL ON import_rollback.tracked_table FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.tracked_table', '');
+
+CREATE FUNCTION import_rollback.ir_changelog()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ir_changelog'
+LANGUAGE C;
+
+CREATE FUNCTION import_rollback.ir_logging()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'ir_logging'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION import_rollback.ir_truncated()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ir_truncated'
+LANGUAGE C;
+
+CREATE FUNCTION import_rollback.ir_note_row(row_no bigint, value anyelement)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'ir_note_row'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.ir_apply(batch bigint, options jsonb DEFAULT '{}')
+RETURNS TABLE(batch_id bigint, inserted bigint, updated bigint, unchanged bigint, rejected bigint)
+AS 'MODULE_PATHNAME', 'ir_apply'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_apply(bigint, jsonb)
+    IS 'write the valid rows of a validated batch in one logged, idempotent upsert';
+
+CREATE FUNCTION @extschema@.ir_rollback(batch bigint, options jsonb DEFAULT '{}')
+RETURNS TABLE(batch_id bigint, deleted bigint, restored bigint, conflicts bigint)
+AS 'MODULE_PATHNAME', 'ir_rollback'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_rollback(bigint, jsonb)
+    IS 'undo exactly what one applied batch wrote, detecting later changes';
+
+CREATE FUNCTION @extschema@.ir_rollback_preview(batch bigint)
+RETURNS TABLE(record_key jsonb, action text, status text, column_name text,
+              batch_value text, current_value text, changed_by_batch bigint)
+AS 'MODULE_PATHNAME', 'ir_rollback_preview'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_rollback_preview(bigint)
+    IS 'per logged field: restorable, conflict or gone, and which later batch changed it';
+
+CREATE FUNCTION @extschema@.ir_changes(batch bigint)
+RETURNS TABLE(change_id bigint, row_no bigint, action text, record_key jsonb,
+              old_values jsonb, new_values jsonb)
+AS 'MODULE_PATHNAME', 'ir_changes'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_changes(bigint)
+    IS 'every write of a batch, its apply''s then its rollback''s';
+
+CREATE FUNCTION @extschema@.ir_drill(batch bigint)
+RETURNS TABLE(batch_id bigint, inserted bigint, updated bigint, unchanged bigint,
+              rejected bigint, deleted bigint, restored bigint, round_trip_exact boolean)
+AS 'MODULE_PATHNAME', 'ir_drill'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_drill(bigint)
+    IS 'apply, roll back and verify inside a subtransaction, then undo it all';
+
+CREATE FUNCTION @extschema@.ir_untrack(target regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'ir_untrack'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_untrack(regclass)
+    IS 'remove the change-log triggers from a table with no batch left to roll back';

@@ -4,14 +4,14 @@
 CREATE EXTENSION import_rollback;
 
 -- the SQL surface
-SELECT p.oid::regprocedure AS function, pg_catalog.pg_get_function_result(p.oid) AS returns
+SELECT p.oid::regprocedure::text AS function, pg_catalog.pg_get_function_result(p.oid) AS returns
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'import_rollback'
- ORDER BY 1::text;
+ ORDER BY 1;
 
 -- internal tables are extension config tables, so pg_dump keeps their rows
-SELECT unnest(extconfig)::regclass AS config_table
-  FROM pg_extension WHERE extname = 'import_rollback' ORDER BY 1::text;
+SELECT unnest(extconfig)::regclass::text AS config_table
+  FROM pg_extension WHERE extname = 'import_rollback' ORDER BY 1;
 
 -- and no ordinary role can write them
 SELECT c.relname, c.relacl IS NULL OR NOT pg_catalog.aclcontains(c.relacl,

@@ -836,6 +836,29 @@ ir_report_duplicate_file(const IrBatch *batch)
 				 errhint("If the file was sent twice by mistake, discard this batch with ir_cancel().")));
 }
 
+/* Record what an apply did, and how many changes its log holds. */
+void
+ir_batch_set_apply_result(int64 batch_id, const IrApplyResult *res, int64 change_count)
+{
+	static SPIPlanPtr plan;
+	Oid			argtypes[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
+	Datum		values[5];
+	IrOwnerSave save;
+
+	values[0] = Int64GetDatum(batch_id);
+	values[1] = Int64GetDatum(res->inserted);
+	values[2] = Int64GetDatum(res->updated);
+	values[3] = Int64GetDatum(res->unchanged);
+	values[4] = Int64GetDatum(change_count);
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec("UPDATE import_rollback.batch SET inserted = $2, updated = $3, unchanged = $4,"
+				" change_count = $5 WHERE batch_id = $1",
+				5, argtypes, values, NULL, SPI_OK_UPDATE, &plan);
+	SPI_finish();
+	ir_restore_user(&save);
+}
+
 /*
  * ir_cancel(batch, reason): discard a batch that has not been applied.
  * Its staging rows are kept as evidence.

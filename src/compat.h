@@ -19,6 +19,14 @@
 #include "fmgr.h"
 #include "utils/relcache.h"
 
+/* Ownership of a table: pg_class_ownercheck() became object_ownercheck() in 16. */
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_class.h"
+#define ir_table_ownercheck(relid, roleid) object_ownercheck(RelationRelationId, (relid), (roleid))
+#else
+#define ir_table_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
+#endif
+
 /*
  * Checking text against a type's input function, many values at a time.
  * Calls report(idx, message, arg) for every value that the input function

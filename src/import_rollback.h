@@ -102,6 +102,32 @@ typedef struct IrOwnerSave
 	int			guc_nestlevel;
 } IrOwnerSave;
 
+/* What ir_apply did. */
+typedef struct IrApplyResult
+{
+	int64		batch_id;
+	int64		inserted;
+	int64		updated;
+	int64		unchanged;
+	int64		rejected;
+} IrApplyResult;
+
+/* How ir_rollback treats conflicts, and what it did. */
+typedef enum IrOnConflict
+{
+	IR_ON_CONFLICT_ABORT,
+	IR_ON_CONFLICT_SKIP,
+	IR_ON_CONFLICT_FORCE
+} IrOnConflict;
+
+typedef struct IrRollbackResult
+{
+	int64		batch_id;
+	int64		deleted;
+	int64		restored;
+	int64		conflicts;
+} IrRollbackResult;
+
 /* One mapped column: file column c<src> goes to target column attnum. */
 typedef struct IrColumn
 {
@@ -135,10 +161,20 @@ typedef struct IrMapping
 /* The caller's temporary access to a staging table (mapping.c). */
 typedef struct IrStagingAccess
 {
-	int64		batch_id;
+	char	   *table;			/* qualified table lent */
 	bool		granted;
 	int			guc_nestlevel;
 } IrStagingAccess;
+
+/* What a change log recorded while it was active (changelog.c). */
+typedef struct IrLogCounts
+{
+	int64		inserted;
+	int64		updated;
+	int64		deleted;
+	int64		noop_updates;	/* updates that changed no column */
+	int64		next_change_id;
+} IrLogCounts;
 
 /* import_rollback.c */
 extern void ir_check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname);
@@ -167,6 +203,8 @@ extern void ir_batch_set_staging_result(int64 batch_id, int64 rows_total,
 										int64 rows_rejected, int64 source_bytes,
 										const uint8 *sha256);
 extern void ir_report_duplicate_file(const IrBatch *batch);
+extern void ir_batch_set_apply_result(int64 batch_id, const IrApplyResult *res,
+									  int64 change_count);
 
 /* mapping.c */
 extern IrMapping *ir_mapping_resolve(const IrBatch *batch, Jsonb *options,
@@ -176,7 +214,33 @@ extern char *ir_typed_expr(const IrColumn *c, const char *alias, const char *bad
 extern char *ir_distinct_sql(const IrColumn *c, const char *a, const char *b);
 extern IrMapping *ir_mapping_of_batch(const IrBatch *batch);
 extern void ir_staging_open(IrStagingAccess *acc, int64 batch_id, bool write);
+extern void ir_changes_open(IrStagingAccess *acc, int64 batch_id);
 extern void ir_staging_close(IrStagingAccess *acc);
+
+/* validate.c */
+typedef struct IrValidation
+{
+	int64		rows_total;
+	int64		rows_valid;
+	int64		rows_rejected;
+	char	   *stop_reason;	/* NULL: validated */
+} IrValidation;
+
+extern void ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res);
+
+/* apply.c */
+extern void ir_check_call_options(Jsonb *options, const char *const *known, const char *fn);
+extern void ir_apply_batch(IrBatch *batch, IrApplyResult *res);
+
+/* rollback.c */
+extern void ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res);
+
+/* changelog.c */
+extern void ir_log_begin(int64 batch_id, Oid relid, bool undo, List *columns,
+						 int nkeys, const int *keypos, int64 first_change);
+extern void ir_log_end(IrLogCounts *counts);
+extern bool ir_log_current(int64 *batch_id, int64 *row_no);
+extern void ir_track_target(Oid relid);
 
 /* stage.c */
 extern void ir_stage_close_client(const IrBatch *batch);

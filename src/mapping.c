@@ -364,40 +364,53 @@ ir_mapping_of_batch(const IrBatch *batch)
 	return m;
 }
 
-/* Grant or revoke, as the owner, the caller's access to a staging table. */
+/* Grant or revoke, as the owner, the caller's access to a table of ours. */
 static void
-staging_acl(int64 batch_id, const char *verb, const char *privs, const char *prep)
+lend_acl(const char *table, const char *verb, const char *privs, const char *prep)
 {
 	IrOwnerSave save;
 	char	   *role = ir_current_role_name();
 
 	ir_become_owner(&save);
 	SPI_connect();
-	ir_spi_exec(psprintf("%s %s ON %s %s %s", verb, privs,
-						 ir_staging_table_qualified(batch_id), prep,
+	ir_spi_exec(psprintf("%s %s ON %s %s %s", verb, privs, table, prep,
 						 quote_identifier(role)),
 				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
 	SPI_finish();
 	ir_restore_user(&save);
 }
 
-/*
- * Let the caller read (and with write, mark) a batch's staging table until
- * ir_staging_close().  Pins search_path for the caller's internal SQL.
- * Nothing to lend to a superuser.
- */
-void
-ir_staging_open(IrStagingAccess *acc, int64 batch_id, bool write)
+static void
+lend_open(IrStagingAccess *acc, char *table, const char *privs)
 {
-	acc->batch_id = batch_id;
+	acc->table = table;
 	acc->granted = !superuser();
 	if (acc->granted)
-		staging_acl(batch_id, "GRANT",
-					write ? "SELECT, UPDATE (status, errors)" : "SELECT", "TO");
+		lend_acl(table, "GRANT", privs, "TO");
 	acc->guc_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
+}
+
+/*
+ * Let the caller read (and with write, mark) a batch's staging table until
+ * ir_staging_close().  Pins search_path for the caller's internal SQL.
+ * Nothing to lend to a superuser.  The grant is made and taken back inside
+ * the caller's transaction, so no other session ever sees it.
+ */
+void
+ir_staging_open(IrStagingAccess *acc, int64 batch_id, bool write)
+{
+	lend_open(acc, ir_staging_table_qualified(batch_id),
+			  write ? "SELECT, UPDATE (status, errors)" : "SELECT");
+}
+
+/* Likewise for reading a batch's change log. */
+void
+ir_changes_open(IrStagingAccess *acc, int64 batch_id)
+{
+	lend_open(acc, psprintf("%s.changes_" INT64_FORMAT, IR_SCHEMA, batch_id), "SELECT");
 }
 
 void
@@ -405,5 +418,5 @@ ir_staging_close(IrStagingAccess *acc)
 {
 	AtEOXact_GUC(true, acc->guc_nestlevel);
 	if (acc->granted)
-		staging_acl(acc->batch_id, "REVOKE", "SELECT, UPDATE", "FROM");
+		lend_acl(acc->table, "REVOKE", "ALL", "FROM");
 }

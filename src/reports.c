@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * reports.c
- *	  Read-only reports on a batch: ir_rejects.
+ *	  Read-only reports on a batch: ir_rejects and ir_changes.
  *
  * Reports read the catalog and staging tables as the extension owner,
  * after checking that the caller may read the batch (SELECT, INSERT or
@@ -12,15 +12,18 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
 #include "import_rollback.h"
 
 PG_FUNCTION_INFO_V1(ir_rejects);
+PG_FUNCTION_INFO_V1(ir_changes);
 
 #define FETCH_ROWS 1000
 
@@ -42,11 +45,11 @@ source_json_expr(int ncols)
 }
 
 /*
- * Run query (one parameter: the column keys) through a cursor and put
- * every row into the function's tuplestore.
+ * Run query (with $1, a text[], when keys is not 0) through a cursor and
+ * put every row, natts columns, into the function's tuplestore.
  */
 static void
-materialize_query(FunctionCallInfo fcinfo, const char *query, Datum keys)
+materialize_query(FunctionCallInfo fcinfo, const char *query, Datum keys, int natts)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			argtypes[1] = {TEXTARRAYOID};
@@ -54,10 +57,10 @@ materialize_query(FunctionCallInfo fcinfo, const char *query, Datum keys)
 	Portal		portal;
 	SPIPlanPtr	plan;
 
-	plan = SPI_prepare(query, 1, argtypes);
+	plan = SPI_prepare(query, keys ? 1 : 0, argtypes);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, values, NULL, true);
+	portal = SPI_cursor_open(NULL, plan, keys ? values : NULL, NULL, true);
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, FETCH_ROWS);
@@ -65,10 +68,11 @@ materialize_query(FunctionCallInfo fcinfo, const char *query, Datum keys)
 			break;
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
-			Datum		vals[3];
-			bool		nulls[3];
+			Datum		vals[8];
+			bool		nulls[8];
 
-			for (int c = 0; c < 3; c++)
+			Assert(natts <= 8);
+			for (int c = 0; c < natts; c++)
 				vals[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
 										c + 1, &nulls[c]);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, nulls);
@@ -119,7 +123,74 @@ ir_rejects(PG_FUNCTION_ARGS)
 							   " WHERE s.status IS NOT NULL ORDER BY s.row_no",
 							   source_json_expr(ncols),
 							   ir_staging_table_qualified(batch->batch_id)),
-					  keys);
+					  keys, 3);
+	SPI_finish();
+	ir_restore_user(&save);
+	return (Datum) 0;
+}
+
+/*
+ * ir_changes(batch bigint)
+ *	 RETURNS TABLE(change_id bigint, row_no bigint, action text,
+ *				   record_key jsonb, old_values jsonb, new_values jsonb)
+ *
+ * Every write of the batch in order: its apply's, then its rollback's.
+ * Values are the types' output text, keyed by column; an update shows
+ * exactly the changed columns.  row_no is the staging row with the
+ * record's key (one-to-one in a valid batch).
+ */
+Datum
+ir_changes(PG_FUNCTION_ARGS)
+{
+	IrBatch    *batch;
+	IrMapping  *m;
+	IrOwnerSave save;
+	StringInfoData keyexpr;
+	StringInfoData keynames;
+	char	   *logname;
+
+	ir_check_not_null(fcinfo, 0, "batch");
+	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
+	InitMaterializedSRF(fcinfo, 0);
+
+	logname = psprintf("changes_" INT64_FORMAT, batch->batch_id);
+	if (!OidIsValid(get_relname_relid(logname, get_namespace_oid(IR_SCHEMA, false))))
+		return (Datum) 0;		/* never applied: no writes */
+
+	m = ir_mapping_of_batch(batch);
+	initStringInfo(&keyexpr);
+	initStringInfo(&keynames);
+	for (int k = 0; k < m->nkeys; k++)
+	{
+		appendStringInfo(&keyexpr, "%s(%s)::text", k ? ", " : "",
+						 ir_typed_expr(&m->cols[m->key_col[k]], "s", NULL));
+		appendStringInfo(&keynames, "%s%s", k ? ", " : "", quote_literal_cstr(m->key_names[k]));
+	}
+
+	ir_become_owner(&save);
+	SPI_connect();
+	materialize_query(fcinfo,
+					  psprintf("SELECT l.change_id, s.row_no, l.action,"
+							   " jsonb_object(ARRAY[%s]::text[], l.record_key),"
+							   " CASE WHEN l.old IS NOT NULL THEN jsonb_object("
+							   "   ARRAY(SELECT c.name FROM unnest(b.cols) WITH ORDINALITY c(name, pos)"
+							   "          WHERE l.changed IS NULL OR c.pos = ANY (l.changed) ORDER BY c.pos),"
+							   "   ARRAY(SELECT l.old[c.pos] FROM unnest(b.cols) WITH ORDINALITY c(name, pos)"
+							   "          WHERE l.changed IS NULL OR c.pos = ANY (l.changed) ORDER BY c.pos)) END,"
+							   " CASE WHEN l.new IS NOT NULL THEN jsonb_object("
+							   "   ARRAY(SELECT c.name FROM unnest(b.cols) WITH ORDINALITY c(name, pos)"
+							   "          WHERE l.changed IS NULL OR c.pos = ANY (l.changed) ORDER BY c.pos),"
+							   "   ARRAY(SELECT l.new[c.pos] FROM unnest(b.cols) WITH ORDINALITY c(name, pos)"
+							   "          WHERE l.changed IS NULL OR c.pos = ANY (l.changed) ORDER BY c.pos)) END"
+							   " FROM %s.%s l"
+							   " CROSS JOIN (SELECT log_columns::text[] AS cols FROM import_rollback.batch"
+							   "             WHERE batch_id = " INT64_FORMAT ") b"
+							   " LEFT JOIN (SELECT s.row_no, ARRAY[%s] AS k FROM %s s WHERE s.status IS NULL) s"
+							   "   ON s.k = l.record_key"
+							   " ORDER BY l.change_id",
+							   keynames.data, IR_SCHEMA, logname, batch->batch_id,
+							   keyexpr.data, ir_staging_table_qualified(batch->batch_id)),
+					  (Datum) 0, 6);
 	SPI_finish();
 	ir_restore_user(&save);
 	return (Datum) 0;

@@ -1261,15 +1261,14 @@ mark_rejects(Run *run)
 }
 
 /*
- * ir_validate(batch bigint, options jsonb)
- *	 RETURNS TABLE(state text, rows_total bigint, rows_valid bigint,
- *				   rows_rejected bigint, stop_reason text)
+ * Validate a batch locked by the caller (ir_batch_fetch for update) with
+ * corrections given over its options; the batch ends "validated" or
+ * "failed" and res says what was found.
  */
-Datum
-ir_validate(PG_FUNCTION_ARGS)
+void
+ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 {
 	Run			run;
-	IrBatch    *batch;
 	Jsonb	   *options;
 	JsonbValue *mode;
 	IrTarget	target;
@@ -1281,18 +1280,9 @@ ir_validate(PG_FUNCTION_ARGS)
 	int64		rows_valid;
 	char	   *stop_reason;
 	char	   *notes;
-	TupleDesc	tupdesc;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
 	ListCell   *lc;
 	bool		key_complete = true;
 
-	ir_check_not_null(fcinfo, 0, "batch");
-	ir_check_not_null(fcinfo, 1, "options");
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
 	if (batch->state != IR_STAGED && batch->state != IR_VALIDATED && batch->state != IR_FAILED)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -1318,7 +1308,7 @@ ir_validate(PG_FUNCTION_ARGS)
 				 errmsg("permission denied for table %s", batch->target_table),
 				 errdetail("Validation reads the target table: it needs SELECT privilege on it.")));
 
-	options = merged_options(batch, PG_GETARG_JSONB_P(1));
+	options = merged_options(batch, given);
 	ir_check_target(batch->target_relid, options, batch->load_method, &target);
 
 	memset(&run, 0, sizeof(run));
@@ -1489,13 +1479,46 @@ ir_validate(PG_FUNCTION_ARGS)
 		ir_restore_user(&save);
 	}
 	ir_batch_transition(batch, stop_reason ? IR_FAILED : IR_VALIDATED, stop_reason);
+	batch->options = options;
+	batch->key_columns = target.key_columns;
+	batch->validated = true;
+	batch->rows_total = rows_total;
+	batch->rows_rejected = rows_rejected;
+
+	res->rows_total = rows_total;
+	res->rows_valid = rows_valid;
+	res->rows_rejected = rows_rejected;
+	res->stop_reason = stop_reason;
+}
+
+/*
+ * ir_validate(batch bigint, options jsonb)
+ *	 RETURNS TABLE(state text, rows_total bigint, rows_valid bigint,
+ *				   rows_rejected bigint, stop_reason text)
+ */
+Datum
+ir_validate(PG_FUNCTION_ARGS)
+{
+	IrBatch    *batch;
+	IrValidation res;
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	ir_check_not_null(fcinfo, 0, "batch");
+	ir_check_not_null(fcinfo, 1, "options");
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
+	ir_validate_batch(batch, PG_GETARG_JSONB_P(1), &res);
 
 	values[0] = CStringGetTextDatum(ir_state_name(batch->state));
-	values[1] = Int64GetDatum(rows_total);
-	values[2] = Int64GetDatum(rows_valid);
-	values[3] = Int64GetDatum(rows_rejected);
-	if (stop_reason)
-		values[4] = CStringGetTextDatum(stop_reason);
+	values[1] = Int64GetDatum(res.rows_total);
+	values[2] = Int64GetDatum(res.rows_valid);
+	values[3] = Int64GetDatum(res.rows_rejected);
+	if (res.stop_reason)
+		values[4] = CStringGetTextDatum(res.stop_reason);
 	else
 		nulls[4] = true;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));

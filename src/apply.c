@@ -1,0 +1,509 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.c
+ *	  ir_apply: write a validated batch's valid rows to its target in one
+ *	  set-based statement, logged by the change-log trigger; and ir_drill:
+ *	  apply, roll back and verify inside a subtransaction, then undo it all.
+ *
+ * The write runs as the caller, so the target's privileges, row security
+ * and triggers apply exactly as for the caller's own INSERT/UPDATE; the
+ * caller reads the batch's staging table through a grant lent for the
+ * call.  Per mode:
+ *	  upsert  INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE SET <mapped
+ *	          non-key columns> WHERE <one of them IS DISTINCT FROM>
+ *	  insert  INSERT ... SELECT (a key that appeared since validation is a
+ *	          unique violation: the whole apply fails)
+ *	  update  UPDATE ... FROM the valid rows WHERE key matches AND <distinct>;
+ *	          a record that vanished since validation fails the apply
+ * Unmapped columns keep their value on update and get their default on
+ * insert; generated and identity-always columns are never written.  Rows
+ * whose values would not change are not written, so re-running a file
+ * writes and logs nothing.
+ *
+ * All or nothing: any error aborts the statement and the caller's
+ * transaction, leaving the target, the batch and its log as they were; the
+ * error names the source row being written when it happened while rows
+ * were being written.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+
+#include "import_rollback.h"
+
+PG_FUNCTION_INFO_V1(ir_apply);
+PG_FUNCTION_INFO_V1(ir_drill);
+
+/* Error context while rows are being written: which source row. */
+static void
+apply_error_callback(void *arg)
+{
+	int64		batch_id;
+	int64		row_no;
+
+	if (ir_log_current(&batch_id, &row_no) && row_no > 0)
+		errcontext("applying source row " INT64_FORMAT " of batch " INT64_FORMAT,
+				   row_no, batch_id);
+}
+
+/* Options of ir_apply / ir_rollback: an object with only known keys. */
+void
+ir_check_call_options(Jsonb *options, const char *const *known, const char *fn)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object")));
+	it = JsonbIteratorInit(&options->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		bool		ok = false;
+		char	   *key;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		for (int i = 0; known[i]; i++)
+			ok |= strcmp(key, known[i]) == 0;
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized option \"%s\" for %s", key, fn)));
+	}
+}
+
+/* Refuse a batch that is not ready to be applied, saying what to do. */
+static void
+require_applicable(IrBatch *batch)
+{
+	switch (batch->state)
+	{
+		case IR_VALIDATED:
+			return;
+		case IR_APPLIED:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("batch " INT64_FORMAT " has already been applied", batch->batch_id),
+					 errhint("A batch is applied once. To undo it, use ir_rollback().")));
+			break;
+		case IR_ROLLED_BACK:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("batch " INT64_FORMAT " has been rolled back and cannot be applied again",
+							batch->batch_id),
+					 errhint("Stage the file again as a new batch.")));
+			break;
+		case IR_FAILED:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("batch " INT64_FORMAT " failed and cannot be applied", batch->batch_id),
+					 errhint("Correct its mapping or rules with ir_validate(), or stage a corrected file.")));
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("batch " INT64_FORMAT " is %s and cannot be applied",
+							batch->batch_id, ir_state_name(batch->state)),
+					 errdetail("Only validated (or staged) batches can be applied.")));
+	}
+}
+
+/*
+ * The target columns a batch's log covers: every column that is neither
+ * dropped nor generated, in attribute order; and the positions of the key.
+ */
+static List *
+log_columns(IrMapping *m, int **keypos, Datum *names_out, Datum *types_out)
+{
+	Relation	rel = relation_open(m->relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *cols = NIL;
+	Datum	   *names = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	Datum	   *types = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	int			n = 0;
+
+	*keypos = palloc(sizeof(int) * m->nkeys);
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (att->attisdropped || att->attgenerated)
+			continue;
+		for (int k = 0; k < m->nkeys; k++)
+			if (strcmp(m->key_names[k], NameStr(att->attname)) == 0)
+				(*keypos)[k] = n;
+		cols = lappend_int(cols, att->attnum);
+		names[n] = DirectFunctionCall1(namein, CStringGetDatum(NameStr(att->attname)));
+		types[n] = CStringGetTextDatum(format_type_extended(att->atttypid, att->atttypmod,
+															FORMAT_TYPE_TYPEMOD_GIVEN |
+															FORMAT_TYPE_FORCE_QUALIFY));
+		n++;
+	}
+	relation_close(rel, NoLock);
+	*names_out = PointerGetDatum(construct_array(names, n, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
+	*types_out = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
+	return cols;
+}
+
+/* The write statement for the batch's mode. */
+static char *
+write_sql(IrBatch *batch, IrMapping *m)
+{
+	JsonbValue *mv = ir_option(batch->options, "mode");
+	const char *mode = mv ? pnstrdup(mv->val.string.val, mv->val.string.len) : "upsert";
+	char	   *stage = ir_staging_table_qualified(batch->batch_id);
+	StringInfoData cols;
+	StringInfoData vals;
+	StringInfoData sets;
+	StringInfoData differs;
+	StringInfoData keys;
+	StringInfoData q;
+
+	initStringInfo(&cols);
+	initStringInfo(&vals);
+	initStringInfo(&sets);
+	initStringInfo(&differs);
+	initStringInfo(&keys);
+	for (int i = 0; i < m->ncols; i++)
+	{
+		const char *col = quote_identifier(m->cols[i].name);
+		char	   *typed = ir_typed_expr(&m->cols[i], "s", NULL);
+
+		appendStringInfo(&cols, "%s%s", i ? ", " : "", col);
+		if (i == 0)
+			appendStringInfo(&vals, "import_rollback.ir_note_row(s.row_no, %s) AS v0", typed);
+		else
+			appendStringInfo(&vals, ", %s AS v%d", typed, i);
+		if (m->cols[i].is_key)
+			continue;
+		appendStringInfo(&sets, "%s%s = %s", sets.len ? ", " : "", col,
+						 strcmp(mode, "update") == 0 ? psprintf("s.v%d", i) : psprintf("EXCLUDED.%s", col));
+		appendStringInfo(&differs, "%s%s", differs.len ? " OR " : "",
+						 ir_distinct_sql(&m->cols[i], psprintf("t.%s", col),
+										 strcmp(mode, "update") == 0 ? psprintf("s.v%d", i) :
+										 psprintf("EXCLUDED.%s", col)));
+	}
+	for (int k = 0; k < m->nkeys; k++)
+		appendStringInfo(&keys, "%s%s", k ? ", " : "", quote_identifier(m->key_names[k]));
+
+	initStringInfo(&q);
+	if (strcmp(mode, "update") == 0)
+	{
+		StringInfoData match;
+
+		if (sets.len == 0)
+			return NULL;		/* only key columns mapped: nothing to update */
+		initStringInfo(&match);
+		for (int k = 0; k < m->nkeys; k++)
+			appendStringInfo(&match, " AND t.%s = s.v%d", quote_identifier(m->key_names[k]),
+							 m->key_col[k]);
+		appendStringInfo(&q, "UPDATE %s AS t SET %s FROM (SELECT %s FROM %s s WHERE s.status IS NULL) s"
+						 " WHERE (%s)%s",
+						 m->qualified, sets.data, vals.data, stage, differs.data, match.data);
+	}
+	else
+	{
+		appendStringInfo(&q, "INSERT INTO %s AS t (%s) SELECT %s FROM %s s WHERE s.status IS NULL",
+						 m->qualified, cols.data, vals.data, stage);
+		if (strcmp(mode, "upsert") == 0)
+		{
+			if (sets.len == 0)
+				appendStringInfo(&q, " ON CONFLICT (%s) DO NOTHING", keys.data);
+			else
+				appendStringInfo(&q, " ON CONFLICT (%s) DO UPDATE SET %s WHERE %s",
+								 keys.data, sets.data, differs.data);
+		}
+	}
+	return q.data;
+}
+
+/* In mode update, every valid row's record must still exist. */
+static void
+check_update_targets(IrBatch *batch, IrMapping *m)
+{
+	StringInfoData q;
+	int64		missing;
+	bool		isnull;
+
+	initStringInfo(&q);
+	appendStringInfo(&q, "SELECT count(*) FROM %s s WHERE s.status IS NULL AND NOT EXISTS"
+					 " (SELECT 1 FROM %s t WHERE ",
+					 ir_staging_table_qualified(batch->batch_id), m->qualified);
+	for (int k = 0; k < m->nkeys; k++)
+		appendStringInfo(&q, "%st.%s = %s", k ? " AND " : "",
+						 quote_identifier(m->key_names[k]),
+						 ir_typed_expr(&m->cols[m->key_col[k]], "s", NULL));
+	appendStringInfoChar(&q, ')');
+	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	missing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (missing > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg(INT64_FORMAT " record%s of batch " INT64_FORMAT " no longer exist%s in %s",
+						missing, missing == 1 ? "" : "s", batch->batch_id,
+						missing == 1 ? "s" : "", m->table),
+				 errdetail("The batch is in mode \"update\"; they were deleted after it was validated."),
+				 errhint("Validate the batch again, then apply it.")));
+}
+
+/*
+ * Apply a locked batch (validating it first when it is only staged).
+ * Fills res; the batch ends "applied".
+ */
+void
+ir_apply_batch(IrBatch *batch, IrApplyResult *res)
+{
+	IrMapping  *m;
+	IrStagingAccess acc;
+	IrOwnerSave save;
+	IrLogCounts counts;
+	List	   *columns;
+	int		   *keypos;
+	Datum		names;
+	Datum		types;
+	char	   *sql;
+	int64		written = 0;
+	ErrorContextCallback errcallback;
+
+	if (batch->state == IR_STAGED)
+	{
+		IrValidation v;
+
+		ir_validate_batch(batch, DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))), &v);
+		if (v.stop_reason)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("batch " INT64_FORMAT " failed validation", batch->batch_id),
+					 errdetail("%s", v.stop_reason),
+					 errhint("Run ir_validate() to review and correct it, then apply it.")));
+	}
+	require_applicable(batch);
+	m = ir_mapping_of_batch(batch);
+	ir_track_target(m->relid);
+
+	/* the batch's own log table, and the columns it covers */
+	columns = log_columns(m, &keypos, &names, &types);
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec(psprintf("CREATE TABLE import_rollback.changes_" INT64_FORMAT " ("
+						 " change_id bigint NOT NULL, action text NOT NULL,"
+						 " record_key text[] NOT NULL, changed smallint[], old text[], new text[])",
+						 batch->batch_id),
+				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+	{
+		Oid			argtypes[3] = {INT8OID, NAMEARRAYOID, TEXTARRAYOID};
+		Datum		values[3] = {Int64GetDatum(batch->batch_id), names, types};
+
+		ir_spi_exec("UPDATE import_rollback.batch SET log_columns = $2, log_types = $3"
+					" WHERE batch_id = $1",
+					3, argtypes, values, NULL, SPI_OK_UPDATE, NULL);
+	}
+	SPI_finish();
+	ir_restore_user(&save);
+
+	sql = write_sql(batch, m);
+	ir_staging_open(&acc, batch->batch_id, false);
+	ir_log_begin(batch->batch_id, m->relid, false, columns, m->nkeys, keypos, 1);
+	SPI_connect();
+	if (sql)
+	{
+		errcallback.callback = apply_error_callback;
+		errcallback.arg = NULL;
+		errcallback.previous = error_context_stack;
+		error_context_stack = &errcallback;
+		ir_spi_exec(sql, 0, NULL, NULL, NULL,
+					strstr(sql, "UPDATE ") == sql ? SPI_OK_UPDATE : SPI_OK_INSERT, NULL);
+		written = (int64) SPI_processed;
+		error_context_stack = errcallback.previous;
+	}
+	if (ir_option_string(batch->options, "mode") &&
+		strcmp(ir_option_string(batch->options, "mode"), "update") == 0)
+		check_update_targets(batch, m);
+	SPI_finish();
+	ir_log_end(&counts);
+	ir_staging_close(&acc);
+
+	res->batch_id = batch->batch_id;
+	res->inserted = counts.inserted;
+	res->updated = counts.updated;
+	res->rejected = batch->rows_rejected;
+	res->unchanged = (batch->rows_total - batch->rows_rejected) - counts.inserted - counts.updated;
+	if (res->unchanged < 0 || written != counts.inserted + counts.updated + counts.noop_updates)
+		ereport(ERROR,
+				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+				 errmsg("batch " INT64_FORMAT " wrote records the change log cannot account for",
+						batch->batch_id),
+				 errdetail("The statement wrote " INT64_FORMAT " records; the log saw " INT64_FORMAT
+						   " inserts and " INT64_FORMAT " updates.",
+						   written, counts.inserted, counts.updated),
+				 errhint("A trigger on %s may write to it too; nothing was applied.", m->table)));
+
+	ir_batch_set_apply_result(batch->batch_id, res, counts.next_change_id - 1);
+	ir_batch_transition(batch, IR_APPLIED, NULL);
+}
+
+/*
+ * ir_apply(batch bigint, options jsonb)
+ *	 RETURNS TABLE(batch_id bigint, inserted bigint, updated bigint,
+ *				   unchanged bigint, rejected bigint)
+ */
+Datum
+ir_apply(PG_FUNCTION_ARGS)
+{
+	static const char *const known[] = {NULL};
+	IrBatch    *batch;
+	IrApplyResult res;
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	ir_check_not_null(fcinfo, 0, "batch");
+	ir_check_not_null(fcinfo, 1, "options");
+	ir_check_call_options(PG_GETARG_JSONB_P(1), known, "ir_apply");
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
+	ir_apply_batch(batch, &res);
+
+	values[0] = Int64GetDatum(res.batch_id);
+	values[1] = Int64GetDatum(res.inserted);
+	values[2] = Int64GetDatum(res.updated);
+	values[3] = Int64GetDatum(res.unchanged);
+	values[4] = Int64GetDatum(res.rejected);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+/*
+ * Fingerprint of the target records a batch can touch (those whose key is
+ * in its valid rows) and of the table's size: equal before and after a
+ * round trip exactly when every such record is byte for byte as before.
+ */
+static char *
+fingerprint(IrBatch *batch, IrMapping *m)
+{
+	StringInfoData q;
+	StringInfoData keys;
+	StringInfoData typed;
+
+	initStringInfo(&keys);
+	initStringInfo(&typed);
+	for (int k = 0; k < m->nkeys; k++)
+	{
+		appendStringInfo(&keys, "%st.%s", k ? ", " : "", quote_identifier(m->key_names[k]));
+		appendStringInfo(&typed, "%s%s", k ? ", " : "",
+						 ir_typed_expr(&m->cols[m->key_col[k]], "s", NULL));
+	}
+	initStringInfo(&q);
+	appendStringInfo(&q, "SELECT (SELECT count(*) FROM %s)::text || ':' ||"
+					 " coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '')"
+					 " FROM %s t WHERE (%s) IN (SELECT %s FROM %s s WHERE s.status IS NULL)",
+					 m->qualified, m->qualified, keys.data, typed.data,
+					 ir_staging_table_qualified(batch->batch_id));
+	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	return MemoryContextStrdup(TopTransactionContext,
+							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+}
+
+/*
+ * ir_drill(batch bigint)
+ *	 RETURNS TABLE(batch_id bigint, inserted bigint, updated bigint,
+ *				   unchanged bigint, rejected bigint, deleted bigint,
+ *				   restored bigint, round_trip_exact boolean)
+ *
+ * Applies the batch, rolls it back and checks that every record it could
+ * touch is back exactly as it was, all inside a subtransaction that is
+ * then rolled back: afterwards nothing has changed, not even the batch.
+ */
+Datum
+ir_drill(PG_FUNCTION_ARGS)
+{
+	IrBatch    *batch;
+	IrMapping  *m;
+	IrApplyResult ares;
+	IrRollbackResult rres;
+	IrStagingAccess acc;
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	char	   *before;
+	char	   *after;
+	TupleDesc	tupdesc;
+	Datum		values[8];
+	bool		nulls[8] = {false, false, false, false, false, false, false, false};
+
+	ir_check_not_null(fcinfo, 0, "batch");
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
+	if (batch->state != IR_STAGED)
+		require_applicable(batch);
+
+	BeginInternalSubTransaction("ir_drill");
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		if (batch->state == IR_STAGED)
+		{
+			IrValidation v;
+
+			ir_validate_batch(batch, DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))), &v);
+			require_applicable(batch);
+		}
+		m = ir_mapping_of_batch(batch);
+		ir_staging_open(&acc, batch->batch_id, false);
+		SPI_connect();
+		before = fingerprint(batch, m);
+		SPI_finish();
+		ir_staging_close(&acc);
+		ir_apply_batch(batch, &ares);
+		ir_rollback_batch(batch, IR_ON_CONFLICT_ABORT, &rres);
+		m = ir_mapping_of_batch(batch);
+		ir_staging_open(&acc, batch->batch_id, false);
+		SPI_connect();
+		after = fingerprint(batch, m);
+		SPI_finish();
+		ir_staging_close(&acc);
+		MemoryContextSwitchTo(oldcxt);
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	values[0] = Int64GetDatum(ares.batch_id);
+	values[1] = Int64GetDatum(ares.inserted);
+	values[2] = Int64GetDatum(ares.updated);
+	values[3] = Int64GetDatum(ares.unchanged);
+	values[4] = Int64GetDatum(ares.rejected);
+	values[5] = Int64GetDatum(rres.deleted);
+	values[6] = Int64GetDatum(rres.restored);
+	values[7] = BoolGetDatum(strcmp(before, after) == 0 && rres.conflicts == 0);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

@@ -1,0 +1,638 @@
+/*-------------------------------------------------------------------------
+ *
+ * changelog.c
+ *	  The change log: the trigger that records every write a batch makes
+ *	  to its target while it is applied or rolled back, tracking of targets
+ *	  (installing and removing the triggers), and TRUNCATE detection.
+ *
+ * Each tracked target carries two triggers, both ENABLE ALWAYS so that
+ * they fire under session_replication_role = replica too:
+ *	  import_rollback_changelog  AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW
+ *	                             WHEN (import_rollback.ir_logging())
+ *	  import_rollback_truncate   AFTER TRUNCATE FOR EACH STATEMENT
+ * The WHEN condition is false unless this backend is applying or rolling
+ * back a batch, so plain application writes queue no trigger event at all:
+ * their cost is one C function call per row.
+ *
+ * While a batch runs (ir_log_begin .. ir_log_end) the row trigger compares
+ * old and new values of every column with the type's own equality, keeps
+ * the type's output text of exactly the changed columns, and writes log
+ * rows in bulk (table_multi_insert) into the batch's own log table
+ * import_rollback.changes_<batch>:
+ *	  change_id   bigint    order of the write within the batch
+ *	  action      text      insert | update | delete, or undo_insert |
+ *	                        undo_update | undo_delete for a rollback's writes
+ *	  record_key  text[]    the key, in the batch's key order
+ *	  changed     int2[]    positions (in the batch's log_columns) changed
+ *	  old, new    text[]    values by position; NULL where not logged
+ * Inserts log every column as new, deletes every column as old, updates
+ * only the changed ones.  The link from a write to its source row is the
+ * key, unique within a valid batch: reports join on it when they read.
+ *
+ * The active state lives in a memory context under TopTransactionContext;
+ * transaction and subtransaction abort callbacks forget it, so an error
+ * anywhere leaves nothing behind (the log rows themselves roll back with
+ * the transaction).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/typcache.h"
+
+#include "import_rollback.h"
+
+PG_FUNCTION_INFO_V1(ir_changelog);
+PG_FUNCTION_INFO_V1(ir_logging);
+PG_FUNCTION_INFO_V1(ir_truncated);
+PG_FUNCTION_INFO_V1(ir_note_row);
+PG_FUNCTION_INFO_V1(ir_untrack);
+
+#define LOG_NATTS 6
+#define LOG_BUFFER 1000
+
+#define CHANGELOG_TRIGGER "import_rollback_changelog"
+#define TRUNCATE_TRIGGER "import_rollback_truncate"
+
+typedef struct LogColumn
+{
+	AttrNumber	attnum;
+	Oid			collation;
+	bool		has_eq;
+	FmgrInfo	eq;
+	FmgrInfo	out;
+} LogColumn;
+
+typedef struct IrLog
+{
+	MemoryContext cxt;
+	SubTransactionId subid;		/* subtransaction that started it */
+	int64		batch_id;
+	Oid			relid;
+	bool		undo;
+	int			ncols;
+	LogColumn  *cols;
+	int			nkeys;
+	int		   *keypos;			/* 0-based positions in cols */
+	IrLogCounts counts;
+	int64		next_change_id;
+	int64		current_row;	/* source row being written (ir_note_row) */
+	bool		rows_done;		/* AFTER triggers started firing */
+	/* bulk insert into the log table */
+	Relation	logrel;
+	TupleTableSlot *slots[LOG_BUFFER];
+	int			nbuf;
+	MemoryContext bufcxt;
+	BulkInsertState bistate;
+	CommandId	cid;
+} IrLog;
+
+static IrLog *active_log = NULL;
+static bool callbacks_registered = false;
+
+/* ---------------------------------------------------------------------
+ * Life cycle of the active log
+ * ---------------------------------------------------------------------
+ */
+
+static void
+forget_active_log(void)
+{
+	if (active_log != NULL)
+	{
+		MemoryContext cxt = active_log->cxt;
+
+		active_log = NULL;
+		MemoryContextDelete(cxt);
+	}
+}
+
+static void
+log_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT ||
+		event == XACT_EVENT_PREPARE)
+	{
+		/* memory is gone with the transaction context; just forget it */
+		active_log = NULL;
+	}
+}
+
+static void
+log_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	/* only the subtransaction the log began in takes it down */
+	if (event == SUBXACT_EVENT_ABORT_SUB && active_log != NULL &&
+		active_log->subid == mySubid)
+		forget_active_log();
+}
+
+/*
+ * Start logging the writes of batch_id to relid.  columns are the target
+ * columns logged, keys the positions of the key among them, first_change
+ * the change_id of the first write.
+ */
+void
+ir_log_begin(int64 batch_id, Oid relid, bool undo, List *columns,
+			 int nkeys, const int *keypos, int64 first_change)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	IrLog	   *log;
+	ListCell   *lc;
+	int			i = 0;
+	Oid			logrelid;
+
+	if (active_log != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " is already being written in this session",
+						active_log->batch_id),
+				 errdetail("One batch at a time can be applied or rolled back in a session.")));
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(log_xact_callback, NULL);
+		RegisterSubXactCallback(log_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
+
+	cxt = AllocSetContextCreate(TopTransactionContext, "import_rollback change log",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	log = palloc0(sizeof(IrLog));
+	log->cxt = cxt;
+	log->subid = GetCurrentSubTransactionId();
+	log->batch_id = batch_id;
+	log->relid = relid;
+	log->undo = undo;
+	log->ncols = list_length(columns);
+	log->cols = palloc0(sizeof(LogColumn) * Max(log->ncols, 1));
+	foreach(lc, columns)
+	{
+		AttrNumber	attnum = (AttrNumber) lfirst_int(lc);
+		Oid			typid;
+		int32		typmod;
+		Oid			collation;
+		Oid			outfunc;
+		bool		varlena;
+		TypeCacheEntry *tce;
+
+		get_atttypetypmodcoll(relid, attnum, &typid, &typmod, &collation);
+		log->cols[i].attnum = attnum;
+		log->cols[i].collation = collation;
+		tce = lookup_type_cache(typid, TYPECACHE_EQ_OPR_FINFO);
+		log->cols[i].has_eq = OidIsValid(tce->eq_opr_finfo.fn_oid);
+		if (log->cols[i].has_eq)
+			fmgr_info_copy(&log->cols[i].eq, &tce->eq_opr_finfo, cxt);
+		getTypeOutputInfo(typid, &outfunc, &varlena);
+		fmgr_info_cxt(outfunc, &log->cols[i].out, cxt);
+		i++;
+	}
+	log->nkeys = nkeys;
+	log->keypos = palloc(sizeof(int) * nkeys);
+	memcpy(log->keypos, keypos, sizeof(int) * nkeys);
+	log->next_change_id = first_change;
+
+	logrelid = get_relname_relid(psprintf("changes_" INT64_FORMAT, batch_id),
+								 get_namespace_oid(IR_SCHEMA, false));
+	if (!OidIsValid(logrelid))
+		elog(ERROR, "change log of batch " INT64_FORMAT " does not exist", batch_id);
+	log->logrel = table_open(logrelid, RowExclusiveLock);
+	for (int s = 0; s < LOG_BUFFER; s++)
+		log->slots[s] = table_slot_create(log->logrel, NULL);
+	log->bufcxt = AllocSetContextCreate(cxt, "import_rollback change log rows",
+										ALLOCSET_DEFAULT_SIZES);
+	log->bistate = GetBulkInsertState();
+	MemoryContextSwitchTo(old);
+	active_log = log;
+}
+
+/* Write the buffered log rows. */
+static void
+flush_log(IrLog *log)
+{
+	if (log->nbuf == 0)
+		return;
+	log->cid = GetCurrentCommandId(true);
+	table_multi_insert(log->logrel, log->slots, log->nbuf, log->cid, 0, log->bistate);
+	/* hold no pin between flushes: a flush may run inside a user's subtransaction */
+	ReleaseBulkInsertStatePin(log->bistate);
+	for (int s = 0; s < log->nbuf; s++)
+		ExecClearTuple(log->slots[s]);
+	MemoryContextReset(log->bufcxt);
+	log->nbuf = 0;
+}
+
+/* Stop logging: write what is buffered and return the counts. */
+void
+ir_log_end(IrLogCounts *counts)
+{
+	IrLog	   *log = active_log;
+
+	if (log == NULL)
+		elog(ERROR, "no change log is active");
+	flush_log(log);
+	for (int s = 0; s < LOG_BUFFER; s++)
+		ExecDropSingleTupleTableSlot(log->slots[s]);
+	FreeBulkInsertState(log->bistate);
+	table_close(log->logrel, NoLock);
+	*counts = log->counts;
+	counts->next_change_id = log->next_change_id;
+	forget_active_log();
+}
+
+/* The batch being written and the source row being written, for errors. */
+bool
+ir_log_current(int64 *batch_id, int64 *row_no)
+{
+	if (active_log == NULL)
+		return false;
+	*batch_id = active_log->batch_id;
+	*row_no = active_log->rows_done ? 0 : active_log->current_row;
+	return true;
+}
+
+/* ---------------------------------------------------------------------
+ * The row trigger
+ * ---------------------------------------------------------------------
+ */
+
+static Datum
+text_array_datum(Datum *elems, bool *nulls, int n)
+{
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+											  TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static Datum
+output_text(LogColumn *col, Datum value)
+{
+	return CStringGetTextDatum(OutputFunctionCall(&col->out, value));
+}
+
+static bool
+values_equal(LogColumn *col, Datum a, Datum b)
+{
+	if (col->has_eq)
+		return DatumGetBool(FunctionCall2Coll(&col->eq, col->collation, a, b));
+	return strcmp(OutputFunctionCall(&col->out, a), OutputFunctionCall(&col->out, b)) == 0;
+}
+
+/*
+ * Log one write.  oldslot / newslot are NULL for inserts / deletes.
+ * Returns false when an update changed nothing (nothing is logged).
+ */
+static bool
+log_write(IrLog *log, const char *action, TupleTableSlot *oldslot, TupleTableSlot *newslot)
+{
+	MemoryContext old = MemoryContextSwitchTo(log->bufcxt);
+	TupleTableSlot *slot = log->slots[log->nbuf];
+	TupleTableSlot *keyslot = newslot ? newslot : oldslot;
+	Datum	   *keys = palloc(sizeof(Datum) * log->nkeys);
+	bool	   *keynulls = palloc(sizeof(bool) * log->nkeys);
+	Datum	   *oldv = palloc(sizeof(Datum) * log->ncols);
+	Datum	   *newv = palloc(sizeof(Datum) * log->ncols);
+	bool	   *oldn = palloc(sizeof(bool) * log->ncols);
+	bool	   *newn = palloc(sizeof(bool) * log->ncols);
+	Datum	   *changed = palloc(sizeof(Datum) * log->ncols);
+	int			nchanged = 0;
+
+	if (oldslot)
+		slot_getallattrs(oldslot);
+	if (newslot)
+		slot_getallattrs(newslot);
+
+	for (int i = 0; i < log->ncols; i++)
+	{
+		LogColumn  *col = &log->cols[i];
+		int			a = col->attnum - 1;
+		bool		o_null = oldslot ? oldslot->tts_isnull[a] : true;
+		bool		n_null = newslot ? newslot->tts_isnull[a] : true;
+
+		oldn[i] = newn[i] = true;
+		if (oldslot && newslot)
+		{
+			/* an update: keep exactly the changed columns */
+			if (o_null && n_null)
+				continue;
+			if (!o_null && !n_null &&
+				values_equal(col, oldslot->tts_values[a], newslot->tts_values[a]))
+				continue;
+			changed[nchanged++] = Int16GetDatum(i + 1);
+		}
+		if (oldslot && !o_null)
+		{
+			oldv[i] = output_text(col, oldslot->tts_values[a]);
+			oldn[i] = false;
+		}
+		if (newslot && !n_null)
+		{
+			newv[i] = output_text(col, newslot->tts_values[a]);
+			newn[i] = false;
+		}
+	}
+	if (oldslot && newslot && nchanged == 0)
+	{
+		MemoryContextSwitchTo(old);
+		return false;
+	}
+
+	for (int k = 0; k < log->nkeys; k++)
+	{
+		LogColumn  *col = &log->cols[log->keypos[k]];
+		int			a = col->attnum - 1;
+
+		keynulls[k] = keyslot->tts_isnull[a];
+		keys[k] = keynulls[k] ? (Datum) 0 : output_text(col, keyslot->tts_values[a]);
+	}
+
+	ExecClearTuple(slot);
+	slot->tts_values[0] = Int64GetDatum(log->next_change_id++);
+	slot->tts_isnull[0] = false;
+	slot->tts_values[1] = CStringGetTextDatum(action);
+	slot->tts_isnull[1] = false;
+	slot->tts_values[2] = text_array_datum(keys, keynulls, log->nkeys);
+	slot->tts_isnull[2] = false;
+	slot->tts_isnull[3] = (nchanged == 0);
+	if (nchanged > 0)
+		slot->tts_values[3] = PointerGetDatum(construct_array(changed, nchanged, INT2OID,
+															  2, true, TYPALIGN_SHORT));
+	slot->tts_isnull[4] = (oldslot == NULL);
+	if (oldslot)
+		slot->tts_values[4] = text_array_datum(oldv, oldn, log->ncols);
+	slot->tts_isnull[5] = (newslot == NULL);
+	if (newslot)
+		slot->tts_values[5] = text_array_datum(newv, newn, log->ncols);
+	ExecStoreVirtualTuple(slot);
+	log->nbuf++;
+	MemoryContextSwitchTo(old);
+
+	if (log->nbuf == LOG_BUFFER)
+		flush_log(log);
+	return true;
+}
+
+/*
+ * The AFTER ROW trigger on tracked targets.  Its WHEN condition already
+ * filtered out writes made outside a batch; writes to other tables during
+ * a batch (cascades, other triggers) are not the batch's and are ignored.
+ */
+Datum
+ir_changelog(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	IrLog	   *log = active_log;
+	TriggerEvent ev;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("ir_changelog must be called as a trigger")));
+	ev = td->tg_event;
+	if (!TRIGGER_FIRED_AFTER(ev) || !TRIGGER_FIRED_FOR_ROW(ev))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("ir_changelog must be an AFTER ... FOR EACH ROW trigger")));
+	if (log == NULL || RelationGetRelid(td->tg_relation) != log->relid)
+		return PointerGetDatum(NULL);
+
+	log->rows_done = true;
+	if (TRIGGER_FIRED_BY_INSERT(ev))
+	{
+		log_write(log, log->undo ? "undo_delete" : "insert", NULL, td->tg_trigslot);
+		log->counts.inserted++;
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(ev))
+	{
+		if (log_write(log, log->undo ? "undo_update" : "update", td->tg_trigslot, td->tg_newslot))
+			log->counts.updated++;
+		else
+			log->counts.noop_updates++;
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(ev))
+	{
+		log_write(log, log->undo ? "undo_insert" : "delete", td->tg_trigslot, NULL);
+		log->counts.deleted++;
+	}
+	return PointerGetDatum(NULL);
+}
+
+/* ir_logging(): the trigger's WHEN condition. */
+Datum
+ir_logging(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(active_log != NULL);
+}
+
+/*
+ * ir_note_row(row_no bigint, value anyelement) RETURNS anyelement
+ * Passes value through, noting which source row is being written, so an
+ * error while writing it can name the row.
+ */
+Datum
+ir_note_row(PG_FUNCTION_ARGS)
+{
+	if (active_log != NULL && !PG_ARGISNULL(0))
+	{
+		active_log->current_row = PG_GETARG_INT64(0);
+		active_log->rows_done = false;
+	}
+	if (PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(PG_GETARG_DATUM(1));
+}
+
+/* ---------------------------------------------------------------------
+ * TRUNCATE detection
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * ir_truncated(): AFTER TRUNCATE trigger on tracked targets.  Records the
+ * time, so a rollback of a batch applied before it refuses to run.
+ */
+Datum
+ir_truncated(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	static SPIPlanPtr plan;
+	Oid			argtypes[2] = {NAMEOID, NAMEOID};
+	Datum		values[2];
+	IrOwnerSave save;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("ir_truncated must be an AFTER TRUNCATE trigger")));
+	values[0] = DirectFunctionCall1(namein,
+									CStringGetDatum(get_namespace_name(RelationGetNamespace(td->tg_relation))));
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(RelationGetRelationName(td->tg_relation)));
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec("UPDATE import_rollback.tracked_table SET truncated_at = clock_timestamp()"
+				" WHERE target_schema = $1 AND target_table = $2",
+				2, argtypes, values, NULL, SPI_OK_UPDATE, &plan);
+	SPI_finish();
+	ir_restore_user(&save);
+	return PointerGetDatum(NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * Tracking targets
+ * ---------------------------------------------------------------------
+ */
+
+/* tgenabled of a trigger on relid by name, '\0' when there is none. */
+static char
+trigger_enabled(Oid relid, const char *name)
+{
+	static SPIPlanPtr plan;
+	Oid			argtypes[2] = {OIDOID, NAMEOID};
+	Datum		values[2];
+	char		result = '\0';
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(name));
+	ir_spi_exec("SELECT tgenabled FROM pg_trigger WHERE tgrelid = $1 AND tgname = $2",
+				2, argtypes, values, NULL, SPI_OK_SELECT, &plan);
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+
+		result = DatumGetChar(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	return result;
+}
+
+/*
+ * Make sure relid carries the change-log and TRUNCATE triggers, enabled
+ * ALWAYS: install them on first use; refuse when someone disabled them,
+ * since writes would then go unlogged.
+ */
+void
+ir_track_target(Oid relid)
+{
+	IrOwnerSave save;
+	char	   *qname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												   get_rel_name(relid));
+	char		cl;
+	char		tr;
+
+	ir_become_owner(&save);
+	SPI_connect();
+	cl = trigger_enabled(relid, CHANGELOG_TRIGGER);
+	tr = trigger_enabled(relid, TRUNCATE_TRIGGER);
+	if (cl == '\0')
+		ir_spi_exec(psprintf("CREATE TRIGGER " CHANGELOG_TRIGGER
+							 " AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW"
+							 " WHEN (import_rollback.ir_logging())"
+							 " EXECUTE FUNCTION import_rollback.ir_changelog()", qname),
+					0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+	if (tr == '\0')
+		ir_spi_exec(psprintf("CREATE TRIGGER " TRUNCATE_TRIGGER
+							 " AFTER TRUNCATE ON %s FOR EACH STATEMENT"
+							 " EXECUTE FUNCTION import_rollback.ir_truncated()", qname),
+					0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+	if (cl == '\0' || tr == '\0')
+	{
+		ir_spi_exec(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER " CHANGELOG_TRIGGER ","
+							 " ENABLE ALWAYS TRIGGER " TRUNCATE_TRIGGER, qname),
+					0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+		ir_spi_exec(psprintf("INSERT INTO import_rollback.tracked_table"
+							 " (target_schema, target_table, tracked_at)"
+							 " VALUES (%s, %s, clock_timestamp())"
+							 " ON CONFLICT (target_schema, target_table) DO NOTHING",
+							 quote_literal_cstr(get_namespace_name(get_rel_namespace(relid))),
+							 quote_literal_cstr(get_rel_name(relid))),
+					0, NULL, NULL, NULL, SPI_OK_INSERT, NULL);
+	}
+	SPI_finish();
+	ir_restore_user(&save);
+
+	if ((cl != '\0' && cl != TRIGGER_FIRES_ALWAYS) ||
+		(tr != '\0' && tr != TRIGGER_FIRES_ALWAYS))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the change-log triggers of %s are not enabled ALWAYS", qname),
+				 errdetail("A disabled or replica-dependent trigger would let a batch's writes go unlogged, "
+						   "and the batch could not be rolled back."),
+				 errhint("Run ALTER TABLE %s ENABLE ALWAYS TRIGGER " CHANGELOG_TRIGGER
+						 ", ENABLE ALWAYS TRIGGER " TRUNCATE_TRIGGER ".", qname)));
+}
+
+/*
+ * ir_untrack(target regclass): remove the change-log triggers from a
+ * target.  Refused while a batch applied to it has not been rolled back:
+ * that batch's rollback relies on them.
+ */
+Datum
+ir_untrack(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	IrOwnerSave save;
+	char	   *nsp;
+	char	   *rel;
+	int64		applied;
+	bool		isnull;
+
+	ir_check_not_null(fcinfo, 0, "target");
+	relid = PG_GETARG_OID(0);
+	rel = get_rel_name(relid);
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	nsp = get_namespace_name(get_rel_namespace(relid));
+	if (!ir_table_ownercheck(relid, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s", rel)));
+
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec(psprintf("SELECT count(*) FROM import_rollback.batch"
+						 " WHERE target_schema = %s AND target_table = %s AND state = 'applied'",
+						 quote_literal_cstr(nsp), quote_literal_cstr(rel)),
+				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	applied = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (applied > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s has " INT64_FORMAT " applied batch%s that could still be rolled back",
+						quote_qualified_identifier(nsp, rel), applied, applied == 1 ? "" : "es"),
+				 errhint("Roll them back first; rollback relies on the change-log triggers.")));
+	ir_spi_exec(psprintf("DROP TRIGGER IF EXISTS " CHANGELOG_TRIGGER " ON %s",
+						 quote_qualified_identifier(nsp, rel)),
+				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+	ir_spi_exec(psprintf("DROP TRIGGER IF EXISTS " TRUNCATE_TRIGGER " ON %s",
+						 quote_qualified_identifier(nsp, rel)),
+				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+	ir_spi_exec(psprintf("DELETE FROM import_rollback.tracked_table"
+						 " WHERE target_schema = %s AND target_table = %s",
+						 quote_literal_cstr(nsp), quote_literal_cstr(rel)),
+				0, NULL, NULL, NULL, SPI_OK_DELETE, NULL);
+	SPI_finish();
+	ir_restore_user(&save);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,764 @@
+/*-------------------------------------------------------------------------
+ *
+ * rollback.c
+ *	  Exact rollback of one applied batch: ir_rollback and
+ *	  ir_rollback_preview.
+ *
+ * From the batch's change log, in one transaction and set-based:
+ *	  restore  UPDATE the target FROM the log's "update" entries, setting
+ *	           each changed field back to its logged old value
+ *	  delete   DELETE FROM the target USING the log's "insert" entries
+ * Before writing, every logged field's new value is compared with the
+ * record's current value using the type's own equality (logged values are
+ * the type's output text, re-read through its input function): a
+ * difference, a record deleted since, or an edited created record is a
+ * conflict.  A conflict is attributed to the most recently applied, not
+ * rolled-back later batch on the same target that wrote that field of
+ * that record (changed_by_batch), otherwise to an outside write.
+ *	  abort  (default) any conflict raises 55000 naming the first
+ *	         conflicting records and the batch to roll back first, and
+ *	         changes nothing
+ *	  skip   restores every field that does not conflict, leaves the rest
+ *	  force  restores every field of every record still there
+ * The rollback's own writes are logged (undo_insert, undo_update) after
+ * the apply's.  Cost follows the batch's log, not the table or history:
+ * the log is the batch's own table, read once per statement.
+ *
+ * Refused, rather than restoring wrongly: a logged column dropped or
+ * retyped since the apply, a TRUNCATE of the target since the apply, a
+ * batch whose apply also deleted records, and foreign keys whose
+ * cascading actions would change other tables.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/tuplestore.h"
+#include "utils/typcache.h"
+
+#include "import_rollback.h"
+
+PG_FUNCTION_INFO_V1(ir_rollback);
+PG_FUNCTION_INFO_V1(ir_rollback_preview);
+
+/* Conflicts named in an abort's message. */
+#define CONFLICTS_SHOWN 5
+
+/* What the log of an applied batch covers. */
+typedef struct LogMeta
+{
+	int			ncols;
+	char	  **names;			/* log_columns */
+	char	  **types;			/* log_types, qualified with typmod */
+	Oid		   *typids;
+	int			nkeys;
+	char	  **keys;			/* key column names */
+	int		   *keypos;			/* 1-based positions in names */
+	int64		change_count;
+	bool		truncated;		/* target truncated since the apply */
+	bool		has_deletes;	/* the apply itself deleted records */
+	char	   *log;			/* qualified log table */
+	char	   *target;			/* qualified target */
+} LogMeta;
+
+static char **
+text_array_strings(Datum arr, int *n)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+
+	deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, n);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		out[i] = TextDatumGetCString(elems[i]);
+	return out;
+}
+
+/* Read the log's description, and check the target still matches it. */
+static LogMeta *
+load_meta(IrBatch *batch)
+{
+	static SPIPlanPtr plan;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(batch->batch_id)};
+	MemoryContext callercxt = CurrentMemoryContext;
+	LogMeta    *meta = palloc0(sizeof(LogMeta));
+	IrOwnerSave save;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	int			n;
+
+	if (!OidIsValid(batch->target_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("target table %s of batch " INT64_FORMAT " does not exist",
+						quote_qualified_identifier(batch->target_schema, batch->target_table),
+						batch->batch_id)));
+
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec("SELECT b.log_columns::text[], b.log_types, b.change_count,"
+				" coalesce(t.truncated_at > b.applied_at, false), b.key_columns::text[]"
+				" FROM import_rollback.batch b"
+				" LEFT JOIN import_rollback.tracked_table t"
+				"   ON t.target_schema = b.target_schema AND t.target_table = b.target_table"
+				" WHERE b.batch_id = $1",
+				1, argtypes, values, NULL, SPI_OK_SELECT, &plan);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	MemoryContextSwitchTo(callercxt);
+	meta->names = text_array_strings(SPI_getbinval(tup, desc, 1, &isnull), &meta->ncols);
+	meta->types = text_array_strings(SPI_getbinval(tup, desc, 2, &isnull), &n);
+	meta->change_count = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	meta->truncated = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+	meta->keys = text_array_strings(SPI_getbinval(tup, desc, 5, &isnull), &meta->nkeys);
+	SPI_finish();
+	ir_restore_user(&save);
+
+	meta->log = psprintf("%s.changes_" INT64_FORMAT, IR_SCHEMA, batch->batch_id);
+	meta->target = quote_qualified_identifier(batch->target_schema, batch->target_table);
+	meta->typids = palloc(sizeof(Oid) * Max(meta->ncols, 1));
+	meta->keypos = palloc(sizeof(int) * Max(meta->nkeys, 1));
+
+	/* every logged column must still be there, with the same type */
+	for (int i = 0; i < meta->ncols; i++)
+	{
+		AttrNumber	attnum = get_attnum(batch->target_relid, meta->names[i]);
+		Oid			typid;
+		int32		typmod;
+		Oid			coll;
+		char	   *now;
+
+		if (attnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("column \"%s\" of %s was dropped after batch " INT64_FORMAT " was applied",
+							meta->names[i], meta->target, batch->batch_id),
+					 errdetail("The batch's change log holds values of that column; they cannot be restored."),
+					 errhint("Restore the column, or undo the batch's changes by hand using ir_changes().")));
+		get_atttypetypmodcoll(batch->target_relid, attnum, &typid, &typmod, &coll);
+		now = format_type_extended(typid, typmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+		if (strcmp(now, meta->types[i]) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("column \"%s\" of %s changed type after batch " INT64_FORMAT " was applied",
+							meta->names[i], meta->target, batch->batch_id),
+					 errdetail("It was %s and is now %s; logged values may not restore exactly.",
+							   meta->types[i], now),
+					 errhint("Undo the batch's changes by hand using ir_changes().")));
+		meta->typids[i] = typid;
+	}
+	for (int k = 0; k < meta->nkeys; k++)
+	{
+		meta->keypos[k] = 0;
+		for (int i = 0; i < meta->ncols; i++)
+			if (strcmp(meta->names[i], meta->keys[k]) == 0)
+				meta->keypos[k] = i + 1;
+		if (meta->keypos[k] == 0)
+			elog(ERROR, "key column \"%s\" is not in the change log", meta->keys[k]);
+	}
+	if (meta->truncated)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("%s was truncated after batch " INT64_FORMAT " was applied",
+						meta->target, batch->batch_id),
+				 errdetail("Every record the batch wrote is gone; there is nothing left to restore exactly."),
+				 errhint("The batch's changes are listed by ir_changes().")));
+	return meta;
+}
+
+/* SQL: the typed value of log array element arr[pos]. */
+static char *
+logged(LogMeta *meta, const char *arr, int pos)
+{
+	return psprintf("import_rollback.ir_cast(%s[%d], NULL::%s)", arr, pos, meta->types[pos - 1]);
+}
+
+/* SQL: current column pos of t differs from the logged value arr[pos]. */
+static char *
+differs(LogMeta *meta, const char *arr, int pos)
+{
+	const char *col = quote_identifier(meta->names[pos - 1]);
+	TypeCacheEntry *tce = lookup_type_cache(meta->typids[pos - 1], TYPECACHE_EQ_OPR);
+
+	if (OidIsValid(tce->eq_opr))
+		return psprintf("(t.%s IS DISTINCT FROM %s)", col, logged(meta, arr, pos));
+	return psprintf("(t.%s::text IS DISTINCT FROM %s[%d])", col, arr, pos);
+}
+
+/* SQL: target t is the record of log entry l. */
+static char *
+key_match(LogMeta *meta)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	for (int k = 0; k < meta->nkeys; k++)
+		appendStringInfo(&q, "%st.%s = import_rollback.ir_cast(l.record_key[%d], NULL::%s)",
+						 k ? " AND " : "", quote_identifier(meta->keys[k]), k + 1,
+						 meta->types[meta->keypos[k] - 1]);
+	return q.data;
+}
+
+/* SQL: column pos was written by log entry l. */
+static char *
+was_logged(int pos)
+{
+	return psprintf("(l.action = 'insert' OR %d = ANY (l.changed))", pos);
+}
+
+/*
+ * SQL: for each apply entry of the log, whether its record is gone and
+ * which logged fields conflict (current value differs from the logged new
+ * value): columns change_id, action, record_key, gone, conflicting int[].
+ */
+static char *
+status_sql(LogMeta *meta)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT l.change_id, l.action, l.record_key, t.ctid IS NULL AS gone,"
+						   " array_remove(ARRAY[");
+	for (int p = 1; p <= meta->ncols; p++)
+		appendStringInfo(&q, "%sCASE WHEN %s AND %s THEN %d END", p > 1 ? ", " : "",
+						 was_logged(p), differs(meta, "l.new", p), p);
+	appendStringInfo(&q, "]::int[], NULL) AS conflicting"
+					 " FROM %s l LEFT JOIN %s t ON %s"
+					 " WHERE l.action IN ('insert', 'update')",
+					 meta->log, meta->target, key_match(meta));
+	return q.data;
+}
+
+/* A later, still-applied batch on the same target with the same key. */
+typedef struct LaterBatch
+{
+	int64		batch_id;
+	char	   *columns;		/* its log_columns, as text[] literal */
+} LaterBatch;
+
+static List *
+later_batches(IrBatch *batch)
+{
+	static SPIPlanPtr plan;
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(batch->batch_id)};
+	IrOwnerSave save;
+	MemoryContext callercxt = CurrentMemoryContext;
+	List	   *result = NIL;
+
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec("SELECT o.batch_id, o.log_columns::text[]"
+				" FROM import_rollback.batch b JOIN import_rollback.batch o"
+				"   ON o.target_schema = b.target_schema AND o.target_table = b.target_table"
+				"  AND o.key_columns = b.key_columns AND o.applied_at > b.applied_at"
+				" WHERE b.batch_id = $1 AND o.state = 'applied'"
+				" ORDER BY o.applied_at",
+				1, argtypes, values, NULL, SPI_OK_SELECT, &plan);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(callercxt);
+		LaterBatch *lb = palloc(sizeof(LaterBatch));
+
+		lb->batch_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		lb->columns = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		result = lappend(result, lb);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	ir_restore_user(&save);
+	return result;
+}
+
+/*
+ * SQL: every write those later batches made, per record and column:
+ * (batch_id, seq, record_key, column_name), seq ordering them by apply
+ * time.  NULL when there are none.
+ */
+static char *
+later_writes_sql(List *later)
+{
+	StringInfoData q;
+	ListCell   *lc;
+	int			seq = 0;
+
+	if (later == NIL)
+		return NULL;
+	initStringInfo(&q);
+	foreach(lc, later)
+	{
+		LaterBatch *lb = lfirst(lc);
+
+		appendStringInfo(&q, "%sSELECT " INT64_FORMAT "::bigint AS batch_id, %d AS seq,"
+						 " w.record_key, c.name AS column_name"
+						 " FROM %s.changes_" INT64_FORMAT " w"
+						 " JOIN unnest(%s::text[]) WITH ORDINALITY AS c(name, pos)"
+						 "   ON w.action = 'insert' OR c.pos = ANY (w.changed)"
+						 " WHERE w.action IN ('insert', 'update')",
+						 seq ? " UNION ALL " : "", lb->batch_id, seq, IR_SCHEMA, lb->batch_id,
+						 quote_literal_cstr(lb->columns));
+		seq++;
+	}
+	return q.data;
+}
+
+/*
+ * Lend the caller the log tables of later batches, for attribution: they
+ * are this target's own batches, and the caller may read the target.
+ * Returned in opening order; closed in reverse.
+ */
+static IrStagingAccess *
+lend_logs(List *later)
+{
+	IrStagingAccess *acc = palloc(sizeof(IrStagingAccess) * Max(list_length(later), 1));
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, later)
+		ir_changes_open(&acc[i++], ((LaterBatch *) lfirst(lc))->batch_id);
+	return acc;
+}
+
+static void
+return_logs(List *later, IrStagingAccess *acc)
+{
+	for (int i = list_length(later) - 1; i >= 0; i--)
+		ir_staging_close(&acc[i]);
+}
+
+/* SQL: the key of log entry l as "(v1, v2)" text. */
+static char *
+key_text(LogMeta *meta)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "'(' || ");
+	for (int k = 0; k < meta->nkeys; k++)
+		appendStringInfo(&q, "%sl.record_key[%d]", k ? " || ', ' || " : "", k + 1);
+	appendStringInfoString(&q, " || ')'");
+	return q.data;
+}
+
+/*
+ * Raise the abort error for the first conflicts: which records, which
+ * fields, and the later batch that wrote them.
+ */
+static void
+raise_conflicts(IrBatch *batch, LogMeta *meta, int64 nconflicts, List *laterb)
+{
+	StringInfoData q;
+	StringInfoData detail;
+	char	   *later = later_writes_sql(laterb);
+	Datum		names;
+	Datum	   *elems = palloc(sizeof(Datum) * meta->ncols);
+	Oid			argtypes[1] = {TEXTARRAYOID};
+	int64		first_later = 0;
+
+	for (int i = 0; i < meta->ncols; i++)
+		elems[i] = CStringGetTextDatum(meta->names[i]);
+	names = PointerGetDatum(construct_array(elems, meta->ncols, TEXTOID, -1, false, TYPALIGN_INT));
+
+	initStringInfo(&q);
+	appendStringInfo(&q,
+					 "SELECT %s AS key, s.gone,"
+					 " CASE WHEN s.gone THEN NULL ELSE"
+					 "  (SELECT string_agg(($1::text[])[c], ', ' ORDER BY c) FROM unnest(s.conflicting) c) END,"
+					 " %s"
+					 " FROM (%s) s JOIN %s l ON l.change_id = s.change_id"
+					 " WHERE s.gone OR cardinality(s.conflicting) > 0"
+					 " ORDER BY s.change_id LIMIT %d",
+					 key_text(meta),
+					 later ? psprintf("(SELECT lw.batch_id FROM (%s) lw WHERE lw.record_key = l.record_key"
+									  " ORDER BY lw.seq DESC LIMIT 1)", later) : "NULL::bigint",
+					 status_sql(meta), meta->log, CONFLICTS_SHOWN);
+	ir_spi_exec(q.data, 1, argtypes, &names, NULL, SPI_OK_SELECT, NULL);
+
+	initStringInfo(&detail);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		gone;
+		bool		isnull;
+		int64		by;
+
+		gone = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+		by = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		if (isnull)
+			by = 0;
+		else if (first_later == 0)
+			first_later = by;
+		appendStringInfo(&detail, "%s%s %s", i ? "; " : "", SPI_getvalue(tup, desc, 1),
+						 gone ? "was deleted" : psprintf("has changed %s", SPI_getvalue(tup, desc, 3)));
+		if (by)
+			appendStringInfo(&detail, " (by batch " INT64_FORMAT ")", by);
+		else
+			appendStringInfoString(&detail, " (outside any batch)");
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("cannot roll back batch " INT64_FORMAT ": " INT64_FORMAT " record%s changed since it was applied",
+					batch->batch_id, nconflicts, nconflicts == 1 ? "" : "s"),
+			 errdetail("Key %s%s.", detail.data,
+					   nconflicts > CONFLICTS_SHOWN ? "; and more" : ""),
+			 first_later ?
+			 errhint("Roll back batch " INT64_FORMAT " first, or see ir_rollback_preview(" INT64_FORMAT ") "
+					 "and choose on_conflict \"skip\" or \"force\".", first_later, batch->batch_id) :
+			 errhint("See ir_rollback_preview(" INT64_FORMAT ") and choose on_conflict \"skip\" or \"force\".",
+					 batch->batch_id)));
+}
+
+/*
+ * Refuse when foreign keys referencing the target have cascading actions
+ * that the rollback's deletes or restores would set off.
+ */
+static void
+check_cascades(IrBatch *batch, LogMeta *meta)
+{
+	SPITupleTable *fks;
+	uint64		nfks;
+
+	ir_spi_exec(psprintf("SELECT c.conname::text, c.conrelid::regclass::text, c.confdeltype::text,"
+						 " c.confupdtype::text,"
+						 " (SELECT string_agg(format('r.%%I = t.%%I', a.attname, f.attname), ' AND ')"
+						 "    FROM unnest(c.conkey, c.confkey) AS k(ref, tgt)"
+						 "    JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.ref"
+						 "    JOIN pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = k.tgt),"
+						 " (SELECT array_agg(f.attname::text) FROM unnest(c.confkey) AS k(tgt)"
+						 "    JOIN pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = k.tgt),"
+						 " c.conrelid"
+						 " FROM pg_constraint c WHERE c.confrelid = %u AND c.contype = 'f'"
+						 " AND (c.confdeltype IN ('c', 'n', 'd') OR c.confupdtype IN ('c', 'n', 'd'))",
+						 batch->target_relid),
+				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	fks = SPI_tuptable;
+	nfks = SPI_processed;
+	for (uint64 i = 0; i < nfks; i++)
+	{
+		HeapTuple	tup = fks->vals[i];
+		char	   *conname = SPI_getvalue(tup, fks->tupdesc, 1);
+		char	   *referencing = SPI_getvalue(tup, fks->tupdesc, 2);
+		char	   *deltype = SPI_getvalue(tup, fks->tupdesc, 3);
+		char	   *updtype = SPI_getvalue(tup, fks->tupdesc, 4);
+		char	   *join = SPI_getvalue(tup, fks->tupdesc, 5);
+		char	   *refcols = SPI_getvalue(tup, fks->tupdesc, 6);
+		StringInfoData cond;
+		bool		isnull;
+
+		initStringInfo(&cond);
+		if (strchr("cnd", deltype[0]))
+			appendStringInfoString(&cond, "l.action = 'insert'");
+		if (strchr("cnd", updtype[0]))
+		{
+			/* restores of the referenced columns */
+			for (int p = 1; p <= meta->ncols; p++)
+			{
+				if (strstr(refcols, meta->names[p - 1]) == NULL)
+					continue;
+				appendStringInfo(&cond, "%s(l.action = 'update' AND %d = ANY (l.changed))",
+								 cond.len ? " OR " : "", p);
+			}
+		}
+		if (cond.len == 0)
+			continue;
+		ir_spi_exec(psprintf("SELECT EXISTS (SELECT 1 FROM %s l JOIN %s t ON %s"
+							 " JOIN %s r ON %s WHERE %s)",
+							 meta->log, meta->target, key_match(meta),
+							 referencing, join, cond.data),
+					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("rolling back batch " INT64_FORMAT " would cascade to table %s",
+							batch->batch_id, referencing),
+					 errdetail("Records the batch wrote are referenced through foreign key \"%s\", "
+							   "whose ON DELETE or ON UPDATE action would change rows of %s that no batch wrote.",
+							   conname, referencing),
+					 errhint("Remove or repoint those references first, then roll back.")));
+	}
+}
+
+/*
+ * Roll back a locked, applied batch under policy.  Fills res; the batch
+ * ends "rolled_back".
+ */
+void
+ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
+{
+	LogMeta    *meta;
+	IrStagingAccess acc;
+	IrLogCounts counts;
+	List	   *columns = NIL;
+	int		   *keypos;
+	StringInfoData q;
+	StringInfoData sets;
+	StringInfoData restorable;
+	StringInfoData any_differs;
+	int64		nconflicts;
+	bool		isnull;
+	bool		force = (policy == IR_ON_CONFLICT_FORCE);
+	List	   *later;
+	IrStagingAccess *lent;
+
+	if (batch->state == IR_ROLLED_BACK)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " has already been rolled back", batch->batch_id)));
+	if (batch->state != IR_APPLIED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " is %s, not applied: there is nothing to roll back",
+						batch->batch_id, ir_state_name(batch->state)),
+				 batch->state == IR_VALIDATED || batch->state == IR_STAGED ?
+				 errhint("To discard it, use ir_cancel().") : 0));
+
+	meta = load_meta(batch);
+	ir_track_target(batch->target_relid);
+
+	later = later_batches(batch);
+	ir_changes_open(&acc, batch->batch_id);
+	lent = lend_logs(later);
+	SPI_connect();
+
+	ir_spi_exec(psprintf("SELECT count(*) FILTER (WHERE action NOT IN ('insert', 'update')) FROM %s",
+						 meta->log),
+				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("batch " INT64_FORMAT " also deleted records while it was applied", batch->batch_id),
+				 errdetail("A trigger on %s deleted records during the apply; rollback does not re-create records.",
+						   meta->target),
+				 errhint("Undo the batch's changes by hand using ir_changes().")));
+
+	/* conflicts */
+	ir_spi_exec(psprintf("SELECT count(*) FROM (%s) s WHERE s.gone OR cardinality(s.conflicting) > 0",
+						 status_sql(meta)),
+				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	nconflicts = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (nconflicts > 0 && policy == IR_ON_CONFLICT_ABORT)
+		raise_conflicts(batch, meta, nconflicts, later);
+	check_cascades(batch, meta);
+
+	/* log the rollback's writes after the apply's */
+	for (int i = 0; i < meta->ncols; i++)
+		columns = lappend_int(columns, get_attnum(batch->target_relid, meta->names[i]));
+	keypos = palloc(sizeof(int) * meta->nkeys);
+	for (int k = 0; k < meta->nkeys; k++)
+		keypos[k] = meta->keypos[k] - 1;
+	ir_log_begin(batch->batch_id, batch->target_relid, true, columns, meta->nkeys, keypos,
+				 meta->change_count + 1);
+
+	/* restore updated fields: only those the batch changed, only if unchanged since */
+	initStringInfo(&sets);
+	initStringInfo(&restorable);
+	ir_spi_exec(psprintf("SELECT DISTINCT unnest(changed) FROM %s WHERE action = 'update' ORDER BY 1",
+						 meta->log),
+				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	{
+		uint64		n = SPI_processed;
+		int		   *positions = palloc(sizeof(int) * Max(n, 1));
+
+		for (uint64 i = 0; i < n; i++)
+			positions[i] = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		for (uint64 i = 0; i < n; i++)
+		{
+			int			p = positions[i];
+			const char *col = quote_identifier(meta->names[p - 1]);
+			char	   *ok = force ? psprintf("%d = ANY (l.changed)", p) :
+				psprintf("%d = ANY (l.changed) AND NOT %s", p, differs(meta, "l.new", p));
+
+			appendStringInfo(&sets, "%s%s = CASE WHEN %s THEN %s ELSE t.%s END",
+							 i ? ", " : "", col, ok, logged(meta, "l.old", p), col);
+			appendStringInfo(&restorable, "%s(%s)", i ? " OR " : "", ok);
+		}
+	}
+	res->batch_id = batch->batch_id;
+	res->restored = 0;
+	if (sets.len > 0)
+	{
+		ir_spi_exec(psprintf("UPDATE %s AS t SET %s FROM %s l"
+							 " WHERE l.action = 'update' AND %s AND (%s)",
+							 meta->target, sets.data, meta->log, key_match(meta), restorable.data),
+					0, NULL, NULL, NULL, SPI_OK_UPDATE, NULL);
+		res->restored = (int64) SPI_processed;
+	}
+
+	/* delete created records, unless edited since (skip) */
+	initStringInfo(&any_differs);
+	for (int p = 1; p <= meta->ncols; p++)
+		appendStringInfo(&any_differs, "%s%s", p > 1 ? " OR " : "", differs(meta, "l.new", p));
+	initStringInfo(&q);
+	appendStringInfo(&q, "DELETE FROM %s AS t USING %s l WHERE l.action = 'insert' AND %s%s",
+					 meta->target, meta->log, key_match(meta),
+					 force ? "" : psprintf(" AND NOT (%s)", any_differs.data));
+	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_DELETE, NULL);
+	res->deleted = (int64) SPI_processed;
+	res->conflicts = nconflicts;
+
+	SPI_finish();
+	ir_log_end(&counts);
+	return_logs(later, lent);
+	ir_staging_close(&acc);
+
+	{
+		IrOwnerSave save;
+		Oid			argtypes[2] = {INT8OID, INT8OID};
+		Datum		values[2] = {Int64GetDatum(batch->batch_id), Int64GetDatum(counts.next_change_id - 1)};
+
+		ir_become_owner(&save);
+		SPI_connect();
+		ir_spi_exec("UPDATE import_rollback.batch SET change_count = $2 WHERE batch_id = $1",
+					2, argtypes, values, NULL, SPI_OK_UPDATE, NULL);
+		SPI_finish();
+		ir_restore_user(&save);
+	}
+	ir_batch_transition(batch, IR_ROLLED_BACK,
+						nconflicts > 0 ?
+						psprintf(INT64_FORMAT " conflicting record%s, on_conflict %s",
+								 nconflicts, nconflicts == 1 ? "" : "s",
+								 force ? "force" : "skip") : NULL);
+}
+
+static IrOnConflict
+on_conflict_option(Jsonb *options)
+{
+	char	   *v = ir_option_string(options, "on_conflict");
+
+	if (v == NULL || strcmp(v, "abort") == 0)
+		return IR_ON_CONFLICT_ABORT;
+	if (strcmp(v, "skip") == 0)
+		return IR_ON_CONFLICT_SKIP;
+	if (strcmp(v, "force") == 0)
+		return IR_ON_CONFLICT_FORCE;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid on_conflict \"%s\"", v),
+			 errhint("Valid values are \"abort\", \"skip\" and \"force\".")));
+	pg_unreachable();
+}
+
+/*
+ * ir_rollback(batch bigint, options jsonb)
+ *	 RETURNS TABLE(batch_id bigint, deleted bigint, restored bigint, conflicts bigint)
+ */
+Datum
+ir_rollback(PG_FUNCTION_ARGS)
+{
+	static const char *const known[] = {"on_conflict", NULL};
+	IrBatch    *batch;
+	IrRollbackResult res;
+	IrOnConflict policy;
+	TupleDesc	tupdesc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+
+	ir_check_not_null(fcinfo, 0, "batch");
+	ir_check_not_null(fcinfo, 1, "options");
+	ir_check_call_options(PG_GETARG_JSONB_P(1), known, "ir_rollback");
+	policy = on_conflict_option(PG_GETARG_JSONB_P(1));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
+	ir_rollback_batch(batch, policy, &res);
+
+	values[0] = Int64GetDatum(res.batch_id);
+	values[1] = Int64GetDatum(res.deleted);
+	values[2] = Int64GetDatum(res.restored);
+	values[3] = Int64GetDatum(res.conflicts);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}
+
+/*
+ * ir_rollback_preview(batch bigint)
+ *	 RETURNS TABLE(record_key jsonb, action text, status text, column_name text,
+ *				   batch_value text, current_value text, changed_by_batch bigint)
+ *
+ * One row per logged field of the batch's apply: restorable, conflict, or
+ * gone, with the later batch that changed it.
+ */
+Datum
+ir_rollback_preview(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	IrBatch    *batch;
+	LogMeta    *meta;
+	IrStagingAccess acc;
+	StringInfoData q;
+	StringInfoData fields;
+	StringInfoData keys;
+	char	   *later;
+	List	   *laterb;
+	IrStagingAccess *lent;
+
+	ir_check_not_null(fcinfo, 0, "batch");
+	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
+	if (batch->state != IR_APPLIED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " is %s, not applied: there is nothing to roll back",
+						batch->batch_id, ir_state_name(batch->state))));
+	meta = load_meta(batch);
+	InitMaterializedSRF(fcinfo, 0);
+
+	initStringInfo(&fields);
+	for (int p = 1; p <= meta->ncols; p++)
+		appendStringInfo(&fields, "%s(%d, %s, t.%s::text, %s)", p > 1 ? ", " : "", p,
+						 quote_literal_cstr(meta->names[p - 1]),
+						 quote_identifier(meta->names[p - 1]), differs(meta, "l.new", p));
+	initStringInfo(&keys);
+	for (int k = 0; k < meta->nkeys; k++)
+		appendStringInfo(&keys, "%s%s", k ? ", " : "", quote_literal_cstr(meta->keys[k]));
+
+	laterb = later_batches(batch);
+	ir_changes_open(&acc, batch->batch_id);
+	lent = lend_logs(laterb);
+	SPI_connect();
+	later = later_writes_sql(laterb);
+	initStringInfo(&q);
+	appendStringInfo(&q,
+					 "SELECT jsonb_object(ARRAY[%s]::text[], l.record_key), l.action,"
+					 " CASE WHEN t.ctid IS NULL THEN 'gone' WHEN f.differs THEN 'conflict'"
+					 "      ELSE 'restorable' END,"
+					 " f.name, l.new[f.pos], f.current,"
+					 " CASE WHEN t.ctid IS NULL OR f.differs THEN %s END"
+					 " FROM %s l LEFT JOIN %s t ON %s"
+					 " CROSS JOIN LATERAL (VALUES %s) AS f(pos, name, current, differs)"
+					 " WHERE l.action IN ('insert', 'update')"
+					 "   AND (l.action = 'insert' OR f.pos = ANY (l.changed))"
+					 " ORDER BY l.change_id, f.pos",
+					 keys.data,
+					 later ? psprintf("(SELECT lw.batch_id FROM (%s) lw WHERE lw.record_key = l.record_key"
+									  " AND lw.column_name = f.name ORDER BY lw.seq DESC LIMIT 1)", later)
+					 : "NULL::bigint",
+					 meta->log, meta->target, key_match(meta), fields.data);
+	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		Datum		vals[7];
+		bool		nulls[7];
+
+		for (int c = 0; c < 7; c++)
+			vals[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, nulls);
+	}
+	SPI_finish();
+	return_logs(laterb, lent);
+	ir_staging_close(&acc);
+	return (Datum) 0;
+}
