@@ -203,6 +203,31 @@ write_sql(IrBatch *batch, IrMapping *m)
 	for (int k = 0; k < m->nkeys; k++)
 		appendStringInfo(&keys, "%s%s", k ? ", " : "", quote_identifier(m->key_names[k]));
 
+	/*
+	 * PostgreSQL checks NOT NULL on the row an upsert proposes to insert
+	 * before it finds the conflict.  A NOT NULL column without default that
+	 * the file does not give (validation rejected new records lacking it)
+	 * is proposed with the existing record's value, which DO UPDATE leaves.
+	 */
+	if (strcmp(mode, "upsert") == 0)
+	{
+		ListCell   *lc;
+		StringInfoData match;
+
+		initStringInfo(&match);
+		for (int k = 0; k < m->nkeys; k++)
+			appendStringInfo(&match, "%se.%s = %s", k ? " AND " : "",
+							 quote_identifier(m->key_names[k]),
+							 ir_typed_expr(&m->cols[m->key_col[k]], "s", NULL));
+		foreach(lc, ir_unmapped_required(m))
+		{
+			const char *col = quote_identifier(lfirst(lc));
+
+			appendStringInfo(&cols, ", %s", col);
+			appendStringInfo(&vals, ", (SELECT e.%s FROM %s e WHERE %s)", col, m->qualified, match.data);
+		}
+	}
+
 	initStringInfo(&q);
 	if (strcmp(mode, "update") == 0)
 	{

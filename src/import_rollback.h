@@ -210,6 +210,7 @@ extern void ir_batch_set_apply_result(int64 batch_id, const IrApplyResult *res,
 extern IrMapping *ir_mapping_resolve(const IrBatch *batch, Jsonb *options,
 									 List *key_columns);
 extern IrColumn *ir_mapping_column(IrMapping *m, const char *name);
+extern List *ir_unmapped_required(IrMapping *m);
 extern char *ir_typed_expr(const IrColumn *c, const char *alias, const char *bad_param);
 extern char *ir_distinct_sql(const IrColumn *c, const char *a, const char *b);
 extern IrMapping *ir_mapping_of_batch(const IrBatch *batch);

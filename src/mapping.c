@@ -291,6 +291,31 @@ ir_mapping_resolve(const IrBatch *batch, Jsonb *options, List *key_columns)
 	return m;
 }
 
+/*
+ * Target columns a new record needs but the file does not give: NOT NULL,
+ * no default, not identity or generated, not mapped.  List of char *.
+ */
+List *
+ir_unmapped_required(IrMapping *m)
+{
+	Relation	rel = relation_open(m->relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *out = NIL;
+
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (att->attisdropped || !att->attnotnull || att->atthasdef ||
+			att->attidentity || att->attgenerated ||
+			ir_mapping_column(m, NameStr(att->attname)) != NULL)
+			continue;
+		out = lappend(out, pstrdup(NameStr(att->attname)));
+	}
+	relation_close(rel, NoLock);
+	return out;
+}
+
 /* The mapped column for a target column name, or NULL. */
 IrColumn *
 ir_mapping_column(IrMapping *m, const char *name)

@@ -946,24 +946,14 @@ static void
 existence_checks(Run *run, char **typed)
 {
 	IrMapping  *m = run->m;
-	Relation	rel = relation_open(m->relid, AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
 	StringInfoData missing;
 	StringInfoData keys;
 	StringInfoData notnull;
+	ListCell   *lc;
 
 	initStringInfo(&missing);
-	for (int a = 0; a < desc->natts; a++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, a);
-
-		if (att->attisdropped || !att->attnotnull || att->atthasdef ||
-			att->attidentity || att->attgenerated ||
-			ir_mapping_column(m, NameStr(att->attname)) != NULL)
-			continue;
-		appendStringInfo(&missing, "%s%s", missing.len ? ", " : "", NameStr(att->attname));
-	}
-	relation_close(rel, NoLock);
+	foreach(lc, ir_unmapped_required(m))
+		appendStringInfo(&missing, "%s%s", missing.len ? ", " : "", (char *) lfirst(lc));
 
 	initStringInfo(&keys);
 	initStringInfo(&notnull);
@@ -1083,8 +1073,9 @@ pct(double share)
 /*
  * Compare the shape of each mapped column's incoming values with a sample
  * of its live values.  A column whose character classes differ by half or
- * more ('@' share, digit share, letter share), or whose values are 3x as
- * many words or 4x as long, looks like something else.
+ * more ('@' share, digit share, letter share), or whose values have 3x as
+ * many words (and 2 more) or are 4x as long (and 10 characters more),
+ * looks like something else.
  */
 static void
 mapping_check(Run *run, int64 rows_total)
@@ -1139,7 +1130,7 @@ mapping_check(Run *run, int64 rows_total)
 			appendStringInfo(&why, "%s%.1f words per value (live %.1f)",
 							 why.len ? ", " : "", in.words, live.words);
 		lr = Max(in.length, live.length) / Max(Min(in.length, live.length), 1);
-		if (lr >= 4)
+		if (lr >= 4 && fabs(in.length - live.length) >= 10)
 			appendStringInfo(&why, "%smedian length %d (live %d)",
 							 why.len ? ", " : "", (int) in.length, (int) live.length);
 		if (why.len == 0)
