@@ -545,6 +545,23 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 						   meta->target),
 				 errhint("Undo the batch's changes by hand using ir_changes().")));
 
+	/*
+	 * Lock the batch's records first, so that a concurrent writer either
+	 * committed before (and is seen as a conflict) or waits for us.  Row
+	 * locks belong to the transaction; taking them as the owner reads no
+	 * data out and needs no UPDATE right on records the batch only created.
+	 */
+	{
+		IrOwnerSave save;
+
+		ir_become_owner(&save);
+		ir_spi_exec(psprintf("SELECT 1 FROM %s t JOIN %s l ON %s"
+							 " WHERE l.action IN ('insert', 'update') FOR UPDATE OF t",
+							 meta->target, meta->log, key_match(meta)),
+					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+		ir_restore_user(&save);
+	}
+
 	/* conflicts */
 	ir_spi_exec(psprintf("SELECT count(*) FROM (%s) s WHERE s.gone OR cardinality(s.conflicting) > 0",
 						 status_sql(meta)),
