@@ -4,7 +4,7 @@
 -- batch ids in this file start at 13000, whatever ran before
 SELECT setval('import_rollback.batch_id_seq', 13000) AS ids_from \gset
 
-CREATE TABLE accounts (
+CREATE TABLE members (
     id          integer PRIMARY KEY,
     email       text NOT NULL,
     balance     numeric(12,3) NOT NULL DEFAULT 0,
@@ -15,14 +15,14 @@ CREATE TABLE accounts (
     serial      integer GENERATED ALWAYS AS IDENTITY,
     email_lower text GENERATED ALWAYS AS (lower(email)) STORED
 );
-INSERT INTO accounts (id, email, balance, tags, profile, seen)
+INSERT INTO members (id, email, balance, tags, profile, seen)
 SELECT g, 'user' || g || '@example.com', g * 1.5, ARRAY['t' || g], jsonb_build_object('n', g),
        '2024-01-01 00:00:00+00'::timestamptz + g * interval '1 hour'
   FROM generate_series(1, 40) g;
 
 -- a file with an update (four fields of record 1), two unchanged rows
 -- (3.000 is 3, 4.5 is 4.500), an insert, and a rejected row
-SELECT ir_stage('accounts', 'accounts-1.csv', $$id,email,balance,tags,profile
+SELECT ir_stage('members', 'members-1.csv', $$id,email,balance,tags,profile
 1,USER1@example.com,1.990,"{a,""b c""}","{""k"": [1, 2.50]}"
 2,user2@example.com,3.000,{t2},"{""n"": 2}"
 3,user3@example.com,4.5,{t3},"{""n"": 3}"
@@ -37,7 +37,7 @@ SELECT state, rows_total, rows_valid, rows_rejected, inserted, updated, unchange
   FROM ir_batches WHERE batch_id = :a;
 -- unmapped columns kept on update, defaulted on insert; generated ones computed
 SELECT id, email, balance, tags, profile, seen, note, serial, email_lower
-  FROM accounts WHERE id IN (1, 2, 3, 41) ORDER BY id;
+  FROM members WHERE id IN (1, 2, 3, 41) ORDER BY id;
 -- the log: exactly the changed columns, values as the types print them
 SELECT change_id, row_no, action, record_key, old_values, new_values FROM ir_changes(:a);
 
@@ -45,7 +45,7 @@ SELECT change_id, row_no, action, record_key, old_values, new_values FROM ir_cha
 SELECT * FROM ir_apply(:a);
 \echo :SQLSTATE
 -- the same file again, as a new batch, changes and logs nothing
-SELECT ir_stage('accounts', 'accounts-1 (again).csv', $$id,email,balance,tags,profile
+SELECT ir_stage('members', 'members-1 (again).csv', $$id,email,balance,tags,profile
 1,USER1@example.com,1.990,"{a,""b c""}","{""k"": [1, 2.50]}"
 2,user2@example.com,3.000,{t2},"{""n"": 2}"
 3,user3@example.com,4.5,{t3},"{""n"": 3}"
@@ -55,57 +55,57 @@ SELECT * FROM ir_apply(:again);
 SELECT count(*) AS logged FROM ir_changes(:again);
 
 -- mode insert and update
-SELECT ir_stage('accounts', 'inserts.csv', E'id,email\n50,a50@example.com\n51,a51@example.com\n',
+SELECT ir_stage('members', 'inserts.csv', E'id,email\n50,a50@example.com\n51,a51@example.com\n',
                 '{"mode": "insert"}') AS ins \gset
 SELECT * FROM ir_apply(:ins);
-SELECT ir_stage('accounts', 'updates.csv', E'id,balance\n50,9\n51,9\n1,1.990\n',
+SELECT ir_stage('members', 'updates.csv', E'id,balance\n50,9\n51,9\n1,1.990\n',
                 '{"mode": "update"}') AS upd \gset
 SELECT * FROM ir_apply(:upd);
-SELECT id, balance FROM accounts WHERE id IN (1, 50, 51) ORDER BY id;
+SELECT id, balance FROM members WHERE id IN (1, 50, 51) ORDER BY id;
 
 -- a record deleted between validation and apply fails an update batch
-SELECT ir_stage('accounts', 'updates-2.csv', E'id,balance\n50,10\n51,10\n', '{"mode": "update"}') AS upd2 \gset
+SELECT ir_stage('members', 'updates-2.csv', E'id,balance\n50,10\n51,10\n', '{"mode": "update"}') AS upd2 \gset
 SELECT state FROM ir_validate(:upd2);
-DELETE FROM accounts WHERE id = 51;
+DELETE FROM members WHERE id = 51;
 SELECT * FROM ir_apply(:upd2);
 \echo :SQLSTATE
 SELECT state FROM ir_batches WHERE batch_id = :upd2;
-SELECT balance FROM accounts WHERE id = 50;
+SELECT balance FROM members WHERE id = 50;
 
 -- all or nothing: an error while writing leaves the target as it was,
 -- names the source row, and the batch can be applied once fixed
-CREATE TABLE snapshot AS SELECT * FROM accounts;
+CREATE TABLE snapshot AS SELECT * FROM members;
 CREATE FUNCTION refuse_big() RETURNS trigger LANGUAGE plpgsql AS
 $$ BEGIN IF NEW.balance > 1000 THEN RAISE EXCEPTION 'balance % too big', NEW.balance; END IF; RETURN NEW; END $$;
-CREATE TRIGGER refuse_big BEFORE INSERT OR UPDATE ON accounts FOR EACH ROW EXECUTE FUNCTION refuse_big();
-SELECT ir_stage('accounts', 'big.csv', E'id,email,balance\n60,a60@example.com,1\n61,a61@example.com,5000\n62,a62@example.com,2\n') AS big \gset
+CREATE TRIGGER refuse_big BEFORE INSERT OR UPDATE ON members FOR EACH ROW EXECUTE FUNCTION refuse_big();
+SELECT ir_stage('members', 'big.csv', E'id,email,balance\n60,a60@example.com,1\n61,a61@example.com,5000\n62,a62@example.com,2\n') AS big \gset
 \set VERBOSITY default
 SELECT * FROM ir_apply(:big);
 SELECT state, inserted FROM ir_batches WHERE batch_id = :big;
-SELECT count(*) AS differences FROM (SELECT * FROM accounts EXCEPT SELECT * FROM snapshot) d;
-DROP TRIGGER refuse_big ON accounts;
+SELECT count(*) AS differences FROM (SELECT * FROM members EXCEPT SELECT * FROM snapshot) d;
+DROP TRIGGER refuse_big ON members;
 SELECT * FROM ir_apply(:big);
 
 -- the change log is written under session_replication_role = replica too
 SET session_replication_role = replica;
-SELECT ir_stage('accounts', 'replica.csv', E'id,note\n2,replicated\n') AS rep \gset
+SELECT ir_stage('members', 'replica.csv', E'id,note\n2,replicated\n') AS rep \gset
 SELECT * FROM ir_apply(:rep);
 SELECT action, old_values, new_values FROM ir_changes(:rep);
 RESET session_replication_role;
 -- ... and a disabled change-log trigger makes apply refuse
-ALTER TABLE accounts DISABLE TRIGGER import_rollback_changelog;
-SELECT ir_stage('accounts', 'disabled.csv', E'id,note\n2,x\n') AS dis \gset
+ALTER TABLE members DISABLE TRIGGER import_rollback_changelog;
+SELECT ir_stage('members', 'disabled.csv', E'id,note\n2,x\n') AS dis \gset
 SELECT * FROM ir_apply(:dis);
 \echo :SQLSTATE
-ALTER TABLE accounts ENABLE ALWAYS TRIGGER import_rollback_changelog;
+ALTER TABLE members ENABLE ALWAYS TRIGGER import_rollback_changelog;
 SELECT * FROM ir_apply(:dis);
 
 -- plain application writes are not logged
-UPDATE accounts SET note = 'by the application' WHERE id = 2;
+UPDATE members SET note = 'by the application' WHERE id = 2;
 SELECT count(*) AS undo_or_app_rows FROM ir_changes(:dis) WHERE action <> 'update';
 
 -- wrong states and bad calls
-SELECT ir_stage('accounts', 'failing.csv', E'id,balance\n1,x\n') AS f \gset
+SELECT ir_stage('members', 'failing.csv', E'id,balance\n1,x\n') AS f \gset
 SELECT state FROM ir_validate(:f);
 SELECT * FROM ir_apply(:f);
 \echo :SQLSTATE
@@ -120,14 +120,14 @@ SELECT * FROM ir_apply(:a, NULL);
 \echo :SQLSTATE
 
 -- ir_drill: apply, roll back and verify, then undo it all
-SELECT ir_stage('accounts', 'drill.csv', E'id,email,balance\n1,drill@example.com,7\n70,a70@example.com,1\n') AS d \gset
-CREATE TABLE before_drill AS SELECT * FROM accounts;
+SELECT ir_stage('members', 'drill.csv', E'id,email,balance\n1,drill@example.com,7\n70,a70@example.com,1\n') AS d \gset
+CREATE TABLE before_drill AS SELECT * FROM members;
 SELECT * FROM ir_drill(:d);
 SELECT state FROM ir_batches WHERE batch_id = :d;
-SELECT count(*) AS changed FROM (SELECT * FROM accounts EXCEPT SELECT * FROM before_drill) x;
+SELECT count(*) AS changed FROM (SELECT * FROM members EXCEPT SELECT * FROM before_drill) x;
 SELECT count(*) AS logged FROM ir_changes(:d);
 SELECT * FROM ir_apply(:d);
 
 -- untracking: refused while a batch could still be rolled back
-SELECT ir_untrack('accounts');
+SELECT ir_untrack('members');
 \echo :SQLSTATE
