@@ -30,6 +30,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/sysattr.h"
 #include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
@@ -41,6 +42,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
+#include "utils/ruleutils.h"
 
 #include "import_rollback.h"
 
@@ -130,14 +132,20 @@ require_applicable(IrBatch *batch)
  * dropped nor generated, in attribute order; and the positions of the key.
  */
 static List *
-log_columns(IrMapping *m, int **keypos, Datum *names_out, Datum *types_out)
+log_columns(IrMapping *m, int **keypos, Datum *names_out, Datum *types_out,
+			char **coldefs)
 {
 	Relation	rel = relation_open(m->relid, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
 	List	   *cols = NIL;
 	Datum	   *names = palloc(sizeof(Datum) * Max(desc->natts, 1));
 	Datum	   *types = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	StringInfoData olds;
+	StringInfoData news;
 	int			n = 0;
+
+	initStringInfo(&olds);
+	initStringInfo(&news);
 
 	*keypos = palloc(sizeof(int) * m->nkeys);
 	for (int a = 0; a < desc->natts; a++)
@@ -151,12 +159,29 @@ log_columns(IrMapping *m, int **keypos, Datum *names_out, Datum *types_out)
 				(*keypos)[k] = n;
 		cols = lappend_int(cols, att->attnum);
 		names[n] = DirectFunctionCall1(namein, CStringGetDatum(NameStr(att->attname)));
-		types[n] = CStringGetTextDatum(format_type_extended(att->atttypid, att->atttypmod,
-															FORMAT_TYPE_TYPEMOD_GIVEN |
-															FORMAT_TYPE_FORCE_QUALIFY));
+		{
+			char	   *type = format_type_extended(att->atttypid, att->atttypmod,
+													FORMAT_TYPE_TYPEMOD_GIVEN |
+													FORMAT_TYPE_FORCE_QUALIFY);
+			char	   *coll = "";
+
+			types[n] = CStringGetTextDatum(type);
+			if (OidIsValid(att->attcollation) &&
+				att->attcollation != get_typcollation(att->atttypid))
+				coll = psprintf(" COLLATE %s", generate_collation_name(att->attcollation));
+			appendStringInfo(&olds, ", o%d %s%s", n + 1, type, coll);
+			appendStringInfo(&news, ", n%d %s%s", n + 1, type, coll);
+		}
 		n++;
 	}
 	relation_close(rel, NoLock);
+	if (3 + 2 * n > MaxHeapAttributeNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s has too many columns for a change log", m->table),
+				 errdetail("The log keeps an old and a new value of each of its %d columns; at most %d fit.",
+						   n, (MaxHeapAttributeNumber - 3) / 2)));
+	*coldefs = psprintf("%s%s", olds.data, news.data);
 	*names_out = PointerGetDatum(construct_array(names, n, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
 	*types_out = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
 	return cols;
@@ -304,6 +329,7 @@ ir_apply_batch(IrBatch *batch, IrApplyResult *res)
 	Datum		names;
 	Datum		types;
 	char	   *sql;
+	char	   *coldefs;
 	int64		written = 0;
 	ErrorContextCallback errcallback;
 
@@ -324,13 +350,12 @@ ir_apply_batch(IrBatch *batch, IrApplyResult *res)
 	ir_track_target(m->relid);
 
 	/* the batch's own log table, and the columns it covers */
-	columns = log_columns(m, &keypos, &names, &types);
+	columns = log_columns(m, &keypos, &names, &types, &coldefs);
 	ir_become_owner(&save);
 	SPI_connect();
 	ir_spi_exec(psprintf("CREATE TABLE import_rollback.changes_" INT64_FORMAT " ("
-						 " change_id bigint NOT NULL, action text NOT NULL,"
-						 " record_key text[] NOT NULL, changed smallint[], old text[], new text[])",
-						 batch->batch_id),
+						 " change_id bigint NOT NULL, action text NOT NULL, changed smallint[]%s)",
+						 batch->batch_id, coldefs),
 				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
 	{
 		Oid			argtypes[3] = {INT8OID, NAMEARRAYOID, TEXTARRAYOID};

@@ -22,12 +22,17 @@
  *	  change_id   bigint    order of the write within the batch
  *	  action      text      insert | update | delete, or undo_insert |
  *	                        undo_update | undo_delete for a rollback's writes
- *	  record_key  text[]    the key, in the batch's key order
- *	  changed     int2[]    positions (in the batch's log_columns) changed
- *	  old, new    text[]    values by position; NULL where not logged
- * Inserts log every column as new, deletes every column as old, updates
- * only the changed ones.  The link from a write to its source row is the
- * key, unique within a valid batch: reports join on it when they read.
+ *	  changed     int2[]    positions (in the batch's log_columns) an update
+ *	                        changed; NULL for inserts and deletes
+ *	  o1..oN      old values, typed exactly like the target's columns
+ *	  n1..nN      new values, likewise
+ * Inserts keep every new value, deletes every old one, updates the old and
+ * new value of exactly the changed columns, plus the key.  Values are the
+ * datums themselves, so a rollback restores them bit for bit (numeric
+ * scale, timestamp precision, array and JSON text), and the key is kept by
+ * value, never by OID or ctid, so the log survives dump and restore.  The
+ * link from a write to its source row is the key, unique within a valid
+ * batch: reports join on it when they read.
  *
  * The active state lives in a memory context under TopTransactionContext;
  * transaction and subtransaction abort callbacks forget it, so an error
@@ -38,6 +43,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/tableam.h"
@@ -64,7 +70,8 @@ PG_FUNCTION_INFO_V1(ir_truncated);
 PG_FUNCTION_INFO_V1(ir_note_row);
 PG_FUNCTION_INFO_V1(ir_untrack);
 
-#define LOG_NATTS 6
+/* change_id, action, changed; then o1..oN and n1..nN */
+#define LOG_FIXED 3
 #define LOG_BUFFER 1000
 
 #define CHANGELOG_TRIGGER "import_rollback_changelog"
@@ -74,6 +81,8 @@ typedef struct LogColumn
 {
 	AttrNumber	attnum;
 	Oid			collation;
+	bool		varlena;
+	bool		is_key;
 	bool		has_eq;
 	FmgrInfo	eq;
 	FmgrInfo	out;
@@ -198,6 +207,7 @@ ir_log_begin(int64 batch_id, Oid relid, bool undo, List *columns,
 		get_atttypetypmodcoll(relid, attnum, &typid, &typmod, &collation);
 		log->cols[i].attnum = attnum;
 		log->cols[i].collation = collation;
+		log->cols[i].varlena = (get_typlen(typid) == -1);
 		tce = lookup_type_cache(typid, TYPECACHE_EQ_OPR_FINFO);
 		log->cols[i].has_eq = OidIsValid(tce->eq_opr_finfo.fn_oid);
 		if (log->cols[i].has_eq)
@@ -209,6 +219,8 @@ ir_log_begin(int64 batch_id, Oid relid, bool undo, List *columns,
 	log->nkeys = nkeys;
 	log->keypos = palloc(sizeof(int) * nkeys);
 	memcpy(log->keypos, keypos, sizeof(int) * nkeys);
+	for (int k = 0; k < nkeys; k++)
+		log->cols[keypos[k]].is_key = true;
 	log->next_change_id = first_change;
 
 	logrelid = get_relname_relid(psprintf("changes_" INT64_FORMAT, batch_id),
@@ -275,20 +287,13 @@ ir_log_current(int64 *batch_id, int64 *row_no)
  * ---------------------------------------------------------------------
  */
 
+/* A value to keep in the log: on-disk TOAST pointers cannot move tables. */
 static Datum
-text_array_datum(Datum *elems, bool *nulls, int n)
+log_value(LogColumn *col, Datum value)
 {
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
-											  TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-static Datum
-output_text(LogColumn *col, Datum value)
-{
-	return CStringGetTextDatum(OutputFunctionCall(&col->out, value));
+	if (col->varlena && VARATT_IS_EXTERNAL_ONDISK(DatumGetPointer(value)))
+		return PointerGetDatum(detoast_external_attr((struct varlena *) DatumGetPointer(value)));
+	return value;
 }
 
 static bool
@@ -302,89 +307,84 @@ values_equal(LogColumn *col, Datum a, Datum b)
 /*
  * Log one write.  oldslot / newslot are NULL for inserts / deletes.
  * Returns false when an update changed nothing (nothing is logged).
+ *
+ * Log row: change_id, action, changed, o1..oN, n1..nN (typed like the
+ * target's columns).  Inserts keep every new value, deletes every old one,
+ * updates the old and new value of each changed column and of the key.
  */
 static bool
 log_write(IrLog *log, const char *action, TupleTableSlot *oldslot, TupleTableSlot *newslot)
 {
 	MemoryContext old = MemoryContextSwitchTo(log->bufcxt);
 	TupleTableSlot *slot = log->slots[log->nbuf];
-	TupleTableSlot *keyslot = newslot ? newslot : oldslot;
-	Datum	   *keys = palloc(sizeof(Datum) * log->nkeys);
-	bool	   *keynulls = palloc(sizeof(bool) * log->nkeys);
-	Datum	   *oldv = palloc(sizeof(Datum) * log->ncols);
-	Datum	   *newv = palloc(sizeof(Datum) * log->ncols);
-	bool	   *oldn = palloc(sizeof(bool) * log->ncols);
-	bool	   *newn = palloc(sizeof(bool) * log->ncols);
-	Datum	   *changed = palloc(sizeof(Datum) * log->ncols);
+	int			n = log->ncols;
+	Datum	   *values;
+	bool	   *isnull;
+	Datum	   *changed = palloc(sizeof(Datum) * Max(n, 1));
 	int			nchanged = 0;
+	bool		update = (oldslot != NULL && newslot != NULL);
 
 	if (oldslot)
 		slot_getallattrs(oldslot);
 	if (newslot)
 		slot_getallattrs(newslot);
 
-	for (int i = 0; i < log->ncols; i++)
+	ExecClearTuple(slot);
+	values = slot->tts_values;
+	isnull = slot->tts_isnull;
+	memset(isnull, true, sizeof(bool) * (LOG_FIXED + 2 * n));
+
+	for (int i = 0; i < n; i++)
 	{
 		LogColumn  *col = &log->cols[i];
 		int			a = col->attnum - 1;
-		bool		o_null = oldslot ? oldslot->tts_isnull[a] : true;
-		bool		n_null = newslot ? newslot->tts_isnull[a] : true;
+		bool		keep = true;
 
-		oldn[i] = newn[i] = true;
-		if (oldslot && newslot)
+		if (update && !col->is_key)
 		{
-			/* an update: keep exactly the changed columns */
+			bool		o_null = oldslot->tts_isnull[a];
+			bool		n_null = newslot->tts_isnull[a];
+
 			if (o_null && n_null)
-				continue;
-			if (!o_null && !n_null &&
-				values_equal(col, oldslot->tts_values[a], newslot->tts_values[a]))
-				continue;
-			changed[nchanged++] = Int16GetDatum(i + 1);
+				keep = false;
+			else if (!o_null && !n_null &&
+					 values_equal(col, oldslot->tts_values[a], newslot->tts_values[a]))
+				keep = false;
+			else
+				changed[nchanged++] = Int16GetDatum(i + 1);
 		}
-		if (oldslot && !o_null)
+		if (!keep)
+			continue;
+		if (oldslot && !oldslot->tts_isnull[a])
 		{
-			oldv[i] = output_text(col, oldslot->tts_values[a]);
-			oldn[i] = false;
+			values[LOG_FIXED + i] = log_value(col, oldslot->tts_values[a]);
+			isnull[LOG_FIXED + i] = false;
 		}
-		if (newslot && !n_null)
+		if (newslot && !newslot->tts_isnull[a])
 		{
-			newv[i] = output_text(col, newslot->tts_values[a]);
-			newn[i] = false;
+			values[LOG_FIXED + n + i] = log_value(col, newslot->tts_values[a]);
+			isnull[LOG_FIXED + n + i] = false;
 		}
 	}
-	if (oldslot && newslot && nchanged == 0)
+	if (update && nchanged == 0)
 	{
 		MemoryContextSwitchTo(old);
 		return false;
 	}
 
-	for (int k = 0; k < log->nkeys; k++)
+	values[0] = Int64GetDatum(log->next_change_id++);
+	isnull[0] = false;
+	values[1] = CStringGetTextDatum(action);
+	isnull[1] = false;
+	if (update)
 	{
-		LogColumn  *col = &log->cols[log->keypos[k]];
-		int			a = col->attnum - 1;
-
-		keynulls[k] = keyslot->tts_isnull[a];
-		keys[k] = keynulls[k] ? (Datum) 0 : output_text(col, keyslot->tts_values[a]);
+		values[2] = PointerGetDatum(construct_array(changed, nchanged, INT2OID,
+													2, true, TYPALIGN_SHORT));
+		isnull[2] = false;
 	}
-
-	ExecClearTuple(slot);
-	slot->tts_values[0] = Int64GetDatum(log->next_change_id++);
-	slot->tts_isnull[0] = false;
-	slot->tts_values[1] = CStringGetTextDatum(action);
-	slot->tts_isnull[1] = false;
-	slot->tts_values[2] = text_array_datum(keys, keynulls, log->nkeys);
-	slot->tts_isnull[2] = false;
-	slot->tts_isnull[3] = (nchanged == 0);
-	if (nchanged > 0)
-		slot->tts_values[3] = PointerGetDatum(construct_array(changed, nchanged, INT2OID,
-															  2, true, TYPALIGN_SHORT));
-	slot->tts_isnull[4] = (oldslot == NULL);
-	if (oldslot)
-		slot->tts_values[4] = text_array_datum(oldv, oldn, log->ncols);
-	slot->tts_isnull[5] = (newslot == NULL);
-	if (newslot)
-		slot->tts_values[5] = text_array_datum(newv, newn, log->ncols);
 	ExecStoreVirtualTuple(slot);
+	/* the values point into the trigger's tuples: copy them into the slot */
+	ExecMaterializeSlot(slot);
 	log->nbuf++;
 	MemoryContextSwitchTo(old);
 

@@ -16,6 +16,7 @@
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
@@ -135,8 +136,8 @@ ir_rejects(PG_FUNCTION_ARGS)
  *				   record_key jsonb, old_values jsonb, new_values jsonb)
  *
  * Every write of the batch in order: its apply's, then its rollback's.
- * Values are the types' output text, keyed by column; an update shows
- * exactly the changed columns.  row_no is the staging row with the
+ * Values are shown as the types' output text, keyed by column; an update
+ * shows exactly the changed columns.  row_no is the staging row with the
  * record's key (one-to-one in a valid batch).
  */
 Datum
@@ -145,9 +146,16 @@ ir_changes(PG_FUNCTION_ARGS)
 	IrBatch    *batch;
 	IrMapping  *m;
 	IrOwnerSave save;
-	StringInfoData keyexpr;
 	StringInfoData keynames;
+	StringInfoData keyvals;
+	StringInfoData olds;
+	StringInfoData news;
+	StringInfoData match;
+	StringInfoData typedkeys;
 	char	   *logname;
+	char	  **names;
+	int			ncols;
+	bool		isnull;
 
 	ir_check_not_null(fcinfo, 0, "batch");
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
@@ -156,40 +164,66 @@ ir_changes(PG_FUNCTION_ARGS)
 	logname = psprintf("changes_" INT64_FORMAT, batch->batch_id);
 	if (!OidIsValid(get_relname_relid(logname, get_namespace_oid(IR_SCHEMA, false))))
 		return (Datum) 0;		/* never applied: no writes */
-
 	m = ir_mapping_of_batch(batch);
-	initStringInfo(&keyexpr);
-	initStringInfo(&keynames);
-	for (int k = 0; k < m->nkeys; k++)
-	{
-		appendStringInfo(&keyexpr, "%s(%s)::text", k ? ", " : "",
-						 ir_typed_expr(&m->cols[m->key_col[k]], "s", NULL));
-		appendStringInfo(&keynames, "%s%s", k ? ", " : "", quote_literal_cstr(m->key_names[k]));
-	}
 
 	ir_become_owner(&save);
 	SPI_connect();
+	ir_spi_exec(psprintf("SELECT log_columns::text[] FROM import_rollback.batch WHERE batch_id = " INT64_FORMAT,
+						 batch->batch_id),
+				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	{
+		Datum	   *elems;
+
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
+						  TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &ncols);
+		names = palloc(sizeof(char *) * Max(ncols, 1));
+		for (int i = 0; i < ncols; i++)
+			names[i] = TextDatumGetCString(elems[i]);
+	}
+
+	initStringInfo(&olds);
+	initStringInfo(&news);
+	for (int i = 0; i < ncols; i++)
+	{
+		appendStringInfo(&olds, "%s(%s, l.o%d::text, %d)", i ? ", " : "",
+						 quote_literal_cstr(names[i]), i + 1, i + 1);
+		appendStringInfo(&news, "%s(%s, l.n%d::text, %d)", i ? ", " : "",
+						 quote_literal_cstr(names[i]), i + 1, i + 1);
+	}
+	initStringInfo(&keynames);
+	initStringInfo(&keyvals);
+	initStringInfo(&match);
+	initStringInfo(&typedkeys);
+	for (int k = 0; k < m->nkeys; k++)
+	{
+		int			pos = 0;
+
+		for (int i = 0; i < ncols; i++)
+			if (strcmp(names[i], m->key_names[k]) == 0)
+				pos = i + 1;
+		appendStringInfo(&keynames, "%s%s", k ? ", " : "", quote_literal_cstr(m->key_names[k]));
+		appendStringInfo(&keyvals, "%scoalesce(l.n%d, l.o%d)::text", k ? ", " : "", pos, pos);
+		appendStringInfo(&typedkeys, ", CASE WHEN s.status IS NULL THEN %s END AS k%d",
+						 ir_typed_expr(&m->cols[m->key_col[k]], "s", NULL), k + 1);
+		appendStringInfo(&match, "%ss.k%d = coalesce(l.n%d, l.o%d)", k ? " AND " : "",
+						 k + 1, pos, pos);
+	}
+
 	materialize_query(fcinfo,
 					  psprintf("SELECT l.change_id, s.row_no, l.action,"
-							   " jsonb_object(ARRAY[%s]::text[], l.record_key),"
-							   " CASE WHEN l.old IS NOT NULL THEN jsonb_object("
-							   "   ARRAY(SELECT c.name FROM unnest(b.cols) WITH ORDINALITY c(name, pos)"
-							   "          WHERE l.changed IS NULL OR c.pos = ANY (l.changed) ORDER BY c.pos),"
-							   "   ARRAY(SELECT l.old[c.pos] FROM unnest(b.cols) WITH ORDINALITY c(name, pos)"
-							   "          WHERE l.changed IS NULL OR c.pos = ANY (l.changed) ORDER BY c.pos)) END,"
-							   " CASE WHEN l.new IS NOT NULL THEN jsonb_object("
-							   "   ARRAY(SELECT c.name FROM unnest(b.cols) WITH ORDINALITY c(name, pos)"
-							   "          WHERE l.changed IS NULL OR c.pos = ANY (l.changed) ORDER BY c.pos),"
-							   "   ARRAY(SELECT l.new[c.pos] FROM unnest(b.cols) WITH ORDINALITY c(name, pos)"
-							   "          WHERE l.changed IS NULL OR c.pos = ANY (l.changed) ORDER BY c.pos)) END"
+							   " jsonb_object(ARRAY[%s]::text[], ARRAY[%s]::text[]),"
+							   " CASE WHEN l.action NOT IN ('insert', 'undo_delete') THEN"
+							   "  (SELECT jsonb_object_agg(c.name, c.v) FROM (VALUES %s) c(name, v, pos)"
+							   "    WHERE l.changed IS NULL OR c.pos = ANY (l.changed)) END,"
+							   " CASE WHEN l.action NOT IN ('delete', 'undo_insert') THEN"
+							   "  (SELECT jsonb_object_agg(c.name, c.v) FROM (VALUES %s) c(name, v, pos)"
+							   "    WHERE l.changed IS NULL OR c.pos = ANY (l.changed)) END"
 							   " FROM %s.%s l"
-							   " CROSS JOIN (SELECT log_columns::text[] AS cols FROM import_rollback.batch"
-							   "             WHERE batch_id = " INT64_FORMAT ") b"
-							   " LEFT JOIN (SELECT s.row_no, ARRAY[%s] AS k FROM %s s WHERE s.status IS NULL) s"
-							   "   ON s.k = l.record_key"
+							   " LEFT JOIN (SELECT s.row_no%s FROM %s s) s ON %s"
 							   " ORDER BY l.change_id",
-							   keynames.data, IR_SCHEMA, logname, batch->batch_id,
-							   keyexpr.data, ir_staging_table_qualified(batch->batch_id)),
+							   keynames.data, keyvals.data, olds.data, news.data,
+							   IR_SCHEMA, logname, typedkeys.data,
+							   ir_staging_table_qualified(batch->batch_id), match.data),
 					  (Datum) 0, 6);
 	SPI_finish();
 	ir_restore_user(&save);

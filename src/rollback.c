@@ -4,14 +4,15 @@
  *	  Exact rollback of one applied batch: ir_rollback and
  *	  ir_rollback_preview.
  *
- * From the batch's change log, in one transaction and set-based:
+ * From the batch's change log, in one transaction, two set-based statements:
  *	  restore  UPDATE the target FROM the log's "update" entries, setting
  *	           each changed field back to its logged old value
  *	  delete   DELETE FROM the target USING the log's "insert" entries
- * Before writing, every logged field's new value is compared with the
- * record's current value using the type's own equality (logged values are
- * the type's output text, re-read through its input function): a
- * difference, a record deleted since, or an edited created record is a
+ * Each field is restored only if its current value still equals what the
+ * batch wrote (the type's own equality, on the logged datums), so a
+ * concurrent writer is judged on the row version the statement locks; the
+ * statements return, per record, what they restored and what conflicted.
+ * A difference, a record deleted since, or an edited created record is a
  * conflict.  A conflict is attributed to the most recently applied, not
  * rolled-back later batch on the same target that wrote that field of
  * that record (changed_by_batch), otherwise to an outside write.
@@ -20,9 +21,11 @@
  *	         changes nothing
  *	  skip   restores every field that does not conflict, leaves the rest
  *	  force  restores every field of every record still there
- * The rollback's own writes are logged (undo_insert, undo_update) after
- * the apply's.  Cost follows the batch's log, not the table or history:
- * the log is the batch's own table, read once per statement.
+ * Under abort the statements run in a subtransaction that is rolled back
+ * when they met a conflict, and the error is built from the untouched
+ * state.  The rollback's own writes are logged (undo_insert, undo_update)
+ * after the apply's.  Cost follows the batch's log, not the table or
+ * history: the log is the batch's own table, joined to the target by key.
  *
  * Refused, rather than restoring wrongly: a logged column dropped or
  * retyped since the apply, a TRUNCATE of the target since the apply, a
@@ -34,14 +37,20 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "access/xact.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/rel.h"
 #include "utils/tuplestore.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/typcache.h"
 
 #include "import_rollback.h"
@@ -59,12 +68,14 @@ typedef struct LogMeta
 	char	  **names;			/* log_columns */
 	char	  **types;			/* log_types, qualified with typmod */
 	Oid		   *typids;
+	bool	   *settable;		/* not GENERATED ALWAYS AS IDENTITY */
 	int			nkeys;
 	char	  **keys;			/* key column names */
 	int		   *keypos;			/* 1-based positions in names */
 	int64		change_count;
+	int64		inserted;		/* insert entries of the apply */
+	int64		updated;		/* update entries of the apply */
 	bool		truncated;		/* target truncated since the apply */
-	bool		has_deletes;	/* the apply itself deleted records */
 	char	   *log;			/* qualified log table */
 	char	   *target;			/* qualified target */
 } LogMeta;
@@ -93,6 +104,7 @@ load_meta(IrBatch *batch)
 	Datum		values[1] = {Int64GetDatum(batch->batch_id)};
 	MemoryContext callercxt = CurrentMemoryContext;
 	LogMeta    *meta = palloc0(sizeof(LogMeta));
+	Relation	rel;
 	IrOwnerSave save;
 	HeapTuple	tup;
 	TupleDesc	desc;
@@ -109,7 +121,8 @@ load_meta(IrBatch *batch)
 	ir_become_owner(&save);
 	SPI_connect();
 	ir_spi_exec("SELECT b.log_columns::text[], b.log_types, b.change_count,"
-				" coalesce(t.truncated_at > b.applied_at, false), b.key_columns::text[]"
+				" coalesce(t.truncated_at > b.applied_at, false), b.key_columns::text[],"
+				" b.inserted, b.updated"
 				" FROM import_rollback.batch b"
 				" LEFT JOIN import_rollback.tracked_table t"
 				"   ON t.target_schema = b.target_schema AND t.target_table = b.target_table"
@@ -123,15 +136,19 @@ load_meta(IrBatch *batch)
 	meta->change_count = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
 	meta->truncated = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 	meta->keys = text_array_strings(SPI_getbinval(tup, desc, 5, &isnull), &meta->nkeys);
+	meta->inserted = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+	meta->updated = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
 	SPI_finish();
 	ir_restore_user(&save);
 
 	meta->log = psprintf("%s.changes_" INT64_FORMAT, IR_SCHEMA, batch->batch_id);
 	meta->target = quote_qualified_identifier(batch->target_schema, batch->target_table);
 	meta->typids = palloc(sizeof(Oid) * Max(meta->ncols, 1));
+	meta->settable = palloc(sizeof(bool) * Max(meta->ncols, 1));
 	meta->keypos = palloc(sizeof(int) * Max(meta->nkeys, 1));
 
 	/* every logged column must still be there, with the same type */
+	rel = relation_open(batch->target_relid, AccessShareLock);
 	for (int i = 0; i < meta->ncols; i++)
 	{
 		AttrNumber	attnum = get_attnum(batch->target_relid, meta->names[i]);
@@ -158,7 +175,10 @@ load_meta(IrBatch *batch)
 							   meta->types[i], now),
 					 errhint("Undo the batch's changes by hand using ir_changes().")));
 		meta->typids[i] = typid;
+		meta->settable[i] = TupleDescAttr(RelationGetDescr(rel), attnum - 1)->attidentity !=
+			ATTRIBUTE_IDENTITY_ALWAYS;
 	}
+	relation_close(rel, NoLock);
 	for (int k = 0; k < meta->nkeys; k++)
 	{
 		meta->keypos[k] = 0;
@@ -178,26 +198,39 @@ load_meta(IrBatch *batch)
 	return meta;
 }
 
-/* SQL: the typed value of log array element arr[pos]. */
+/*
+ * SQL: column pos of t IS DISTINCT FROM the logged value in log column
+ * logcol ("n" what the batch wrote, "o" what it overwrote), with the type's
+ * equality, or by text for types that have none.
+ */
 static char *
-logged(LogMeta *meta, const char *arr, int pos)
-{
-	return psprintf("import_rollback.ir_cast(%s[%d], NULL::%s)", arr, pos, meta->types[pos - 1]);
-}
-
-/* SQL: current column pos of t differs from the logged value arr[pos]. */
-static char *
-differs(LogMeta *meta, const char *arr, int pos)
+distinct(LogMeta *meta, int pos, const char *logcol)
 {
 	const char *col = quote_identifier(meta->names[pos - 1]);
 	TypeCacheEntry *tce = lookup_type_cache(meta->typids[pos - 1], TYPECACHE_EQ_OPR);
 
 	if (OidIsValid(tce->eq_opr))
-		return psprintf("(t.%s IS DISTINCT FROM %s)", col, logged(meta, arr, pos));
-	return psprintf("(t.%s::text IS DISTINCT FROM %s[%d])", col, arr, pos);
+		return psprintf("(t.%s IS DISTINCT FROM l.%s%d)", col, logcol, pos);
+	return psprintf("(t.%s::text IS DISTINCT FROM l.%s%d::text)", col, logcol, pos);
 }
 
-/* SQL: target t is the record of log entry l. */
+/* SQL: current column pos of t differs from the value the batch wrote. */
+static char *
+differs(LogMeta *meta, int pos)
+{
+	return distinct(meta, pos, "n");
+}
+
+static bool
+is_key(LogMeta *meta, int pos)
+{
+	for (int k = 0; k < meta->nkeys; k++)
+		if (meta->keypos[k] == pos)
+			return true;
+	return false;
+}
+
+/* SQL: target t is the record of log entry l (insert or update). */
 static char *
 key_match(LogMeta *meta)
 {
@@ -205,9 +238,8 @@ key_match(LogMeta *meta)
 
 	initStringInfo(&q);
 	for (int k = 0; k < meta->nkeys; k++)
-		appendStringInfo(&q, "%st.%s = import_rollback.ir_cast(l.record_key[%d], NULL::%s)",
-						 k ? " AND " : "", quote_identifier(meta->keys[k]), k + 1,
-						 meta->types[meta->keypos[k] - 1]);
+		appendStringInfo(&q, "%st.%s = l.n%d", k ? " AND " : "",
+						 quote_identifier(meta->keys[k]), meta->keypos[k]);
 	return q.data;
 }
 
@@ -221,7 +253,7 @@ was_logged(int pos)
 /*
  * SQL: for each apply entry of the log, whether its record is gone and
  * which logged fields conflict (current value differs from the logged new
- * value): columns change_id, action, record_key, gone, conflicting int[].
+ * value): columns change_id, action, gone, conflicting int[].
  */
 static char *
 status_sql(LogMeta *meta)
@@ -229,11 +261,11 @@ status_sql(LogMeta *meta)
 	StringInfoData q;
 
 	initStringInfo(&q);
-	appendStringInfoString(&q, "SELECT l.change_id, l.action, l.record_key, t.ctid IS NULL AS gone,"
+	appendStringInfoString(&q, "SELECT l.change_id, l.action, t.ctid IS NULL AS gone,"
 						   " array_remove(ARRAY[");
 	for (int p = 1; p <= meta->ncols; p++)
 		appendStringInfo(&q, "%sCASE WHEN %s AND %s THEN %d END", p > 1 ? ", " : "",
-						 was_logged(p), differs(meta, "l.new", p), p);
+						 was_logged(p), differs(meta, p), p);
 	appendStringInfo(&q, "]::int[], NULL) AS conflicting"
 					 " FROM %s l LEFT JOIN %s t ON %s"
 					 " WHERE l.action IN ('insert', 'update')",
@@ -245,7 +277,8 @@ status_sql(LogMeta *meta)
 typedef struct LaterBatch
 {
 	int64		batch_id;
-	char	   *columns;		/* its log_columns, as text[] literal */
+	int			ncols;
+	char	  **names;			/* its log_columns */
 } LaterBatch;
 
 static List *
@@ -274,7 +307,8 @@ later_batches(IrBatch *batch)
 		LaterBatch *lb = palloc(sizeof(LaterBatch));
 
 		lb->batch_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		lb->columns = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		lb->names = text_array_strings(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull),
+									   &lb->ncols);
 		result = lappend(result, lb);
 		MemoryContextSwitchTo(old);
 	}
@@ -285,11 +319,11 @@ later_batches(IrBatch *batch)
 
 /*
  * SQL: every write those later batches made, per record and column:
- * (batch_id, seq, record_key, column_name), seq ordering them by apply
- * time.  NULL when there are none.
+ * (batch_id, seq, k1..kM, column_name), seq ordering them by apply time
+ * and k the record's key.  NULL when there are none.
  */
 static char *
-later_writes_sql(List *later)
+later_writes_sql(LogMeta *meta, List *later)
 {
 	StringInfoData q;
 	ListCell   *lc;
@@ -301,17 +335,43 @@ later_writes_sql(List *later)
 	foreach(lc, later)
 	{
 		LaterBatch *lb = lfirst(lc);
+		StringInfoData cols;
 
-		appendStringInfo(&q, "%sSELECT " INT64_FORMAT "::bigint AS batch_id, %d AS seq,"
-						 " w.record_key, c.name AS column_name"
+		initStringInfo(&cols);
+		for (int i = 0; i < lb->ncols; i++)
+			appendStringInfo(&cols, "%s(%d, %s)", i ? ", " : "", i + 1,
+							 quote_literal_cstr(lb->names[i]));
+		appendStringInfo(&q, "%sSELECT " INT64_FORMAT "::bigint AS batch_id, %d AS seq",
+						 seq ? " UNION ALL " : "", lb->batch_id, seq);
+		for (int k = 0; k < meta->nkeys; k++)
+		{
+			int			pos = 0;
+
+			for (int i = 0; i < lb->ncols; i++)
+				if (strcmp(lb->names[i], meta->keys[k]) == 0)
+					pos = i + 1;
+			appendStringInfo(&q, ", w.n%d AS k%d", pos, k + 1);
+		}
+		appendStringInfo(&q, ", c.name AS column_name"
 						 " FROM %s.changes_" INT64_FORMAT " w"
-						 " JOIN unnest(%s::text[]) WITH ORDINALITY AS c(name, pos)"
+						 " JOIN (VALUES %s) AS c(pos, name)"
 						 "   ON w.action = 'insert' OR c.pos = ANY (w.changed)"
 						 " WHERE w.action IN ('insert', 'update')",
-						 seq ? " UNION ALL " : "", lb->batch_id, seq, IR_SCHEMA, lb->batch_id,
-						 quote_literal_cstr(lb->columns));
+						 IR_SCHEMA, lb->batch_id, cols.data);
 		seq++;
 	}
+	return q.data;
+}
+
+/* SQL: later write lw is to the record of log entry l. */
+static char *
+later_match(LogMeta *meta)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	for (int k = 0; k < meta->nkeys; k++)
+		appendStringInfo(&q, " AND lw.k%d = l.n%d", k + 1, meta->keypos[k]);
 	return q.data;
 }
 
@@ -348,7 +408,7 @@ key_text(LogMeta *meta)
 	initStringInfo(&q);
 	appendStringInfoString(&q, "'(' || ");
 	for (int k = 0; k < meta->nkeys; k++)
-		appendStringInfo(&q, "%sl.record_key[%d]", k ? " || ', ' || " : "", k + 1);
+		appendStringInfo(&q, "%sl.n%d::text", k ? " || ', ' || " : "", meta->keypos[k]);
 	appendStringInfoString(&q, " || ')'");
 	return q.data;
 }
@@ -362,7 +422,7 @@ raise_conflicts(IrBatch *batch, LogMeta *meta, int64 nconflicts, List *laterb)
 {
 	StringInfoData q;
 	StringInfoData detail;
-	char	   *later = later_writes_sql(laterb);
+	char	   *later = later_writes_sql(meta, laterb);
 	Datum		names;
 	Datum	   *elems = palloc(sizeof(Datum) * meta->ncols);
 	Oid			argtypes[1] = {TEXTARRAYOID};
@@ -382,8 +442,8 @@ raise_conflicts(IrBatch *batch, LogMeta *meta, int64 nconflicts, List *laterb)
 					 " WHERE s.gone OR cardinality(s.conflicting) > 0"
 					 " ORDER BY s.change_id LIMIT %d",
 					 key_text(meta),
-					 later ? psprintf("(SELECT lw.batch_id FROM (%s) lw WHERE lw.record_key = l.record_key"
-									  " ORDER BY lw.seq DESC LIMIT 1)", later) : "NULL::bigint",
+					 later ? psprintf("(SELECT lw.batch_id FROM (%s) lw WHERE true%s"
+									  " ORDER BY lw.seq DESC LIMIT 1)", later, later_match(meta)) : "NULL::bigint",
 					 status_sql(meta), meta->log, CONFLICTS_SHOWN);
 	ir_spi_exec(q.data, 1, argtypes, &names, NULL, SPI_OK_SELECT, NULL);
 
@@ -493,6 +553,79 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 }
 
 /*
+ * The two write statements, as the caller.  Returns the records restored
+ * and deleted, and the conflicting records: those with a field left as it
+ * is, deleted since, or (created ones) edited since.  Under force every
+ * present record is written, and conflicts are counted beforehand.
+ */
+static void
+write_rollback(LogMeta *meta, bool force, IrRollbackResult *res)
+{
+	StringInfoData sets;
+	StringInfoData back;
+	StringInfoData left;
+	StringInfoData any_differs;
+	bool		isnull;
+	int64		present = 0;
+	int64		conflicted = 0;
+
+	/* restore updated fields, each only if the batch's value is still there */
+	initStringInfo(&sets);
+	initStringInfo(&back);
+	initStringInfo(&left);
+	for (int p = 1; p <= meta->ncols; p++)
+	{
+		const char *col = quote_identifier(meta->names[p - 1]);
+		char	   *ok = force ? psprintf("%d = ANY (l.changed)", p) :
+			psprintf("%d = ANY (l.changed) AND NOT %s", p, differs(meta, p));
+
+		if (is_key(meta, p) || !meta->settable[p - 1])
+			continue;
+		appendStringInfo(&sets, "%s%s = CASE WHEN %s THEN l.o%d ELSE t.%s END",
+						 sets.len ? ", " : "", col, ok, p, col);
+		/* after the write: a changed field holding its old value was restored */
+		appendStringInfo(&back, "%s(%d = ANY (l.changed) AND NOT %s)",
+						 back.len ? " OR " : "", p, distinct(meta, p, "o"));
+		appendStringInfo(&left, "%s(%d = ANY (l.changed) AND %s)",
+						 left.len ? " OR " : "", p, distinct(meta, p, "o"));
+	}
+	res->restored = 0;
+	if (meta->updated > 0 && sets.len > 0)
+	{
+		ir_spi_exec(psprintf("WITH u AS (UPDATE %s AS t SET %s FROM %s l"
+							 "   WHERE l.action = 'update' AND %s"
+							 "   RETURNING (%s) AS restored, (%s) AS left_alone)"
+							 " SELECT count(*), count(*) FILTER (WHERE restored),"
+							 "  count(*) FILTER (WHERE left_alone) FROM u",
+							 meta->target, sets.data, meta->log, key_match(meta),
+							 back.data, left.data),
+					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+		present = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		res->restored = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		conflicted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	}
+	/* update entries whose record is gone conflict too */
+	conflicted += meta->updated - present;
+
+	/* delete created records, unless edited since */
+	initStringInfo(&any_differs);
+	for (int p = 1; p <= meta->ncols; p++)
+		appendStringInfo(&any_differs, "%s%s", p > 1 ? " OR " : "", differs(meta, p));
+	res->deleted = 0;
+	if (meta->inserted > 0)
+	{
+		ir_spi_exec(psprintf("DELETE FROM %s AS t USING %s l WHERE l.action = 'insert' AND %s%s",
+							 meta->target, meta->log, key_match(meta),
+							 force ? "" : psprintf(" AND NOT (%s)", any_differs.data)),
+					0, NULL, NULL, NULL, SPI_OK_DELETE, NULL);
+		res->deleted = (int64) SPI_processed;
+	}
+	conflicted += meta->inserted - res->deleted;
+	if (!force)
+		res->conflicts = conflicted;
+}
+
+/*
  * Roll back a locked, applied batch under policy.  Fills res; the batch
  * ends "rolled_back".
  */
@@ -504,11 +637,6 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 	IrLogCounts counts;
 	List	   *columns = NIL;
 	int		   *keypos;
-	StringInfoData q;
-	StringInfoData sets;
-	StringInfoData restorable;
-	StringInfoData any_differs;
-	int64		nconflicts;
 	bool		isnull;
 	bool		force = (policy == IR_ON_CONFLICT_FORCE);
 	List	   *later;
@@ -534,41 +662,16 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 	lent = lend_logs(later);
 	SPI_connect();
 
-	ir_spi_exec(psprintf("SELECT count(*) FILTER (WHERE action NOT IN ('insert', 'update')) FROM %s",
+	ir_spi_exec(psprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE action NOT IN ('insert', 'update'))",
 						 meta->log),
 				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
-	if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0)
+	if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("batch " INT64_FORMAT " also deleted records while it was applied", batch->batch_id),
 				 errdetail("A trigger on %s deleted records during the apply; rollback does not re-create records.",
 						   meta->target),
 				 errhint("Undo the batch's changes by hand using ir_changes().")));
-
-	/*
-	 * Lock the batch's records first, so that a concurrent writer either
-	 * committed before (and is seen as a conflict) or waits for us.  Row
-	 * locks belong to the transaction; taking them as the owner reads no
-	 * data out and needs no UPDATE right on records the batch only created.
-	 */
-	{
-		IrOwnerSave save;
-
-		ir_become_owner(&save);
-		ir_spi_exec(psprintf("SELECT 1 FROM %s t JOIN %s l ON %s"
-							 " WHERE l.action IN ('insert', 'update') FOR UPDATE OF t",
-							 meta->target, meta->log, key_match(meta)),
-					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
-		ir_restore_user(&save);
-	}
-
-	/* conflicts */
-	ir_spi_exec(psprintf("SELECT count(*) FROM (%s) s WHERE s.gone OR cardinality(s.conflicting) > 0",
-						 status_sql(meta)),
-				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
-	nconflicts = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (nconflicts > 0 && policy == IR_ON_CONFLICT_ABORT)
-		raise_conflicts(batch, meta, nconflicts, later);
 	check_cascades(batch, meta);
 
 	/* log the rollback's writes after the apply's */
@@ -579,53 +682,55 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 		keypos[k] = meta->keypos[k] - 1;
 	ir_log_begin(batch->batch_id, batch->target_relid, true, columns, meta->nkeys, keypos,
 				 meta->change_count + 1);
-
-	/* restore updated fields: only those the batch changed, only if unchanged since */
-	initStringInfo(&sets);
-	initStringInfo(&restorable);
-	ir_spi_exec(psprintf("SELECT DISTINCT unnest(changed) FROM %s WHERE action = 'update' ORDER BY 1",
-						 meta->log),
-				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
-	{
-		uint64		n = SPI_processed;
-		int		   *positions = palloc(sizeof(int) * Max(n, 1));
-
-		for (uint64 i = 0; i < n; i++)
-			positions[i] = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		for (uint64 i = 0; i < n; i++)
-		{
-			int			p = positions[i];
-			const char *col = quote_identifier(meta->names[p - 1]);
-			char	   *ok = force ? psprintf("%d = ANY (l.changed)", p) :
-				psprintf("%d = ANY (l.changed) AND NOT %s", p, differs(meta, "l.new", p));
-
-			appendStringInfo(&sets, "%s%s = CASE WHEN %s THEN %s ELSE t.%s END",
-							 i ? ", " : "", col, ok, logged(meta, "l.old", p), col);
-			appendStringInfo(&restorable, "%s(%s)", i ? " OR " : "", ok);
-		}
-	}
 	res->batch_id = batch->batch_id;
-	res->restored = 0;
-	if (sets.len > 0)
-	{
-		ir_spi_exec(psprintf("UPDATE %s AS t SET %s FROM %s l"
-							 " WHERE l.action = 'update' AND %s AND (%s)",
-							 meta->target, sets.data, meta->log, key_match(meta), restorable.data),
-					0, NULL, NULL, NULL, SPI_OK_UPDATE, NULL);
-		res->restored = (int64) SPI_processed;
-	}
 
-	/* delete created records, unless edited since (skip) */
-	initStringInfo(&any_differs);
-	for (int p = 1; p <= meta->ncols; p++)
-		appendStringInfo(&any_differs, "%s%s", p > 1 ? " OR " : "", differs(meta, "l.new", p));
-	initStringInfo(&q);
-	appendStringInfo(&q, "DELETE FROM %s AS t USING %s l WHERE l.action = 'insert' AND %s%s",
-					 meta->target, meta->log, key_match(meta),
-					 force ? "" : psprintf(" AND NOT (%s)", any_differs.data));
-	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_DELETE, NULL);
-	res->deleted = (int64) SPI_processed;
-	res->conflicts = nconflicts;
+	if (force)
+	{
+		/* force overwrites conflicts, so count them first */
+		ir_spi_exec(psprintf("SELECT count(*) FROM (%s) s WHERE s.gone OR cardinality(s.conflicting) > 0",
+							 status_sql(meta)),
+					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+		res->conflicts = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		write_rollback(meta, true, res);
+	}
+	else if (policy == IR_ON_CONFLICT_SKIP)
+		write_rollback(meta, false, res);
+	else
+	{
+		/* abort: write in a subtransaction, undone if anything conflicted */
+		MemoryContext oldcxt = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
+
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcxt);
+		PG_TRY();
+		{
+			write_rollback(meta, false, res);
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+			ReThrowError(edata);
+		}
+		PG_END_TRY();
+		if (res->conflicts > 0)
+		{
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+			raise_conflicts(batch, meta, res->conflicts, later);
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
 
 	SPI_finish();
 	ir_log_end(&counts);
@@ -645,9 +750,9 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 		ir_restore_user(&save);
 	}
 	ir_batch_transition(batch, IR_ROLLED_BACK,
-						nconflicts > 0 ?
+						res->conflicts > 0 ?
 						psprintf(INT64_FORMAT " conflicting record%s, on_conflict %s",
-								 nconflicts, nconflicts == 1 ? "" : "s",
+								 res->conflicts, res->conflicts == 1 ? "" : "s",
 								 force ? "force" : "skip") : NULL);
 }
 
@@ -719,6 +824,7 @@ ir_rollback_preview(PG_FUNCTION_ARGS)
 	StringInfoData q;
 	StringInfoData fields;
 	StringInfoData keys;
+	StringInfoData keyvals;
 	char	   *later;
 	List	   *laterb;
 	IrStagingAccess *lent;
@@ -735,33 +841,37 @@ ir_rollback_preview(PG_FUNCTION_ARGS)
 
 	initStringInfo(&fields);
 	for (int p = 1; p <= meta->ncols; p++)
-		appendStringInfo(&fields, "%s(%d, %s, t.%s::text, %s)", p > 1 ? ", " : "", p,
-						 quote_literal_cstr(meta->names[p - 1]),
-						 quote_identifier(meta->names[p - 1]), differs(meta, "l.new", p));
+		appendStringInfo(&fields, "%s(%d, %s, l.n%d::text, t.%s::text, %s)", p > 1 ? ", " : "", p,
+						 quote_literal_cstr(meta->names[p - 1]), p,
+						 quote_identifier(meta->names[p - 1]), differs(meta, p));
 	initStringInfo(&keys);
+	initStringInfo(&keyvals);
 	for (int k = 0; k < meta->nkeys; k++)
+	{
 		appendStringInfo(&keys, "%s%s", k ? ", " : "", quote_literal_cstr(meta->keys[k]));
+		appendStringInfo(&keyvals, "%sl.n%d::text", k ? ", " : "", meta->keypos[k]);
+	}
 
 	laterb = later_batches(batch);
 	ir_changes_open(&acc, batch->batch_id);
 	lent = lend_logs(laterb);
 	SPI_connect();
-	later = later_writes_sql(laterb);
+	later = later_writes_sql(meta, laterb);
 	initStringInfo(&q);
 	appendStringInfo(&q,
-					 "SELECT jsonb_object(ARRAY[%s]::text[], l.record_key), l.action,"
+					 "SELECT jsonb_object(ARRAY[%s]::text[], ARRAY[%s]::text[]), l.action,"
 					 " CASE WHEN t.ctid IS NULL THEN 'gone' WHEN f.differs THEN 'conflict'"
 					 "      ELSE 'restorable' END,"
-					 " f.name, l.new[f.pos], f.current,"
+					 " f.name, f.batch_value, f.current,"
 					 " CASE WHEN t.ctid IS NULL OR f.differs THEN %s END"
 					 " FROM %s l LEFT JOIN %s t ON %s"
-					 " CROSS JOIN LATERAL (VALUES %s) AS f(pos, name, current, differs)"
+					 " CROSS JOIN LATERAL (VALUES %s) AS f(pos, name, batch_value, current, differs)"
 					 " WHERE l.action IN ('insert', 'update')"
 					 "   AND (l.action = 'insert' OR f.pos = ANY (l.changed))"
 					 " ORDER BY l.change_id, f.pos",
-					 keys.data,
-					 later ? psprintf("(SELECT lw.batch_id FROM (%s) lw WHERE lw.record_key = l.record_key"
-									  " AND lw.column_name = f.name ORDER BY lw.seq DESC LIMIT 1)", later)
+					 keys.data, keyvals.data,
+					 later ? psprintf("(SELECT lw.batch_id FROM (%s) lw WHERE lw.column_name = f.name%s"
+									  " ORDER BY lw.seq DESC LIMIT 1)", later, later_match(meta))
 					 : "NULL::bigint",
 					 meta->log, meta->target, key_match(meta), fields.data);
 	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
