@@ -638,9 +638,11 @@ stage_records(StageRun *run, Oid stage_relid, IrSource *src, List *copyopts,
 	run->rel = table_open(stage_relid, RowExclusiveLock);
 	run->cid = GetCurrentCommandId(true);
 	run->bistate = GetBulkInsertState();
+	/* sized for a whole chunk, and kept across resets: no page faults per chunk */
 	run->rowcxt = AllocSetContextCreate(CurrentMemoryContext,
 										"import_rollback staging rows",
-										ALLOCSET_DEFAULT_SIZES);
+										2 * STAGE_CHUNK_BYTES, 2 * STAGE_CHUNK_BYTES,
+										ALLOCSET_DEFAULT_MAXSIZE);
 	run->slots = palloc(sizeof(TupleTableSlot *) * STAGE_CHUNK_ROWS);
 	for (int i = 0; i < STAGE_CHUNK_ROWS; i++)
 		run->slots[i] = table_slot_create(run->rel, NULL);
