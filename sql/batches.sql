@@ -20,10 +20,9 @@ SELECT ir_cancel(:b, 'again');
 SELECT count(*) AS staged_rows FROM import_rollback.stage_:b;
 
 -- A file identical to one applied to the same target, and not rolled back,
--- is reported when staged.  ir_apply arrives with the apply issue; until
--- then this test marks a batch applied in the catalog directly.
+-- is reported when staged.
 SELECT ir_stage('products', 'prices-monday.csv', E'sku,price\nA-1,2.49\nB-2,10\n') AS applied \gset
-UPDATE import_rollback.batch SET state = 'applied' WHERE batch_id = :applied;
+SELECT inserted, updated FROM ir_apply(:applied);
 -- same bytes under another name: reported, and still staged
 SELECT ir_stage('products', 'prices-monday (1).csv', E'sku,price\nA-1,2.49\nB-2,10\n') AS again \gset
 SELECT state FROM ir_batches WHERE batch_id = :again;
@@ -35,7 +34,7 @@ SELECT ir_stage('products_archive', 'prices-monday.csv', E'sku,price\nA-1,2.49\n
 SELECT ir_cancel(:applied, 'too late');
 \echo :SQLSTATE
 -- once rolled back, the file is no longer reported
-UPDATE import_rollback.batch SET state = 'rolled_back' WHERE batch_id = :applied;
+SELECT deleted, restored FROM ir_rollback(:applied);
 SELECT ir_stage('products', 'prices-monday.csv', E'sku,price\nA-1,2.49\nB-2,10\n') IS NOT NULL AS staged;
 
 -- the report: one row per batch, newest last
