@@ -69,10 +69,7 @@ ir_check_call_options(Jsonb *options, const char *const *known, const char *fn)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 
-	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object")));
+	ir_check_object(options);
 	it = JsonbIteratorInit(&options->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{

@@ -252,10 +252,7 @@ ir_check_options(Jsonb *options, IrLoadMethod method)
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
 
-	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object")));
+	ir_check_object(options);
 
 	it = JsonbIteratorInit(&options->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
@@ -491,6 +488,17 @@ notify_transition(int64 batch_id, const char *schema, const char *table,
 	Async_Notify("import_rollback", buf.data);
 }
 
+/* A SHA-256 digest as a bytea datum. */
+static Datum
+sha256_datum(const uint8 *sha256)
+{
+	bytea	   *b = palloc(VARHDRSZ + 32);
+
+	SET_VARSIZE(b, VARHDRSZ + 32);
+	memcpy(VARDATA(b), sha256, 32);
+	return PointerGetDatum(b);
+}
+
 static Datum
 name_datum(const char *s)
 {
@@ -530,13 +538,7 @@ ir_batch_create(const IrTarget *target, const char *source_name,
 	if (source_bytes < 0)
 		nulls[3] = 'n';
 	if (sha256)
-	{
-		bytea	   *b = palloc(VARHDRSZ + 32);
-
-		SET_VARSIZE(b, VARHDRSZ + 32);
-		memcpy(VARDATA(b), sha256, 32);
-		values[4] = PointerGetDatum(b);
-	}
+		values[4] = sha256_datum(sha256);
 	else
 		nulls[4] = 'n';
 	values[5] = CStringGetTextDatum(load_method_names[method]);
@@ -664,6 +666,18 @@ ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access)
 	return b;
 }
 
+/* Error out unless the batch's target table still exists. */
+void
+ir_batch_require_target(const IrBatch *batch)
+{
+	if (!OidIsValid(batch->target_relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("target table %s of batch " INT64_FORMAT " does not exist",
+						quote_qualified_identifier(batch->target_schema, batch->target_table),
+						batch->batch_id)));
+}
+
 /*
  * The state machine: move a locked batch to state "to", record the event
  * with detail (the error for "failed", the reason for "cancelled") and
@@ -755,13 +769,7 @@ ir_batch_set_staging_result(int64 batch_id, int64 rows_total, int64 rows_rejecte
 	if (source_bytes < 0)
 		nulls[3] = 'n';
 	if (sha256)
-	{
-		bytea	   *b = palloc(VARHDRSZ + 32);
-
-		SET_VARSIZE(b, VARHDRSZ + 32);
-		memcpy(VARDATA(b), sha256, 32);
-		values[4] = PointerGetDatum(b);
-	}
+		values[4] = sha256_datum(sha256);
 	else
 		nulls[4] = 'n';
 

@@ -139,6 +139,16 @@ ir_option(Jsonb *options, const char *key)
 	return v;
 }
 
+/* options (of any function) must be a JSON object. */
+void
+ir_check_object(Jsonb *options)
+{
+	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object")));
+}
+
 /* A string option as a C string, NULL when absent or JSON null. */
 char *
 ir_option_string(Jsonb *options, const char *key)

@@ -182,6 +182,7 @@ extern void ir_become_owner(IrOwnerSave *save);
 extern void ir_restore_user(const IrOwnerSave *save);
 extern char *ir_staging_table_name(int64 batch_id);
 extern char *ir_staging_table_qualified(int64 batch_id);
+extern void ir_check_object(Jsonb *options);
 extern JsonbValue *ir_option(Jsonb *options, const char *key);
 extern char *ir_option_string(Jsonb *options, const char *key);
 extern void ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
@@ -198,6 +199,7 @@ extern int64 ir_batch_create(const IrTarget *target, const char *source_name,
 							 IrLoadMethod method, Jsonb *options,
 							 int64 source_bytes, const uint8 *sha256);
 extern IrBatch *ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access);
+extern void ir_batch_require_target(const IrBatch *batch);
 extern void ir_batch_transition(IrBatch *batch, IrState to, const char *detail);
 extern void ir_batch_set_staging_result(int64 batch_id, int64 rows_total,
 										int64 rows_rejected, int64 source_bytes,

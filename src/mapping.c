@@ -372,12 +372,7 @@ ir_mapping_of_batch(const IrBatch *batch)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("batch " INT64_FORMAT " has not been validated", batch->batch_id),
 				 errhint("Run ir_validate() first.")));
-	if (!OidIsValid(batch->target_relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("target table %s of batch " INT64_FORMAT " does not exist",
-						quote_qualified_identifier(batch->target_schema, batch->target_table),
-						batch->batch_id)));
+	ir_batch_require_target(batch);
 	m = ir_mapping_resolve(batch, batch->options, batch->key_columns);
 	for (int k = 0; k < m->nkeys; k++)
 		if (m->key_col[k] < 0)

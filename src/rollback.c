@@ -111,12 +111,7 @@ load_meta(IrBatch *batch)
 	bool		isnull;
 	int			n;
 
-	if (!OidIsValid(batch->target_relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("target table %s of batch " INT64_FORMAT " does not exist",
-						quote_qualified_identifier(batch->target_schema, batch->target_table),
-						batch->batch_id)));
+	ir_batch_require_target(batch);
 
 	ir_become_owner(&save);
 	SPI_connect();

@@ -1174,10 +1174,7 @@ merged_options(IrBatch *batch, Jsonb *given)
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
 
-	if (!JB_ROOT_IS_OBJECT(given) || JB_ROOT_IS_SCALAR(given))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object")));
+	ir_check_object(given);
 	it = JsonbIteratorInit(&given->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -1287,12 +1284,7 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 						batch->batch_id),
 				 errdetail("Only part of the file is in staging; validating it would import a partial file."),
 				 errhint("Fix the file and stage it again as a new batch.")));
-	if (!OidIsValid(batch->target_relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("target table %s of batch " INT64_FORMAT " does not exist",
-						quote_qualified_identifier(batch->target_schema, batch->target_table),
-						batch->batch_id)));
+	ir_batch_require_target(batch);
 	if (pg_class_aclcheck(batch->target_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
