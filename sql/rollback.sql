@@ -192,3 +192,23 @@ SELECT ir_stage('prices', 'never.csv', E'sku,price\nP-1,1\n') AS nv \gset
 SELECT * FROM ir_rollback(:nv);
 \echo :SQLSTATE
 SELECT * FROM ir_changes(:nv);
+
+-- 8. a partitioned target, one partition with its own column layout: every
+--    partition's writes are logged and rolled back
+CREATE TABLE regional (region text, id int, amount numeric, note text, PRIMARY KEY (region, id))
+  PARTITION BY LIST (region);
+CREATE TABLE regional_eu PARTITION OF regional FOR VALUES IN ('eu');
+CREATE TABLE regional_us (note text, amount numeric, id int NOT NULL, region text NOT NULL);
+ALTER TABLE regional_us DROP COLUMN note;
+ALTER TABLE regional_us ADD COLUMN note text;
+ALTER TABLE regional ATTACH PARTITION regional_us FOR VALUES IN ('us');
+INSERT INTO regional SELECT (ARRAY['eu', 'us'])[1 + g % 2], g, g, 'n' || g FROM generate_series(1, 40) g;
+CREATE TABLE regional_before AS SELECT * FROM regional;
+SELECT ir_stage('regional', 'regional.csv', E'region,id,amount\neu,2,22.5\nus,3,33.5\nus,100,1\neu,101,2\n',
+                '{"rules": {"mapping_check": "off"}}') AS rg \gset
+SELECT inserted, updated FROM ir_apply(:rg);
+SELECT tgrelid::regclass, tgenabled FROM pg_trigger
+ WHERE tgname = 'import_rollback_changelog' AND tgrelid::regclass::text LIKE 'regional%' ORDER BY 1;
+SELECT row_no, action, record_key, old_values, new_values FROM ir_changes(:rg);
+SELECT deleted, restored, conflicts FROM ir_rollback(:rg);
+SELECT count(*) AS differences FROM (SELECT * FROM regional EXCEPT SELECT * FROM regional_before) d;

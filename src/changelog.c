@@ -49,6 +49,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -102,6 +103,7 @@ typedef struct IrLog
 	IrLogCounts counts;
 	int64		next_change_id;
 	int64		current_row;	/* source row being written (ir_note_row) */
+	List	   *partitions;		/* PartitionColumns of partitions seen */
 	bool		rows_done;		/* AFTER triggers started firing */
 	/* bulk insert into the log table */
 	Relation	logrel;
@@ -111,6 +113,17 @@ typedef struct IrLog
 	BulkInsertState bistate;
 	CommandId	cid;
 } IrLog;
+
+/*
+ * Where the logged columns are in a partition of a partitioned target
+ * (attribute numbers can differ from the parent's), or NULL positions for
+ * a table that is not a partition of the target.
+ */
+typedef struct PartitionColumns
+{
+	Oid			relid;
+	AttrNumber *attnums;		/* per logged column; NULL: not the target's */
+} PartitionColumns;
 
 static IrLog *active_log = NULL;
 static bool callbacks_registered = false;
@@ -313,7 +326,8 @@ values_equal(LogColumn *col, Datum a, Datum b)
  * updates the old and new value of each changed column and of the key.
  */
 static bool
-log_write(IrLog *log, const char *action, TupleTableSlot *oldslot, TupleTableSlot *newslot)
+log_write(IrLog *log, const char *action, TupleTableSlot *oldslot, TupleTableSlot *newslot,
+		  const AttrNumber *attnums)
 {
 	MemoryContext old = MemoryContextSwitchTo(log->bufcxt);
 	TupleTableSlot *slot = log->slots[log->nbuf];
@@ -337,7 +351,7 @@ log_write(IrLog *log, const char *action, TupleTableSlot *oldslot, TupleTableSlo
 	for (int i = 0; i < n; i++)
 	{
 		LogColumn  *col = &log->cols[i];
-		int			a = col->attnum - 1;
+		int			a = (attnums ? attnums[i] : col->attnum) - 1;
 		bool		keep = true;
 
 		if (update && !col->is_key)
@@ -394,6 +408,42 @@ log_write(IrLog *log, const char *action, TupleTableSlot *oldslot, TupleTableSlo
 }
 
 /*
+ * Attribute numbers of the logged columns in relid, when relid is a
+ * partition of the target (cached per partition); NULL otherwise.  found
+ * says whether relid is the target's at all.
+ */
+static const AttrNumber *
+partition_columns(IrLog *log, Oid relid, bool *found)
+{
+	ListCell   *lc;
+	PartitionColumns *pc;
+	MemoryContext old;
+
+	foreach(lc, log->partitions)
+	{
+		pc = lfirst(lc);
+		if (pc->relid == relid)
+		{
+			*found = pc->attnums != NULL;
+			return pc->attnums;
+		}
+	}
+	old = MemoryContextSwitchTo(log->cxt);
+	pc = palloc0(sizeof(PartitionColumns));
+	pc->relid = relid;
+	if (list_member_oid(get_partition_ancestors(relid), log->relid))
+	{
+		pc->attnums = palloc(sizeof(AttrNumber) * Max(log->ncols, 1));
+		for (int i = 0; i < log->ncols; i++)
+			pc->attnums[i] = get_attnum(relid, get_attname(log->relid, log->cols[i].attnum, false));
+	}
+	log->partitions = lappend(log->partitions, pc);
+	MemoryContextSwitchTo(old);
+	*found = pc->attnums != NULL;
+	return pc->attnums;
+}
+
+/*
  * The AFTER ROW trigger on tracked targets.  Its WHEN condition already
  * filtered out writes made outside a batch; writes to other tables during
  * a batch (cascades, other triggers) are not the batch's and are ignored.
@@ -404,6 +454,7 @@ ir_changelog(PG_FUNCTION_ARGS)
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	IrLog	   *log = active_log;
 	TriggerEvent ev;
+	const AttrNumber *attnums = NULL;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -414,25 +465,34 @@ ir_changelog(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("ir_changelog must be an AFTER ... FOR EACH ROW trigger")));
-	if (log == NULL || RelationGetRelid(td->tg_relation) != log->relid)
+	if (log == NULL)
 		return PointerGetDatum(NULL);
+	if (RelationGetRelid(td->tg_relation) != log->relid)
+	{
+		/* a partition of a partitioned target, or another table */
+		bool		found;
+
+		attnums = partition_columns(log, RelationGetRelid(td->tg_relation), &found);
+		if (!found)
+			return PointerGetDatum(NULL);
+	}
 
 	log->rows_done = true;
 	if (TRIGGER_FIRED_BY_INSERT(ev))
 	{
-		log_write(log, log->undo ? "undo_delete" : "insert", NULL, td->tg_trigslot);
+		log_write(log, log->undo ? "undo_delete" : "insert", NULL, td->tg_trigslot, attnums);
 		log->counts.inserted++;
 	}
 	else if (TRIGGER_FIRED_BY_UPDATE(ev))
 	{
-		if (log_write(log, log->undo ? "undo_update" : "update", td->tg_trigslot, td->tg_newslot))
+		if (log_write(log, log->undo ? "undo_update" : "update", td->tg_trigslot, td->tg_newslot, attnums))
 			log->counts.updated++;
 		else
 			log->counts.noop_updates++;
 	}
 	else if (TRIGGER_FIRED_BY_DELETE(ev))
 	{
-		log_write(log, log->undo ? "undo_insert" : "delete", td->tg_trigslot, NULL);
+		log_write(log, log->undo ? "undo_insert" : "delete", td->tg_trigslot, NULL, attnums);
 		log->counts.deleted++;
 	}
 	return PointerGetDatum(NULL);
