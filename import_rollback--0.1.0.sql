@@ -44,6 +44,7 @@ CREATE TABLE import_rollback.batch (
     rows_total      bigint,
     rows_valid      bigint,
     rows_rejected   bigint,
+    rows_malformed  bigint,             -- rows with the wrong field count
     inserted        bigint,
     updated         bigint,
     unchanged       bigint,

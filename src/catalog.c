@@ -594,11 +594,13 @@ ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access)
 	ir_spi_exec(for_update ?
 				"SELECT batch_id, target_schema::text, target_table::text, source_name,"
 				" load_method, state, started_by::text, staged_at IS NOT NULL, options,"
-				" rows_total, rows_rejected, validated_at IS NOT NULL, key_columns::text[]"
+				" rows_total, rows_rejected, validated_at IS NOT NULL, key_columns::text[],"
+				" coalesce(rows_malformed, 0)"
 				" FROM import_rollback.batch WHERE batch_id = $1 FOR UPDATE" :
 				"SELECT batch_id, target_schema::text, target_table::text, source_name,"
 				" load_method, state, started_by::text, staged_at IS NOT NULL, options,"
-				" rows_total, rows_rejected, validated_at IS NOT NULL, key_columns::text[]"
+				" rows_total, rows_rejected, validated_at IS NOT NULL, key_columns::text[],"
+				" coalesce(rows_malformed, 0)"
 				" FROM import_rollback.batch WHERE batch_id = $1",
 				1, argtypes, values, NULL, SPI_OK_SELECT,
 				for_update ? &fetch_lock_plan : &fetch_plan);
@@ -628,6 +630,7 @@ ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access)
 	if (isnull)
 		b->rows_rejected = -1;
 	b->validated = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
+	b->rows_malformed = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
 	{
 		Datum		keys = SPI_getbinval(tup, desc, 13, &isnull);
 		Datum	   *elems;
@@ -775,8 +778,8 @@ ir_batch_set_staging_result(int64 batch_id, int64 rows_total, int64 rows_rejecte
 
 	ir_become_owner(&save);
 	SPI_connect();
-	ir_spi_exec("UPDATE import_rollback.batch"
-				" SET rows_total = $2, rows_rejected = $3,"
+ 	ir_spi_exec("UPDATE import_rollback.batch"
+				" SET rows_total = $2, rows_rejected = $3, rows_malformed = $3,"
 				"     source_bytes = coalesce($4, source_bytes),"
 				"     source_sha256 = coalesce($5, source_sha256)"
 				" WHERE batch_id = $1",

@@ -83,6 +83,7 @@ typedef struct IrBatch
 	List	   *key_columns;	/* char *, the key it was validated with */
 	int64		rows_total;
 	int64		rows_rejected;
+	int64		rows_malformed; /* rejected at staging: wrong field count */
 } IrBatch;
 
 /* Result of checking a target table at staging time. */

@@ -38,6 +38,8 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "utils/varlena.h"
 #include "catalog/pg_constraint.h"
@@ -49,8 +51,10 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "import_rollback.h"
 
@@ -59,8 +63,12 @@ PG_FUNCTION_INFO_V1(ir_validate);
 /* Longest piece of a value quoted in a reason. */
 #define VALUE_SHOWN 200
 
-/* Type-check pass: rows fetched per cursor round. */
+/* Type-check pass: rows per chunk of checks. */
 #define TYPE_FETCH 1000
+
+/* Attribute numbers in a staging table: row_no, status, errors, extra, c1.. */
+#define STAGE_ATTNUM_STATUS 2
+#define STAGE_ATTNUM(src) (4 + (src))
 
 /* Mapping check: values sampled per side, and fewest live values to judge. */
 #define SHAPE_SAMPLE 1000
@@ -515,29 +523,47 @@ report_type_error(int idx, const char *message, void *arg)
 	run->bad_rows[tc->col][run->nbad[tc->col]++] = tc->rows[idx];
 }
 
+/* Check one chunk of values of each checked column, then start over. */
+static void
+check_chunk(Run *run, int nchecked, const int *colidx, TypeChunk *chunks,
+			FmgrInfo *inputs, const Oid *ioparams, const int *nvalues)
+{
+	for (int k = 0; k < nchecked; k++)
+	{
+		int			i = colidx[k];
+
+		ir_check_inputs(&inputs[i], ioparams[i], run->m->cols[i].typmod,
+						chunks[k].values, nvalues[k], report_type_error, &chunks[k]);
+	}
+}
+
 /*
- * One pass over the staging table: every non-NULL value of every mapped
- * column that needs it goes through its type's input function.
+ * One pass over the staging table (a plain heap scan, no SPI): every
+ * non-NULL value of every mapped column that needs it goes through its
+ * type's input function, a chunk of rows at a time.
  */
 static void
 check_types(Run *run)
 {
 	IrMapping  *m = run->m;
-	StringInfoData q;
 	int			nchecked = 0;
 	int		   *colidx = palloc(sizeof(int) * m->ncols);
 	FmgrInfo   *inputs = palloc(sizeof(FmgrInfo) * m->ncols);
 	Oid		   *ioparams = palloc(sizeof(Oid) * m->ncols);
-	Portal		portal;
+	TypeChunk  *chunks;
+	int		   *nvalues;
+	int			nrows = 0;
+	int			maxatt = 0;
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	Snapshot	snapshot;
 	MemoryContext chunkcxt;
 	MemoryContext oldcxt;
 
 	run->bad_rows = palloc0(sizeof(int64 *) * m->ncols);
 	run->nbad = palloc0(sizeof(int) * m->ncols);
 	run->maxbad = palloc0(sizeof(int) * m->ncols);
-
-	initStringInfo(&q);
-	appendStringInfoString(&q, "SELECT s.row_no");
 	for (int i = 0; i < m->ncols; i++)
 	{
 		Oid			infunc;
@@ -549,56 +575,63 @@ check_types(Run *run)
 		getTypeInputInfo(m->cols[i].typid, &infunc, &ioparams[i]);
 		fmgr_info(infunc, &inputs[i]);
 		colidx[nchecked++] = i;
-		appendStringInfo(&q, ", s.c%d", m->cols[i].src);
+		maxatt = Max(maxatt, STAGE_ATTNUM(m->cols[i].src));
 	}
 	if (nchecked == 0)
 		return;
-	appendStringInfo(&q, " FROM %s s WHERE s.status IS NULL", run->stage);
 
+	chunks = palloc(sizeof(TypeChunk) * nchecked);
+	nvalues = palloc0(sizeof(int) * nchecked);
+	for (int k = 0; k < nchecked; k++)
+	{
+		chunks[k].run = run;
+		chunks[k].col = colidx[k];
+		chunks[k].rows = palloc(sizeof(int64) * TYPE_FETCH);
+		chunks[k].values = palloc(sizeof(char *) * TYPE_FETCH);
+	}
 	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "import_rollback type checks",
 									 ALLOCSET_DEFAULT_SIZES);
-	portal = SPI_cursor_open_with_args(NULL, q.data, 0, NULL, NULL, NULL, true, 0);
-	for (;;)
-	{
-		uint64		n;
 
-		SPI_cursor_fetch(portal, true, TYPE_FETCH);
-		n = SPI_processed;
-		if (n == 0)
-			break;
+	/* a snapshot that sees this transaction's own writes so far */
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	rel = table_open(get_relname_relid(ir_staging_table_name(run->batch->batch_id),
+									   get_namespace_oid(IR_SCHEMA, false)),
+					 AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		int64		row_no;
+
+		slot_getsomeattrs(slot, maxatt);
+		if (!slot->tts_isnull[STAGE_ATTNUM_STATUS - 1])
+			continue;			/* malformed at staging */
+		row_no = DatumGetInt64(slot->tts_values[0]);
 		oldcxt = MemoryContextSwitchTo(chunkcxt);
 		for (int k = 0; k < nchecked; k++)
 		{
-			int			i = colidx[k];
-			TypeChunk	tc;
-			int			nv = 0;
+			int			a = STAGE_ATTNUM(m->cols[colidx[k]].src) - 1;
 
-			tc.run = run;
-			tc.col = i;
-			tc.rows = palloc(sizeof(int64) * n);
-			tc.values = palloc(sizeof(char *) * n);
-			for (uint64 r = 0; r < n; r++)
-			{
-				bool		isnull;
-				HeapTuple	tup = SPI_tuptable->vals[r];
-				Datum		d = SPI_getbinval(tup, SPI_tuptable->tupdesc, k + 2, &isnull);
-
-				if (isnull)
-					continue;
-				tc.rows[nv] = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-				tc.values[nv] = TextDatumGetCString(d);
-				nv++;
-			}
-			MemoryContextSwitchTo(oldcxt);
-			ir_check_inputs(&inputs[i], ioparams[i], m->cols[i].typmod,
-							tc.values, nv, report_type_error, &tc);
-			MemoryContextSwitchTo(chunkcxt);
+			if (slot->tts_isnull[a])
+				continue;
+			chunks[k].rows[nvalues[k]] = row_no;
+			chunks[k].values[nvalues[k]] = TextDatumGetCString(slot->tts_values[a]);
+			nvalues[k]++;
 		}
 		MemoryContextSwitchTo(oldcxt);
-		MemoryContextReset(chunkcxt);
-		SPI_freetuptable(SPI_tuptable);
+		if (++nrows == TYPE_FETCH)
+		{
+			check_chunk(run, nchecked, colidx, chunks, inputs, ioparams, nvalues);
+			MemoryContextReset(chunkcxt);
+			memset(nvalues, 0, sizeof(int) * nchecked);
+			nrows = 0;
+		}
 	}
-	SPI_cursor_close(portal);
+	check_chunk(run, nchecked, colidx, chunks, inputs, ioparams, nvalues);
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, AccessShareLock);
+	UnregisterSnapshot(snapshot);
 	MemoryContextDelete(chunkcxt);
 }
 
@@ -655,17 +688,92 @@ format_regex(const char *format)
 	return "^https?://[^[:space:]/?#]+[^[:space:]]*$";
 }
 
-/* Per-row checks: one scan, one (ord, reason) pair per failed check. */
+/* One per-row check: its column ordinal, failing condition and reason. */
+typedef struct RowCheck
+{
+	int			ord;
+	char	   *cond;			/* SQL: true when the row fails the check */
+	char	   *reason;			/* SQL: text of the reason */
+} RowCheck;
+
+static void
+add_check(List **checks, int ord, char *cond, char *reason)
+{
+	RowCheck   *rc = palloc(sizeof(RowCheck));
+
+	rc->ord = ord;
+	rc->cond = cond;
+	rc->reason = reason;
+	*checks = lappend(*checks, rc);
+}
+
+/* SQL: raw value c<src> is missing (NULL, empty, or spaces only). */
+static char *
+missing_sql(int src)
+{
+	/* btrim only for values that start with a space: most rows skip it */
+	return psprintf("(s.c%d IS NULL OR s.c%d = '' OR (ascii(s.c%d) = 32 AND btrim(s.c%d) = ''))",
+					src, src, src, src);
+}
+
+/* Reference rules: the typed value must exist in schema.table.column. */
+static void
+reference_check(Run *run, ColumnRule *cr, char **typed, List **checks)
+{
+	List	   *names;
+	RangeVar   *rv;
+	Oid			relid;
+	char	   *colname;
+	int			idx = (int) (cr->col - run->m->cols);
+
+	if (!SplitIdentifierString(pstrdup(cr->arg), '.', &names) ||
+		list_length(names) < 2 || list_length(names) > 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reference for column \"%s\" must be \"schema.table.column\"",
+						cr->col->name)));
+	colname = llast(names);
+	rv = list_length(names) == 3 ?
+		makeRangeVar(linitial(names), lsecond(names), -1) :
+		makeRangeVar(NULL, linitial(names), -1);
+	relid = RangeVarGetRelid(rv, AccessShareLock, false);
+	if (get_attnum(relid, colname) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						colname, get_rel_name(relid)),
+				 errdetail("Rule \"reference\" for column \"%s\" names it.", cr->col->name)));
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck(relid, get_attnum(relid, colname), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", get_rel_name(relid)),
+				 errdetail("Rule \"reference\" for column \"%s\" reads it.", cr->col->name)));
+
+	/* a hashed subplan: the referenced column is read once, per rule */
+	add_check(checks, idx + 1,
+			  psprintf("(%s IS NOT NULL AND NOT (%s IN (SELECT r.%s FROM %s r)))",
+					   typed[idx], typed[idx], quote_identifier(colname),
+					   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+												  get_rel_name(relid))),
+			  psprintf("%s || ': ' || %s || ' is not in %s'", lit(cr->col->name),
+					   shown_value(psprintf("s.c%d", cr->col->src)), cr->arg));
+}
+
+/*
+ * Per-row checks, in one scan: key present, required, NOT NULL, pattern,
+ * format, allowed, reference and CHECK constraints.  Only rows failing
+ * some check (a cheap filter at the scan) are expanded into one
+ * (ord, reason) per failed check.
+ */
 static void
 row_checks(Run *run, char **typed)
 {
 	IrMapping  *m = run->m;
+	StringInfoData any;
 	StringInfoData v;
 	ListCell   *lc;
-	int			nchecks = 0;
 	List	   *checks = NIL;
-
-	initStringInfo(&v);
 
 	/* key values present */
 	for (int k = 0; k < m->nkeys; k++)
@@ -675,9 +783,8 @@ row_checks(Run *run, char **typed)
 		if (m->key_col[k] < 0)
 			continue;
 		c = &m->cols[m->key_col[k]];
-		appendStringInfo(&v, "%s(%d, CASE WHEN s.c%d IS NULL OR btrim(s.c%d) = '' THEN %s END)",
-						 nchecks++ ? ", " : "", m->key_col[k] + 1, c->src, c->src,
-						 lit(psprintf("%s: key value is missing", c->name)));
+		add_check(&checks, m->key_col[k] + 1, missing_sql(c->src),
+				  lit(psprintf("%s: key value is missing", c->name)));
 	}
 	/* required */
 	foreach(lc, run->rules.required)
@@ -686,9 +793,8 @@ row_checks(Run *run, char **typed)
 
 		if (c->is_key)
 			continue;
-		appendStringInfo(&v, "%s(%d, CASE WHEN s.c%d IS NULL OR btrim(s.c%d) = '' THEN %s END)",
-						 nchecks++ ? ", " : "", (int) (c - m->cols) + 1, c->src, c->src,
-						 lit(psprintf("%s: a value is required", c->name)));
+		add_check(&checks, (int) (c - m->cols) + 1, missing_sql(c->src),
+				  lit(psprintf("%s: a value is required", c->name)));
 	}
 	/* NOT NULL columns of the target */
 	for (int i = 0; i < m->ncols; i++)
@@ -697,9 +803,8 @@ row_checks(Run *run, char **typed)
 
 		if (!c->notnull || c->is_key || list_member_ptr(run->rules.required, c))
 			continue;
-		appendStringInfo(&v, "%s(%d, CASE WHEN s.c%d IS NULL THEN %s END)",
-						 nchecks++ ? ", " : "", i + 1, c->src,
-						 lit(psprintf("%s: null value, but the column is NOT NULL", c->name)));
+		add_check(&checks, i + 1, psprintf("s.c%d IS NULL", c->src),
+				  lit(psprintf("%s: null value, but the column is NOT NULL", c->name)));
 	}
 	/* pattern and format */
 	foreach(lc, list_concat_copy(run->rules.patterns, run->rules.formats))
@@ -717,10 +822,10 @@ row_checks(Run *run, char **typed)
 		if (is_format && strcmp(cr->arg, "phone") == 0)
 			extra = psprintf(" OR length(regexp_replace(s.c%d, '[^0-9]', '', 'g')) NOT BETWEEN 6 AND 15",
 							 cr->col->src);
-		appendStringInfo(&v, "%s(%d, CASE WHEN s.c%d <> '' AND (s.c%d !~ %s%s) THEN %s || ': ' || %s || ' %s' END)",
-						 nchecks++ ? ", " : "", (int) (cr->col - m->cols) + 1,
-						 cr->col->src, cr->col->src, p, extra,
-						 lit(cr->col->name), shown_value(psprintf("s.c%d", cr->col->src)), what);
+		add_check(&checks, (int) (cr->col - m->cols) + 1,
+				  psprintf("(s.c%d <> '' AND (s.c%d !~ %s%s))", cr->col->src, cr->col->src, p, extra),
+				  psprintf("%s || ': ' || %s || ' %s'", lit(cr->col->name),
+						   shown_value(psprintf("s.c%d", cr->col->src)), what));
 	}
 	/* allowed */
 	foreach(lc, run->rules.allowed)
@@ -728,12 +833,14 @@ row_checks(Run *run, char **typed)
 		ColumnRule *cr = lfirst(lc);
 		char	   *p = add_param(run, TEXTARRAYOID, cr->values);
 
-		appendStringInfo(&v, "%s(%d, CASE WHEN s.c%d IS NOT NULL AND NOT (s.c%d = ANY (%s))"
-						 " THEN %s || ': ' || %s || ' is not one of the allowed values' END)",
-						 nchecks++ ? ", " : "", (int) (cr->col - m->cols) + 1,
-						 cr->col->src, cr->col->src, p, lit(cr->col->name),
-						 shown_value(psprintf("s.c%d", cr->col->src)));
+		add_check(&checks, (int) (cr->col - m->cols) + 1,
+				  psprintf("(s.c%d IS NOT NULL AND NOT (s.c%d = ANY (%s)))", cr->col->src, cr->col->src, p),
+				  psprintf("%s || ': ' || %s || ' is not one of the allowed values'",
+						   lit(cr->col->name), shown_value(psprintf("s.c%d", cr->col->src))));
 	}
+	/* reference */
+	foreach(lc, run->rules.references)
+		reference_check(run, lfirst(lc), typed, &checks);
 	/* CHECK constraints whose columns are all mapped */
 	{
 		SPITupleTable *tt;
@@ -787,22 +894,30 @@ row_checks(Run *run, char **typed)
 			}
 			if (!all_mapped)
 				continue;
-			checks = lappend(checks, psprintf("%s(%d, CASE WHEN (SELECT NOT (%s) FROM (SELECT %s) AS v)"
-											  " THEN %s || %s END)",
-											  nchecks++ ? ", " : "", first + 1, expr, sub.data,
-											  shown.data,
-											  lit(psprintf(" violates check constraint \"%s\" of \"%s\"",
-														   name, m->table))));
+			add_check(&checks, first + 1,
+					  psprintf("coalesce((SELECT NOT (%s) FROM (SELECT %s) AS v), false)", expr, sub.data),
+					  psprintf("%s || %s", shown.data,
+							   lit(psprintf(" violates check constraint \"%s\" of \"%s\"",
+											name, m->table))));
 		}
 	}
-	foreach(lc, checks)
-		appendStringInfoString(&v, lfirst(lc));
+	if (checks == NIL)
+		return;
 
-	if (nchecks > 0)
-		branch(run, "SELECT s.row_no, x.ord, x.msg FROM %s s"
-			   " CROSS JOIN LATERAL (VALUES %s) AS x(ord, msg)"
-			   " WHERE s.status IS NULL AND x.msg IS NOT NULL",
-			   run->stage, v.data);
+	initStringInfo(&any);
+	initStringInfo(&v);
+	foreach(lc, checks)
+	{
+		RowCheck   *rc = lfirst(lc);
+
+		appendStringInfo(&any, "%s%s", any.len ? " OR " : "", rc->cond);
+		appendStringInfo(&v, "%s(%d, CASE WHEN %s THEN %s END)", v.len ? ", " : "",
+						 rc->ord, rc->cond, rc->reason);
+	}
+	branch(run, "SELECT s.row_no, x.ord, x.msg FROM %s s"
+		   " CROSS JOIN LATERAL (VALUES %s) AS x(ord, msg)"
+		   " WHERE s.status IS NULL AND (%s) AND x.msg IS NOT NULL",
+		   run->stage, v.data, any.data);
 }
 
 /*
@@ -855,51 +970,6 @@ duplicate_check(Run *run, List *cols, char **typed, bool is_key)
 		   is_key ? "in the file" : "is not unique in the file",
 		   shown.data, run->stage, notnull.data,
 		   grp.data, grp.data, run->stage, notnull.data, grp.data);
-}
-
-/* Reference: the typed value must exist in schema.table.column. */
-static void
-reference_check(Run *run, ColumnRule *cr, char **typed)
-{
-	List	   *names;
-	RangeVar   *rv;
-	Oid			relid;
-	char	   *colname;
-	int			idx = (int) (cr->col - run->m->cols);
-
-	if (!SplitIdentifierString(pstrdup(cr->arg), '.', &names) ||
-		list_length(names) < 2 || list_length(names) > 3)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("reference for column \"%s\" must be \"schema.table.column\"",
-						cr->col->name)));
-	colname = llast(names);
-	rv = list_length(names) == 3 ?
-		makeRangeVar(linitial(names), lsecond(names), -1) :
-		makeRangeVar(NULL, linitial(names), -1);
-	relid = RangeVarGetRelid(rv, AccessShareLock, false);
-	if (get_attnum(relid, colname) == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of relation \"%s\" does not exist",
-						colname, get_rel_name(relid)),
-				 errdetail("Rule \"reference\" for column \"%s\" names it.", cr->col->name)));
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
-		pg_attribute_aclcheck(relid, get_attnum(relid, colname), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for table %s", get_rel_name(relid)),
-				 errdetail("Rule \"reference\" for column \"%s\" reads it.", cr->col->name)));
-
-	branch(run,
-		   "SELECT s.row_no, %d, %s || ': ' || %s || ' is not in %s'"
-		   " FROM %s s WHERE s.status IS NULL AND %s IS NOT NULL"
-		   " AND NOT EXISTS (SELECT 1 FROM %s r WHERE r.%s = %s)",
-		   idx + 1, lit(cr->col->name), shown_value(psprintf("s.c%d", cr->col->src)),
-		   cr->arg, run->stage, typed[idx],
-		   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid)),
-		   quote_identifier(colname), typed[idx]);
 }
 
 /* SQL: target record t has the row's key. */
@@ -1005,23 +1075,27 @@ cmp_int(const void *a, const void *b)
 	return *(const int *) a - *(const int *) b;
 }
 
+/* Shape of the non-empty values of column col (1-based) of tt's n rows. */
 static Shape
-shape_of(SPITupleTable *tt, uint64 n)
+shape_of(SPITupleTable *tt, uint64 n, int col)
 {
 	Shape		s;
 	int		   *lengths = palloc(sizeof(int) * Max(n, 1));
 
 	memset(&s, 0, sizeof(s));
-	s.n = (int) n;
-	for (uint64 i = 0; i < n; i++)
+	for (uint64 r = 0; r < n; r++)
 	{
-		char	   *v = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
+		char	   *v = SPI_getvalue(tt->vals[r], tt->tupdesc, col);
 		int			len = 0,
 					digits = 0,
 					letters = 0,
 					words = 0;
 		bool		inword = false;
+		int			i = s.n;
 
+		if (v == NULL || v[0] == '\0')
+			continue;
+		s.n++;
 		if (i == 0)
 			s.example = v;
 		for (const unsigned char *p = (unsigned char *) v; *p; p++)
@@ -1052,14 +1126,14 @@ shape_of(SPITupleTable *tt, uint64 n)
 		}
 		s.words += words;
 	}
-	if (n > 0)
+	if (s.n > 0)
 	{
-		s.at /= n;
-		s.digits /= n;
-		s.letters /= n;
-		s.words /= n;
-		qsort(lengths, n, sizeof(int), cmp_int);
-		s.length = lengths[n / 2];
+		s.at /= s.n;
+		s.digits /= s.n;
+		s.letters /= s.n;
+		s.words /= s.n;
+		qsort(lengths, s.n, sizeof(int), cmp_int);
+		s.length = lengths[s.n / 2];
 	}
 	return s;
 }
@@ -1084,10 +1158,25 @@ mapping_check(Run *run, int64 rows_total)
 	int64		step = Max(1, rows_total / SHAPE_SAMPLE);
 
 	StringInfoData skipped;
+	StringInfoData cols;
+	SPITupleTable *incoming;
+	uint64		nincoming;
 
 	if (run->rules.mapping_check == MC_OFF)
 		return;
 	initStringInfo(&skipped);
+
+	/* the incoming sample: rows spread over the file, all columns at once */
+	initStringInfo(&cols);
+	for (int i = 0; i < m->ncols; i++)
+		appendStringInfo(&cols, "%ss.c%d", i ? ", " : "", m->cols[i].src);
+	ir_spi_exec(psprintf("SELECT %s FROM %s s WHERE s.status IS NULL"
+						 " AND s.row_no %% " INT64_FORMAT " = 0 ORDER BY s.row_no LIMIT %d",
+						 cols.data, run->stage, step, SHAPE_SAMPLE),
+				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	incoming = SPI_tuptable;
+	nincoming = SPI_processed;
+
 	for (int i = 0; i < m->ncols; i++)
 	{
 		IrColumn   *c = &m->cols[i];
@@ -1101,18 +1190,14 @@ mapping_check(Run *run, int64 rows_total)
 							 quote_identifier(c->name), m->qualified,
 							 quote_identifier(c->name), SHAPE_SAMPLE),
 					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
-		live = shape_of(SPI_tuptable, SPI_processed);
+		live = shape_of(SPI_tuptable, SPI_processed, 1);
 		if (live.n < SHAPE_MIN_LIVE)
 		{
 			appendStringInfo(&skipped, "%s\"%s\" (%d)", skipped.len ? ", " : "",
 							 c->name, live.n);
 			continue;
 		}
-		ir_spi_exec(psprintf("SELECT s.c%d FROM %s s WHERE s.status IS NULL AND s.c%d <> ''"
-							 " AND s.row_no %% " INT64_FORMAT " = 0 ORDER BY s.row_no LIMIT %d",
-							 c->src, run->stage, c->src, step, SHAPE_SAMPLE),
-					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
-		in = shape_of(SPI_tuptable, SPI_processed);
+		in = shape_of(incoming, nincoming, i + 1);
 		if (in.n == 0)
 			continue;
 
@@ -1208,8 +1293,8 @@ join_list(List *items, const char *sep)
 	return buf.len ? buf.data : NULL;
 }
 
-/* Clear the previous run's rejects, then write this run's. */
-static void
+/* Write this run's rejects; returns how many rows it rejected. */
+static int64
 mark_rejects(Run *run)
 {
 	Datum	   *rows;
@@ -1246,6 +1331,7 @@ mark_rejects(Run *run)
 						 p1, p2, p3, run->sql.data, run->stage),
 				run->nparams, run->paramtypes, run->paramvalues, NULL,
 				SPI_OK_UPDATE, NULL);
+	return (int64) SPI_processed;
 }
 
 /*
@@ -1328,10 +1414,16 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 	ir_staging_open(&acc, batch->batch_id, true);
 	SPI_connect();
 
-	/* start over from the raw rows */
-	ir_spi_exec(psprintf("UPDATE %s SET status = NULL, errors = NULL WHERE status = 'rejected'",
-						 run.stage),
-				0, NULL, NULL, NULL, SPI_OK_UPDATE, NULL);
+	/* more room for the hash tables of the duplicate and reference checks */
+	if (work_mem < 64 * 1024)
+		(void) set_config_option("work_mem", "64MB", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+
+	/* start over from the raw rows (nothing to clear on a first run) */
+	if (batch->validated && batch->rows_rejected > batch->rows_malformed)
+		ir_spi_exec(psprintf("UPDATE %s SET status = NULL, errors = NULL WHERE status = 'rejected'",
+							 run.stage),
+					0, NULL, NULL, NULL, SPI_OK_UPDATE, NULL);
 	check_types(&run);
 
 	typed = palloc(sizeof(char *) * run.m->ncols);
@@ -1350,20 +1442,10 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 	}
 	foreach(lc, run.rules.unique_sets)
 		duplicate_check(&run, lfirst(lc), typed, false);
-	foreach(lc, run.rules.references)
-		reference_check(&run, lfirst(lc), typed);
-	mark_rejects(&run);
 
-	/* counts */
-	ir_spi_exec(psprintf("SELECT count(*), count(*) FILTER (WHERE status IS NOT NULL) FROM %s",
-						 run.stage),
-				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
-	{
-		bool		isnull;
-
-		rows_total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		rows_rejected = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	}
+	/* counts: malformed at staging, plus what this run rejected */
+	rows_total = batch->rows_total;
+	rows_rejected = batch->rows_malformed + mark_rejects(&run);
 	rows_valid = rows_total - rows_rejected;
 
 	/* hard stops */
