@@ -15,7 +15,7 @@ PGFILEDESC  = "import_rollback - tracked, reversible file imports"
 
 # pg_regress suites: one file per feature, run in this order in one database.
 REGRESS     = init stage_basic stage_dialect stage_hostile stage_errors \
-              stage_file stage_client batches null_args privileges \
+              stage_marker stage_file stage_client batches null_args privileges \
               validate validate_mapping validate_seeds review apply rollback
 REGRESS_OPTS = --load-extension=plpgsql
 

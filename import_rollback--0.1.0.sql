@@ -48,7 +48,11 @@ CREATE TABLE import_rollback.batch (
     inserted        bigint,
     updated         bigint,
     unchanged       bigint,
-    last_error      text
+    last_error      text,
+    log_columns     name[],             -- target columns its change log covers
+    log_types       text[],             -- their types when it was applied
+    change_count    bigint,             -- writes logged so far
+    rollback_leftovers bigint           -- records a "skip" rollback left some of its writes in
 );
 CREATE INDEX batch_target_idx
     ON import_rollback.batch (target_schema, target_table, source_sha256);
@@ -166,7 +170,8 @@ SELECT b.batch_id,
        b.updated,
        b.unchanged,
        b.rolled_back_at,
-       (b.state OPERATOR(pg_catalog.<>) 'applied') AS safe_to_retry,
+       (b.state OPERATOR(pg_catalog.<>) 'applied'
+        AND COALESCE(b.rollback_leftovers, 0) OPERATOR(pg_catalog.=) 0) AS safe_to_retry,
        b.last_error,
        b.source_bytes,
        pg_catalog.encode(b.source_sha256, 'hex') AS source_sha256,
@@ -253,11 +258,6 @@ COMMENT ON FUNCTION @extschema@.ir_preview(bigint)
 --
 -- Apply, change log and rollback
 --
-ALTER TABLE import_rollback.batch
-    ADD COLUMN log_columns name[],      -- target columns its change log covers
-    ADD COLUMN log_types text[],        -- their types when it was applied
-    ADD COLUMN change_count bigint;     -- writes logged so far
-
 -- Targets carrying the change-log triggers, and when they were last
 -- truncated (a rollback across a TRUNCATE is refused).
 CREATE TABLE import_rollback.tracked_table (

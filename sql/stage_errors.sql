@@ -84,3 +84,4 @@ SELECT ir_cancel(999999, 'no such batch');
 \echo :SQLSTATE
 SELECT * FROM ir_rejects(-1);
 \echo :SQLSTATE
+

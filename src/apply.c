@@ -33,6 +33,7 @@
 #include "access/sysattr.h"
 #include "access/relation.h"
 #include "access/xact.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -42,7 +43,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
-#include "utils/ruleutils.h"
+#include "utils/syscache.h"
 
 #include "import_rollback.h"
 
@@ -124,6 +125,23 @@ require_applicable(IrBatch *batch)
 	}
 }
 
+/* A collation's schema-qualified, quoted name. */
+static char *
+qualified_collation(Oid collid)
+{
+	HeapTuple	tp = SearchSysCache1(COLLOID, ObjectIdGetDatum(collid));
+	Form_pg_collation coll;
+	char	   *name;
+
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for collation %u", collid);
+	coll = (Form_pg_collation) GETSTRUCT(tp);
+	name = quote_qualified_identifier(get_namespace_name(coll->collnamespace),
+									  NameStr(coll->collname));
+	ReleaseSysCache(tp);
+	return name;
+}
+
 /*
  * The target columns a batch's log covers: every column that is neither
  * dropped nor generated, in attribute order; and the positions of the key.
@@ -165,7 +183,7 @@ log_columns(IrMapping *m, int **keypos, Datum *names_out, Datum *types_out,
 			types[n] = CStringGetTextDatum(type);
 			if (OidIsValid(att->attcollation) &&
 				att->attcollation != get_typcollation(att->atttypid))
-				coll = psprintf(" COLLATE %s", generate_collation_name(att->attcollation));
+				coll = psprintf(" COLLATE %s", qualified_collation(att->attcollation));
 			appendStringInfo(&olds, ", o%d %s%s", n + 1, type, coll);
 			appendStringInfo(&news, ", n%d %s%s", n + 1, type, coll);
 		}
@@ -206,7 +224,7 @@ write_sql(IrBatch *batch, IrMapping *m)
 	for (int i = 0; i < m->ncols; i++)
 	{
 		const char *col = quote_identifier(m->cols[i].name);
-		char	   *typed = ir_typed_expr(&m->cols[i], "s", NULL);
+		char	   *typed = ir_typed_expr(&m->cols[i], "s");
 
 		appendStringInfo(&cols, "%s%s", i ? ", " : "", col);
 		if (i == 0)
@@ -240,7 +258,7 @@ write_sql(IrBatch *batch, IrMapping *m)
 		for (int k = 0; k < m->nkeys; k++)
 			appendStringInfo(&match, "%se.%s = %s", k ? " AND " : "",
 							 quote_identifier(m->key_names[k]),
-							 ir_typed_expr(&m->cols[m->key_col[k]], "s", NULL));
+							 ir_typed_expr(&m->cols[m->key_col[k]], "s"));
 		foreach(lc, ir_unmapped_required(m))
 		{
 			const char *col = quote_identifier(lfirst(lc));
@@ -296,7 +314,7 @@ check_update_targets(IrBatch *batch, IrMapping *m)
 	for (int k = 0; k < m->nkeys; k++)
 		appendStringInfo(&q, "%st.%s = %s", k ? " AND " : "",
 						 quote_identifier(m->key_names[k]),
-						 ir_typed_expr(&m->cols[m->key_col[k]], "s", NULL));
+						 ir_typed_expr(&m->cols[m->key_col[k]], "s"));
 	appendStringInfoChar(&q, ')');
 	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 	missing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -366,7 +384,7 @@ ir_apply_batch(IrBatch *batch, IrApplyResult *res)
 	ir_restore_user(&save);
 
 	sql = write_sql(batch, m);
-	ir_staging_open(&acc, batch->batch_id, false);
+	ir_staging_open(&acc, batch, false);
 	ir_log_begin(batch->batch_id, m->relid, false, columns, m->nkeys, keypos, 1);
 	SPI_connect();
 	if (sql)
@@ -456,11 +474,11 @@ fingerprint(IrBatch *batch, IrMapping *m)
 	{
 		appendStringInfo(&keys, "%st.%s", k ? ", " : "", quote_identifier(m->key_names[k]));
 		appendStringInfo(&typed, "%s%s", k ? ", " : "",
-						 ir_typed_expr(&m->cols[m->key_col[k]], "s", NULL));
+						 ir_typed_expr(&m->cols[m->key_col[k]], "s"));
 	}
 	initStringInfo(&q);
 	appendStringInfo(&q, "SELECT (SELECT count(*) FROM %s)::text || ':' ||"
-					 " coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '')"
+					 " coalesce(md5(string_agg((t.*)::text, E'\\n' ORDER BY (t.*)::text)), '')"
 					 " FROM %s t WHERE (%s) IN (SELECT %s FROM %s s WHERE s.status IS NULL)",
 					 m->qualified, m->qualified, keys.data, typed.data,
 					 ir_staging_table_qualified(batch->batch_id));
@@ -516,7 +534,7 @@ ir_drill(PG_FUNCTION_ARGS)
 			require_applicable(batch);
 		}
 		m = ir_mapping_of_batch(batch);
-		ir_staging_open(&acc, batch->batch_id, false);
+		ir_staging_open(&acc, batch, false);
 		SPI_connect();
 		before = fingerprint(batch, m);
 		SPI_finish();
@@ -524,7 +542,7 @@ ir_drill(PG_FUNCTION_ARGS)
 		ir_apply_batch(batch, &ares);
 		ir_rollback_batch(batch, IR_ON_CONFLICT_ABORT, &rres);
 		m = ir_mapping_of_batch(batch);
-		ir_staging_open(&acc, batch->batch_id, false);
+		ir_staging_open(&acc, batch, false);
 		SPI_connect();
 		after = fingerprint(batch, m);
 		SPI_finish();

@@ -37,6 +37,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/relcache.h"
 
 #include "import_rollback.h"
@@ -648,13 +649,9 @@ ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access)
 	b->target_relid = OidIsValid(nsp) ? get_relname_relid(b->target_table, nsp) : InvalidOid;
 
 	if (OidIsValid(b->target_relid))
-	{
-		AclMode		mode = ACL_INSERT | ACL_UPDATE;
-
-		if (access == IR_ACCESS_READ)
-			mode |= ACL_SELECT;
-		allowed = pg_class_aclcheck(b->target_relid, GetUserId(), mode) == ACLCHECK_OK;
-	}
+		allowed = pg_class_aclcheck(b->target_relid, GetUserId(),
+									access == IR_ACCESS_READ ? ACL_SELECT :
+									(ACL_INSERT | ACL_UPDATE)) == ACLCHECK_OK;
 	else
 		allowed = superuser() || strcmp(role, b->started_by) == 0;
 
@@ -663,8 +660,20 @@ ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for batch " INT64_FORMAT, batch_id),
 				 errdetail(access == IR_ACCESS_READ ?
-						   "Reading a batch requires SELECT, INSERT or UPDATE privilege on its target table %s." :
+						   "Reading a batch's rows requires SELECT privilege on its target table %s." :
 						   "Changing a batch requires INSERT or UPDATE privilege on its target table %s.",
+						   quote_qualified_identifier(b->target_schema, b->target_table))));
+
+	/*
+	 * Staged rows and change logs are not filtered by row security: a role
+	 * the target's policies apply to reads no batch's rows.
+	 */
+	if (access == IR_ACCESS_READ && OidIsValid(b->target_relid) &&
+		check_enable_rls(b->target_relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for batch " INT64_FORMAT, batch_id),
+				 errdetail("Row security applies to you on %s; a batch's rows are not filtered by it.",
 						   quote_qualified_identifier(b->target_schema, b->target_table))));
 	return b;
 }

@@ -15,7 +15,7 @@
  * their cost is one C function call per row.
  *
  * While a batch runs (ir_log_begin .. ir_log_end) the row trigger compares
- * old and new values of every column with the type's own equality, keeps
+ * old and new values of every column bit for bit (datum images), keeps
  * the type's output text of exactly the changed columns, and writes log
  * rows in bulk (table_multi_insert) into the batch's own log table
  * import_rollback.changes_<batch>:
@@ -55,9 +55,11 @@
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -83,10 +85,9 @@ typedef struct LogColumn
 	AttrNumber	attnum;
 	Oid			collation;
 	bool		varlena;
+	bool		byval;
+	int16		typlen;
 	bool		is_key;
-	bool		has_eq;
-	FmgrInfo	eq;
-	FmgrInfo	out;
 } LogColumn;
 
 typedef struct IrLog
@@ -213,20 +214,12 @@ ir_log_begin(int64 batch_id, Oid relid, bool undo, List *columns,
 		Oid			typid;
 		int32		typmod;
 		Oid			collation;
-		Oid			outfunc;
-		bool		varlena;
-		TypeCacheEntry *tce;
 
 		get_atttypetypmodcoll(relid, attnum, &typid, &typmod, &collation);
 		log->cols[i].attnum = attnum;
 		log->cols[i].collation = collation;
-		log->cols[i].varlena = (get_typlen(typid) == -1);
-		tce = lookup_type_cache(typid, TYPECACHE_EQ_OPR_FINFO);
-		log->cols[i].has_eq = OidIsValid(tce->eq_opr_finfo.fn_oid);
-		if (log->cols[i].has_eq)
-			fmgr_info_copy(&log->cols[i].eq, &tce->eq_opr_finfo, cxt);
-		getTypeOutputInfo(typid, &outfunc, &varlena);
-		fmgr_info_cxt(outfunc, &log->cols[i].out, cxt);
+		get_typlenbyval(typid, &log->cols[i].typlen, &log->cols[i].byval);
+		log->cols[i].varlena = (log->cols[i].typlen == -1);
 		i++;
 	}
 	log->nkeys = nkeys;
@@ -309,12 +302,15 @@ log_value(LogColumn *col, Datum value)
 	return value;
 }
 
+/*
+ * Did a write change this column?  Compared as images, not with the type's
+ * equality: 1.0 and 1.00 are equal numerics but different values to
+ * restore, so both are logged and a rollback puts back the exact bytes.
+ */
 static bool
 values_equal(LogColumn *col, Datum a, Datum b)
 {
-	if (col->has_eq)
-		return DatumGetBool(FunctionCall2Coll(&col->eq, col->collation, a, b));
-	return strcmp(OutputFunctionCall(&col->out, a), OutputFunctionCall(&col->out, b)) == 0;
+	return datum_image_eq(a, b, col->byval, col->typlen);
 }
 
 /*
@@ -603,6 +599,13 @@ ir_track_target(Oid relid)
 	SPI_connect();
 	cl = trigger_enabled(relid, CHANGELOG_TRIGGER);
 	tr = trigger_enabled(relid, TRUNCATE_TRIGGER);
+	if (cl == '\0' || tr == '\0')
+	{
+		/* first use: take the lock CREATE TRIGGER needs, then look again */
+		LockRelationOid(relid, ShareRowExclusiveLock);
+		cl = trigger_enabled(relid, CHANGELOG_TRIGGER);
+		tr = trigger_enabled(relid, TRUNCATE_TRIGGER);
+	}
 	if (cl == '\0')
 		ir_spi_exec(psprintf("CREATE TRIGGER " CHANGELOG_TRIGGER
 							 " AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW"

@@ -62,7 +62,7 @@ typedef enum IrLoadMethod
 /* What a caller must be allowed to do on a batch's target. */
 typedef enum IrAccess
 {
-	IR_ACCESS_READ,				/* SELECT, INSERT or UPDATE on the target */
+	IR_ACCESS_READ,				/* SELECT on the target, no row security */
 	IR_ACCESS_LOAD				/* INSERT or UPDATE on the target */
 } IrAccess;
 
@@ -214,11 +214,11 @@ extern IrMapping *ir_mapping_resolve(const IrBatch *batch, Jsonb *options,
 									 List *key_columns);
 extern IrColumn *ir_mapping_column(IrMapping *m, const char *name);
 extern List *ir_unmapped_required(IrMapping *m);
-extern char *ir_typed_expr(const IrColumn *c, const char *alias, const char *bad_param);
+extern char *ir_typed_expr(const IrColumn *c, const char *alias);
 extern char *ir_distinct_sql(const IrColumn *c, const char *a, const char *b);
 extern IrMapping *ir_mapping_of_batch(const IrBatch *batch);
-extern void ir_staging_open(IrStagingAccess *acc, int64 batch_id, bool write);
-extern void ir_changes_open(IrStagingAccess *acc, int64 batch_id);
+extern void ir_staging_open(IrStagingAccess *acc, const IrBatch *batch, bool write);
+extern void ir_changes_open(IrStagingAccess *acc, const IrBatch *batch, int64 log_batch_id);
 extern void ir_staging_close(IrStagingAccess *acc);
 
 /* validate.c */

@@ -25,14 +25,18 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "catalog/pg_attribute.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "utils/builtins.h"
+#include "storage/lmgr.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "import_rollback.h"
@@ -326,20 +330,12 @@ ir_mapping_column(IrMapping *m, const char *name)
 	return NULL;
 }
 
-/*
- * SQL text of a mapped column's typed value read from staging alias
- * "alias".  With bad_param (e.g. "$3", a bigint[] of row numbers whose
- * value failed its type check) those rows yield NULL instead of an error.
- */
+/* SQL text of a mapped column's typed value read from staging alias "alias". */
 char *
-ir_typed_expr(const IrColumn *c, const char *alias, const char *bad_param)
+ir_typed_expr(const IrColumn *c, const char *alias)
 {
 	if (!c->checked)
 		return psprintf("%s.c%d", alias, c->src);
-	if (bad_param)
-		return psprintf("CASE WHEN %s.row_no = ANY (%s) THEN NULL::%s"
-						" ELSE import_rollback.ir_cast(%s.c%d, NULL::%s) END",
-						alias, bad_param, c->sqltype, alias, c->src, c->sqltype);
 	return psprintf("import_rollback.ir_cast(%s.c%d, NULL::%s)", alias, c->src, c->sqltype);
 }
 
@@ -400,15 +396,83 @@ lend_acl(const char *table, const char *verb, const char *privs, const char *pre
 	ir_restore_user(&save);
 }
 
+/* The schema of a type. */
+static Oid
+type_namespace(Oid typid)
+{
+	HeapTuple	tp = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	Oid			nsp;
+
+	if (!HeapTupleIsValid(tp))
+		elog(ERROR, "cache lookup failed for type %u", typid);
+	nsp = ((Form_pg_type) GETSTRUCT(tp))->typnamespace;
+	ReleaseSysCache(tp);
+	return nsp;
+}
+
+/*
+ * The search_path internal SQL runs with as the caller: pg_catalog, then
+ * the schemas of the target's column types (their operators live there:
+ * citext's "=" must be citext's, not text's), then pg_temp.
+ */
+static char *
+search_path_for(Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	List	   *schemas = NIL;
+	StringInfoData path;
+	ListCell   *lc;
+
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Oid			types[3];
+
+		if (TupleDescAttr(desc, a)->attisdropped)
+			continue;
+		types[0] = TupleDescAttr(desc, a)->atttypid;
+		types[1] = getBaseType(types[0]);
+		types[2] = get_element_type(types[1]);
+		for (int t = 0; t < 3; t++)
+		{
+			Oid			nsp;
+
+			if (!OidIsValid(types[t]))
+				continue;
+			nsp = type_namespace(types[t]);
+			if (nsp != PG_CATALOG_NAMESPACE)
+				schemas = list_append_unique_oid(schemas, nsp);
+		}
+	}
+	relation_close(rel, NoLock);
+	initStringInfo(&path);
+	appendStringInfoString(&path, "pg_catalog");
+	foreach(lc, schemas)
+		appendStringInfo(&path, ", %s", quote_identifier(get_namespace_name(lfirst_oid(lc))));
+	appendStringInfoString(&path, ", pg_temp");
+	return path.data;
+}
+
 static void
-lend_open(IrStagingAccess *acc, char *table, const char *privs)
+lend_open(IrStagingAccess *acc, const IrBatch *batch, char *table, const char *relname,
+		  const char *privs)
 {
 	acc->table = table;
 	acc->granted = !superuser();
 	if (acc->granted)
+	{
+		/*
+		 * Two sessions granting on one table would update its pg_class row
+		 * concurrently: the second waits for the first to finish instead.
+		 */
+		LockRelationOid(get_relname_relid(relname, get_namespace_oid(IR_SCHEMA, false)),
+						ShareUpdateExclusiveLock);
 		lend_acl(table, "GRANT", privs, "TO");
+	}
 	acc->guc_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+	(void) set_config_option("search_path",
+							 OidIsValid(batch->target_relid) ?
+							 search_path_for(batch->target_relid) : "pg_catalog, pg_temp",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
 }
@@ -420,17 +484,19 @@ lend_open(IrStagingAccess *acc, char *table, const char *privs)
  * the caller's transaction, so no other session ever sees it.
  */
 void
-ir_staging_open(IrStagingAccess *acc, int64 batch_id, bool write)
+ir_staging_open(IrStagingAccess *acc, const IrBatch *batch, bool write)
 {
-	lend_open(acc, ir_staging_table_qualified(batch_id),
+	lend_open(acc, batch, ir_staging_table_qualified(batch->batch_id),
+			  ir_staging_table_name(batch->batch_id),
 			  write ? "SELECT, UPDATE (status, errors)" : "SELECT");
 }
 
 /* Likewise for reading a batch's change log. */
 void
-ir_changes_open(IrStagingAccess *acc, int64 batch_id)
+ir_changes_open(IrStagingAccess *acc, const IrBatch *batch, int64 log_batch_id)
 {
-	lend_open(acc, psprintf("%s.changes_" INT64_FORMAT, IR_SCHEMA, batch_id), "SELECT");
+	lend_open(acc, batch, psprintf("%s.changes_" INT64_FORMAT, IR_SCHEMA, log_batch_id),
+			  psprintf("changes_" INT64_FORMAT, log_batch_id), "SELECT");
 }
 
 void

@@ -3,9 +3,11 @@
  * reports.c
  *	  Read-only reports on a batch: ir_rejects and ir_changes.
  *
- * Reports read the catalog and staging tables as the extension owner,
- * after checking that the caller may read the batch (SELECT, INSERT or
- * UPDATE on its target).  Results are materialized in a tuplestore, read
+ * ir_rejects reads the staging table as the extension owner (only text and
+ * jsonb_object: no user code runs); ir_changes reads the log and staging
+ * as the caller, lent access for the call, because converting the key
+ * runs the type's input (a domain's CHECK may be user code).  Both check
+ * that the caller may read the batch (SELECT on its target).  Results are materialized in a tuplestore, read
  * from an SPI cursor so that a large reject set never sits in memory whole.
  *
  *-------------------------------------------------------------------------
@@ -19,6 +21,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
 #include "import_rollback.h"
@@ -146,6 +149,9 @@ ir_changes(PG_FUNCTION_ARGS)
 	IrBatch    *batch;
 	IrMapping  *m;
 	IrOwnerSave save;
+	IrStagingAccess log_acc;
+	IrStagingAccess stage_acc;
+	MemoryContext callercxt = CurrentMemoryContext;
 	StringInfoData keynames;
 	StringInfoData keyvals;
 	StringInfoData olds;
@@ -166,6 +172,7 @@ ir_changes(PG_FUNCTION_ARGS)
 		return (Datum) 0;		/* never applied: no writes */
 	m = ir_mapping_of_batch(batch);
 
+	/* the log's columns, read from the catalog as the owner */
 	ir_become_owner(&save);
 	SPI_connect();
 	ir_spi_exec(psprintf("SELECT log_columns::text[] FROM import_rollback.batch WHERE batch_id = " INT64_FORMAT,
@@ -176,10 +183,12 @@ ir_changes(PG_FUNCTION_ARGS)
 
 		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
 						  TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &ncols);
-		names = palloc(sizeof(char *) * Max(ncols, 1));
+		names = MemoryContextAlloc(callercxt, sizeof(char *) * Max(ncols, 1));
 		for (int i = 0; i < ncols; i++)
-			names[i] = TextDatumGetCString(elems[i]);
+			names[i] = MemoryContextStrdup(callercxt, TextDatumGetCString(elems[i]));
 	}
+	SPI_finish();
+	ir_restore_user(&save);
 
 	initStringInfo(&olds);
 	initStringInfo(&news);
@@ -204,11 +213,19 @@ ir_changes(PG_FUNCTION_ARGS)
 		appendStringInfo(&keynames, "%s%s", k ? ", " : "", quote_literal_cstr(m->key_names[k]));
 		appendStringInfo(&keyvals, "%scoalesce(l.n%d, l.o%d)::text", k ? ", " : "", pos, pos);
 		appendStringInfo(&typedkeys, ", CASE WHEN s.status IS NULL THEN %s END AS k%d",
-						 ir_typed_expr(&m->cols[m->key_col[k]], "s", NULL), k + 1);
+						 ir_typed_expr(&m->cols[m->key_col[k]], "s"), k + 1);
 		appendStringInfo(&match, "%ss.k%d = coalesce(l.n%d, l.o%d)", k ? " AND " : "",
 						 k + 1, pos, pos);
 	}
 
+	/*
+	 * The log and the staging table are read as the caller, lent for the
+	 * call: the key's typed conversion may run user code (a domain's CHECK),
+	 * which must never run as the owner.
+	 */
+	ir_changes_open(&log_acc, batch, batch->batch_id);
+	ir_staging_open(&stage_acc, batch, false);
+	SPI_connect();
 	materialize_query(fcinfo,
 					  psprintf("SELECT l.change_id, s.row_no, l.action,"
 							   " jsonb_object(ARRAY[%s]::text[], ARRAY[%s]::text[]),"
@@ -226,6 +243,7 @@ ir_changes(PG_FUNCTION_ARGS)
 							   ir_staging_table_qualified(batch->batch_id), match.data),
 					  (Datum) 0, 6);
 	SPI_finish();
-	ir_restore_user(&save);
+	ir_staging_close(&stage_acc);
+	ir_staging_close(&log_acc);
 	return (Datum) 0;
 }

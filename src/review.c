@@ -40,7 +40,7 @@ typed_rows_sql(IrMapping *m, const char *stage, const char *where)
 	appendStringInfoString(&q, "(SELECT s.*");
 	for (int i = 0; i < m->ncols; i++)
 		appendStringInfo(&q, ", CASE WHEN s.status IS NULL THEN %s END AS v%d",
-						 ir_typed_expr(&m->cols[i], "s", NULL), i);
+						 ir_typed_expr(&m->cols[i], "s"), i);
 	appendStringInfo(&q, " FROM %s s%s%s) s", stage, where ? " WHERE " : "", where ? where : "");
 	return q.data;
 }
@@ -137,8 +137,8 @@ ir_sample(PG_FUNCTION_ARGS)
 					 "      WHEN t.ctid IS NULL THEN 'insert'"
 					 "      WHEN %s THEN 'update' ELSE 'unchanged' END,"
 					 " jsonb_object($1::text[], ARRAY[%s]::text[]),"
-					 " CASE WHEN s.status IS NULL THEN (SELECT to_jsonb(x) FROM (SELECT %s) x) END,"
-					 " CASE WHEN t.ctid IS NOT NULL THEN to_jsonb(t) END"
+					 " CASE WHEN s.status IS NULL THEN (SELECT to_jsonb(ir_m.*) FROM (SELECT %s) ir_m) END,"
+					 " CASE WHEN t.ctid IS NOT NULL THEN to_jsonb(t.*) END"
 					 " FROM %s LEFT JOIN %s t ON %s"
 					 " ORDER BY s.row_no",
 					 any_change(m), src.data, mapped.data,
@@ -149,7 +149,7 @@ ir_sample(PG_FUNCTION_ARGS)
 					 m->qualified, join_on_key(m));
 
 	args[0] = source_keys_array(m);
-	ir_staging_open(&acc, batch->batch_id, false);
+	ir_staging_open(&acc, batch, false);
 	SPI_connect();
 	ir_spi_exec(q.data, 1, argtypes, args, NULL, SPI_OK_SELECT, NULL);
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -231,7 +231,7 @@ ir_preview(PG_FUNCTION_ARGS)
 						   " UNION ALL"
 						   " SELECT '(unchanged)', (SELECT count(*) FROM j WHERE found AND NOT changed), NULL, NULL");
 
-	ir_staging_open(&acc, batch->batch_id, false);
+	ir_staging_open(&acc, batch, false);
 	SPI_connect();
 	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 	for (uint64 r = 0; r < SPI_processed; r++)

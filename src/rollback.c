@@ -376,14 +376,14 @@ later_match(LogMeta *meta)
  * Returned in opening order; closed in reverse.
  */
 static IrStagingAccess *
-lend_logs(List *later)
+lend_logs(const IrBatch *batch, List *later)
 {
 	IrStagingAccess *acc = palloc(sizeof(IrStagingAccess) * Max(list_length(later), 1));
 	int			i = 0;
 	ListCell   *lc;
 
 	foreach(lc, later)
-		ir_changes_open(&acc[i++], ((LaterBatch *) lfirst(lc))->batch_id);
+		ir_changes_open(&acc[i++], batch, ((LaterBatch *) lfirst(lc))->batch_id);
 	return acc;
 }
 
@@ -426,6 +426,9 @@ raise_conflicts(IrBatch *batch, LogMeta *meta, int64 nconflicts, List *laterb)
 	for (int i = 0; i < meta->ncols; i++)
 		elems[i] = CStringGetTextDatum(meta->names[i]);
 	names = PointerGetDatum(construct_array(elems, meta->ncols, TEXTOID, -1, false, TYPALIGN_INT));
+
+	/* attribution reads the later batches' logs: lend them (the error ends it all) */
+	(void) lend_logs(batch, laterb);
 
 	initStringInfo(&q);
 	appendStringInfo(&q,
@@ -477,6 +480,21 @@ raise_conflicts(IrBatch *batch, LogMeta *meta, int64 nconflicts, List *laterb)
 					 batch->batch_id)));
 }
 
+/* Is name an element of the text[] literal arr? */
+static bool
+name_in_array(const char *arr, const char *name)
+{
+	Datum		a = DirectFunctionCall3(array_in, CStringGetDatum(arr),
+										ObjectIdGetDatum(TEXTOID), Int32GetDatum(-1));
+	int			n;
+	char	  **items = text_array_strings(a, &n);
+
+	for (int i = 0; i < n; i++)
+		if (strcmp(items[i], name) == 0)
+			return true;
+	return false;
+}
+
 /*
  * Refuse when foreign keys referencing the target have cascading actions
  * that the rollback's deletes or restores would set off.
@@ -522,7 +540,7 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 			/* restores of the referenced columns */
 			for (int p = 1; p <= meta->ncols; p++)
 			{
-				if (strstr(refcols, meta->names[p - 1]) == NULL)
+				if (!name_in_array(refcols, meta->names[p - 1]))
 					continue;
 				appendStringInfo(&cond, "%s(l.action = 'update' AND %d = ANY (l.changed))",
 								 cond.len ? " OR " : "", p);
@@ -635,7 +653,6 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 	bool		isnull;
 	bool		force = (policy == IR_ON_CONFLICT_FORCE);
 	List	   *later;
-	IrStagingAccess *lent;
 
 	if (batch->state == IR_ROLLED_BACK)
 		ereport(ERROR,
@@ -653,8 +670,7 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 	ir_track_target(batch->target_relid);
 
 	later = later_batches(batch);
-	ir_changes_open(&acc, batch->batch_id);
-	lent = lend_logs(later);
+	ir_changes_open(&acc, batch, batch->batch_id);
 	SPI_connect();
 
 	ir_spi_exec(psprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE action NOT IN ('insert', 'update'))",
@@ -729,18 +745,19 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 
 	SPI_finish();
 	ir_log_end(&counts);
-	return_logs(later, lent);
 	ir_staging_close(&acc);
 
 	{
 		IrOwnerSave save;
-		Oid			argtypes[2] = {INT8OID, INT8OID};
-		Datum		values[2] = {Int64GetDatum(batch->batch_id), Int64GetDatum(counts.next_change_id - 1)};
+		Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
+		Datum		values[3] = {Int64GetDatum(batch->batch_id), Int64GetDatum(counts.next_change_id - 1),
+		Int64GetDatum(policy == IR_ON_CONFLICT_SKIP ? res->conflicts : 0)};
 
 		ir_become_owner(&save);
 		SPI_connect();
-		ir_spi_exec("UPDATE import_rollback.batch SET change_count = $2 WHERE batch_id = $1",
-					2, argtypes, values, NULL, SPI_OK_UPDATE, NULL);
+		ir_spi_exec("UPDATE import_rollback.batch SET change_count = $2, rollback_leftovers = $3"
+					" WHERE batch_id = $1",
+					3, argtypes, values, NULL, SPI_OK_UPDATE, NULL);
 		SPI_finish();
 		ir_restore_user(&save);
 	}
@@ -848,8 +865,8 @@ ir_rollback_preview(PG_FUNCTION_ARGS)
 	}
 
 	laterb = later_batches(batch);
-	ir_changes_open(&acc, batch->batch_id);
-	lent = lend_logs(laterb);
+	ir_changes_open(&acc, batch, batch->batch_id);
+	lent = lend_logs(batch, laterb);
 	SPI_connect();
 	later = later_writes_sql(meta, laterb);
 	initStringInfo(&q);

@@ -98,6 +98,7 @@ typedef struct IrSource
 	bool		started;		/* first block already read */
 	pg_cryptohash_ctx *sha;		/* NULL: not hashing this pass */
 	int64		bytes;			/* bytes read (hashed) so far */
+	bool		eof_seen;		/* a read found the end of the source */
 } IrSource;
 
 /* COPY's data-source callback takes no argument: the source in use. */
@@ -153,6 +154,8 @@ source_read(void *outbuf, int minread, int maxread)
 		pg_cryptohash_update(src->sha, (uint8 *) outbuf, n) < 0)
 		elog(ERROR, "could not update SHA-256 context");
 	src->bytes += n;
+	if (n == 0)
+		src->eof_seen = true;
 
 	if (!src->started)
 	{
@@ -181,6 +184,7 @@ source_rewind(IrSource *src)
 	src->pos = 0;
 	src->started = false;
 	src->bytes = 0;
+	src->eof_seen = false;
 }
 
 /* Hash whatever the parser did not read, after it stopped early. */
@@ -734,6 +738,17 @@ stage_source(Oid relid, const char *source_name, Jsonb *options,
 		stage_records(&run, stage_relid, src, copyopts, have_header);
 		if (run.error)
 			failure = parse_error_text(&run, false);
+		else if (!src->eof_seen)
+		{
+			/*
+			 * COPY's parser said "no more records" without reaching the end
+			 * of the file: before PostgreSQL 18 an unquoted line "\." ends
+			 * CSV data.  The rest of the file would be silently lost.
+			 */
+			failure = psprintf("source row " INT64_FORMAT ": a line \"\\.\" ends the data for COPY's CSV parser, "
+							   "but the file goes on after it",
+							   run.rows + 1);
+		}
 	}
 	hash_rest(src, sha);
 

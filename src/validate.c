@@ -635,20 +635,43 @@ check_types(Run *run)
 	MemoryContextDelete(chunkcxt);
 }
 
-/* A bigint[] parameter of the rows whose column i failed its type check. */
+/*
+ * The cells that failed their type check, as one bigint[] parameter of
+ * row_no * BAD_CELL_SPAN + column index (one parameter however wide the
+ * file); NULL when there are none.
+ */
+#define BAD_CELL_SPAN 2048
+
 static char *
-bad_param(Run *run, int i)
+bad_cells_param(Run *run)
 {
 	Datum	   *elems;
+	int			n = 0;
 
-	if (!run->m->cols[i].checked || run->nbad[i] == 0)
+	for (int i = 0; i < run->m->ncols; i++)
+		n += run->nbad[i];
+	if (n == 0)
 		return NULL;
-	elems = palloc(sizeof(Datum) * run->nbad[i]);
-	for (int k = 0; k < run->nbad[i]; k++)
-		elems[k] = Int64GetDatum(run->bad_rows[i][k]);
+	elems = palloc(sizeof(Datum) * n);
+	n = 0;
+	for (int i = 0; i < run->m->ncols; i++)
+		for (int k = 0; k < run->nbad[i]; k++)
+			elems[n++] = Int64GetDatum(run->bad_rows[i][k] * BAD_CELL_SPAN + i);
 	return add_param(run, INT8ARRAYOID,
-					 PointerGetDatum(construct_array(elems, run->nbad[i], INT8OID, 8,
+					 PointerGetDatum(construct_array(elems, n, INT8OID, 8,
 													 true, TYPALIGN_DOUBLE)));
+}
+
+/* SQL: the typed value of mapped column i, NULL where it failed its check. */
+static char *
+typed_or_null(Run *run, int i, const char *bad)
+{
+	IrColumn   *c = &run->m->cols[i];
+
+	if (!c->checked || bad == NULL || run->nbad[i] == 0)
+		return ir_typed_expr(c, "s");
+	return psprintf("CASE WHEN s.row_no * %d + %d = ANY (%s) THEN NULL::%s ELSE %s END",
+					BAD_CELL_SPAN, i, bad, c->sqltype, ir_typed_expr(c, "s"));
 }
 
 /* ---------------------------------------------------------------------
@@ -756,8 +779,9 @@ reference_check(Run *run, ColumnRule *cr, char **typed, List **checks)
 					   typed[idx], typed[idx], quote_identifier(colname),
 					   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 												  get_rel_name(relid))),
-			  psprintf("%s || ': ' || %s || ' is not in %s'", lit(cr->col->name),
-					   shown_value(psprintf("s.c%d", cr->col->src)), cr->arg));
+			  psprintf("%s || ': ' || %s || %s", lit(cr->col->name),
+					   shown_value(psprintf("s.c%d", cr->col->src)),
+					   lit(psprintf(" is not in %s", cr->arg))));
 }
 
 /*
@@ -824,8 +848,8 @@ row_checks(Run *run, char **typed)
 							 cr->col->src);
 		add_check(&checks, (int) (cr->col - m->cols) + 1,
 				  psprintf("(s.c%d <> '' AND (s.c%d !~ %s%s))", cr->col->src, cr->col->src, p, extra),
-				  psprintf("%s || ': ' || %s || ' %s'", lit(cr->col->name),
-						   shown_value(psprintf("s.c%d", cr->col->src)), what));
+				  psprintf("%s || ': ' || %s || %s", lit(cr->col->name),
+						   shown_value(psprintf("s.c%d", cr->col->src)), lit(psprintf(" %s", what))));
 	}
 	/* allowed */
 	foreach(lc, run->rules.allowed)
@@ -1034,10 +1058,11 @@ existence_checks(Run *run, char **typed)
 	}
 
 	if (strcmp(run->mode, "insert") == 0)
-		branch(run, "SELECT s.row_no, 0, %s || %s || ' already exists in %s (mode insert)'"
+		branch(run, "SELECT s.row_no, 0, %s || %s || %s"
 			   " FROM %s s WHERE s.status IS NULL%s AND %s",
 			   lit(psprintf("key (%s) = ", keys.data)), key_text_sql(run, typed),
-			   m->table, run->stage, notnull.data, key_exists_sql(run, typed));
+			   lit(psprintf(" already exists in %s (mode insert)", m->table)),
+			   run->stage, notnull.data, key_exists_sql(run, typed));
 	else if (strcmp(run->mode, "update") == 0)
 		branch(run, "SELECT s.row_no, 0, %s || %s || ' (mode update)'"
 			   " FROM %s s WHERE s.status IS NULL%s AND NOT %s",
@@ -1411,7 +1436,7 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 	run.paramtypes[2] = TEXTARRAYOID;
 	initStringInfo(&run.sql);
 
-	ir_staging_open(&acc, batch->batch_id, true);
+	ir_staging_open(&acc, batch, true);
 	SPI_connect();
 
 	/* more room for the hash tables of the duplicate and reference checks */
@@ -1427,8 +1452,12 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 	check_types(&run);
 
 	typed = palloc(sizeof(char *) * run.m->ncols);
-	for (int i = 0; i < run.m->ncols; i++)
-		typed[i] = ir_typed_expr(&run.m->cols[i], "s", bad_param(&run, i));
+	{
+		char	   *bad = bad_cells_param(&run);
+
+		for (int i = 0; i < run.m->ncols; i++)
+			typed[i] = typed_or_null(&run, i, bad);
+	}
 
 	row_checks(&run, typed);
 	if (key_complete)
@@ -1471,7 +1500,7 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 		initStringInfo(&differs);
 		for (int i = 0; i < run.m->ncols; i++)
 		{
-			valid_typed[i] = ir_typed_expr(&run.m->cols[i], "s", NULL);
+			valid_typed[i] = ir_typed_expr(&run.m->cols[i], "s");
 			if (!run.m->cols[i].is_key)
 				appendStringInfo(&differs, "%s%s", differs.len ? " OR " : "",
 								 ir_distinct_sql(&run.m->cols[i],
