@@ -84,6 +84,32 @@ SELECT ir_cancel(:e, 'search_path test');
 RESET search_path;
 RESET ROLE;
 
+-- reading a batch's rows needs SELECT on the target: a role that may only
+-- INSERT stages files but cannot read other batches' rows
+CREATE ROLE regress_ir_inserter;
+GRANT INSERT ON accounts TO regress_ir_inserter;
+SET ROLE regress_ir_inserter;
+SELECT * FROM ir_rejects(:b);
+\echo :SQLSTATE
+RESET ROLE;
+
+-- user code in a type's input (a domain's CHECK) runs as the caller, in
+-- every function, never as the extension owner
+CREATE FUNCTION who(v text) RETURNS boolean LANGUAGE plpgsql AS
+$$ BEGIN IF current_user <> 'regress_ir_loader' THEN RAISE EXCEPTION 'ran as %', current_user; END IF;
+   RETURN true; END $$;
+CREATE DOMAIN tagged AS text CHECK (who(VALUE));
+CREATE TABLE tagged_target (id tagged PRIMARY KEY, v text);
+GRANT SELECT, INSERT, UPDATE, DELETE ON tagged_target TO regress_ir_loader;
+SET ROLE regress_ir_loader;
+SELECT ir_stage('tagged_target', 'tagged.csv', E'id,v\na,1\nb,2\n') AS tg \gset
+SELECT state FROM ir_validate(:tg);
+SELECT inserted FROM ir_apply(:tg);
+SELECT row_no, action, record_key FROM ir_changes(:tg);
+SELECT count(*) FROM ir_sample(:tg);
+SELECT deleted FROM ir_rollback(:tg);
+RESET ROLE;
+
 DROP SCHEMA evil CASCADE;
-DROP OWNED BY regress_ir_loader, regress_ir_reader, regress_ir_nobody;
-DROP ROLE regress_ir_loader, regress_ir_reader, regress_ir_nobody;
+DROP OWNED BY regress_ir_loader, regress_ir_reader, regress_ir_nobody, regress_ir_inserter;
+DROP ROLE regress_ir_loader, regress_ir_reader, regress_ir_nobody, regress_ir_inserter;
