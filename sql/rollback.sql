@@ -212,3 +212,11 @@ SELECT tgrelid::regclass, tgenabled FROM pg_trigger
 SELECT row_no, action, record_key, old_values, new_values FROM ir_changes(:rg);
 SELECT deleted, restored, conflicts FROM ir_rollback(:rg);
 SELECT count(*) AS differences FROM (SELECT * FROM regional EXCEPT SELECT * FROM regional_before) d;
+
+-- a TRUNCATE of one partition is seen: the rollback refuses
+SELECT ir_stage('regional', 'regional-2.csv', E'region,id,amount\neu,4,44\nus,5,55\n',
+                '{"rules": {"mapping_check": "off"}}') AS rg2 \gset
+SELECT inserted, updated FROM ir_apply(:rg2);
+TRUNCATE regional_eu;
+SELECT * FROM ir_rollback(:rg2);
+\echo :SQLSTATE

@@ -50,6 +50,8 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -536,19 +538,27 @@ ir_truncated(PG_FUNCTION_ARGS)
 	Oid			argtypes[2] = {NAMEOID, NAMEOID};
 	Datum		values[2];
 	IrOwnerSave save;
+	List	   *relids;
+	ListCell   *lc;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("ir_truncated must be an AFTER TRUNCATE trigger")));
-	values[0] = DirectFunctionCall1(namein,
-									CStringGetDatum(get_namespace_name(RelationGetNamespace(td->tg_relation))));
-	values[1] = DirectFunctionCall1(namein, CStringGetDatum(RelationGetRelationName(td->tg_relation)));
+	/* the truncated table, and the partitioned tables it is a partition of */
+	relids = lcons_oid(RelationGetRelid(td->tg_relation),
+					   get_partition_ancestors(RelationGetRelid(td->tg_relation)));
 	ir_become_owner(&save);
 	SPI_connect();
-	ir_spi_exec("UPDATE import_rollback.tracked_table SET truncated_at = clock_timestamp()"
-				" WHERE target_schema = $1 AND target_table = $2",
-				2, argtypes, values, NULL, SPI_OK_UPDATE, &plan);
+	foreach(lc, relids)
+	{
+		values[0] = DirectFunctionCall1(namein,
+										CStringGetDatum(get_namespace_name(get_rel_namespace(lfirst_oid(lc)))));
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(get_rel_name(lfirst_oid(lc))));
+		ir_spi_exec("UPDATE import_rollback.tracked_table SET truncated_at = clock_timestamp()"
+					" WHERE target_schema = $1 AND target_table = $2",
+					2, argtypes, values, NULL, SPI_OK_UPDATE, &plan);
+	}
 	SPI_finish();
 	ir_restore_user(&save);
 	return PointerGetDatum(NULL);
@@ -630,6 +640,32 @@ ir_track_target(Oid relid)
 							 quote_literal_cstr(get_rel_name(relid))),
 					0, NULL, NULL, NULL, SPI_OK_INSERT, NULL);
 	}
+	/*
+	 * Statement triggers are not cloned to partitions: a TRUNCATE of one
+	 * partition must be seen too.
+	 */
+	if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
+	{
+		ListCell   *lc;
+
+		foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+		{
+			Oid			part = lfirst_oid(lc);
+			char	   *pname;
+
+			if (part == relid || get_rel_relkind(part) != RELKIND_RELATION ||
+				trigger_enabled(part, TRUNCATE_TRIGGER) != '\0')
+				continue;
+			pname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
+											   get_rel_name(part));
+			ir_spi_exec(psprintf("CREATE TRIGGER " TRUNCATE_TRIGGER
+								 " AFTER TRUNCATE ON %s FOR EACH STATEMENT"
+								 " EXECUTE FUNCTION import_rollback.ir_truncated()", pname),
+						0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+			ir_spi_exec(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER " TRUNCATE_TRIGGER, pname),
+						0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+		}
+	}
 	SPI_finish();
 	ir_restore_user(&save);
 
@@ -688,9 +724,16 @@ ir_untrack(PG_FUNCTION_ARGS)
 	ir_spi_exec(psprintf("DROP TRIGGER IF EXISTS " CHANGELOG_TRIGGER " ON %s",
 						 quote_qualified_identifier(nsp, rel)),
 				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
-	ir_spi_exec(psprintf("DROP TRIGGER IF EXISTS " TRUNCATE_TRIGGER " ON %s",
-						 quote_qualified_identifier(nsp, rel)),
-				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+	{
+		ListCell   *lc;
+
+		/* the TRUNCATE trigger is on every partition too */
+		foreach(lc, find_all_inheritors(relid, NoLock, NULL))
+			ir_spi_exec(psprintf("DROP TRIGGER IF EXISTS " TRUNCATE_TRIGGER " ON %s",
+								 quote_qualified_identifier(get_namespace_name(get_rel_namespace(lfirst_oid(lc))),
+															get_rel_name(lfirst_oid(lc)))),
+						0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+	}
 	ir_spi_exec(psprintf("DELETE FROM import_rollback.tracked_table"
 						 " WHERE target_schema = %s AND target_table = %s",
 						 quote_literal_cstr(nsp), quote_literal_cstr(rel)),

@@ -188,7 +188,7 @@ load_meta(IrBatch *batch)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("%s was truncated after batch " INT64_FORMAT " was applied",
 						meta->target, batch->batch_id),
-				 errdetail("Every record the batch wrote is gone; there is nothing left to restore exactly."),
+				 errdetail("Records the batch wrote were removed with it; they cannot be restored exactly."),
 				 errhint("The batch's changes are listed by ir_changes().")));
 	return meta;
 }

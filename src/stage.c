@@ -1042,9 +1042,18 @@ ir_stage_finish(PG_FUNCTION_ARGS)
 				 errmsg("batch " INT64_FORMAT " is %s, not waiting for COPY",
 						batch->batch_id, ir_state_name(batch->state))));
 
+	/*
+	 * Wait for any COPY still loading the table, and keep new ones out until
+	 * the grant is gone: they would add rows to a staged batch.
+	 */
+	qname = ir_staging_table_qualified(batch->batch_id);
+	ir_become_owner(&save);
+	SPI_connect();
+	ir_spi_exec(psprintf("LOCK TABLE %s IN SHARE MODE", qname), 0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+	SPI_finish();
+	ir_restore_user(&save);
 	ir_stage_close_client(batch);
 
-	qname = ir_staging_table_qualified(batch->batch_id);
 	ir_become_owner(&save);
 	SPI_connect();
 	ir_spi_exec(psprintf("SELECT count(*), coalesce(min(row_no), 1), coalesce(max(row_no), 0) FROM %s",

@@ -87,6 +87,8 @@ typedef struct ColumnRule
 	IrColumn   *col;
 	char	   *arg;			/* regex, format name, or schema.table.column */
 	Datum		values;			/* allowed: text[] */
+	Oid			ref_relid;		/* reference: the table, resolved by the caller */
+	char	   *ref_column;
 } ColumnRule;
 
 typedef struct Rules
@@ -261,6 +263,42 @@ string_list(JsonbValue *v, const char *rule)
  * ---------------------------------------------------------------------
  */
 
+/*
+ * Resolve a reference rule's "[schema.]table.column" under the caller's own
+ * search_path (before the internal SQL's is set) and check its rights.
+ */
+static void
+resolve_reference(ColumnRule *cr)
+{
+	List	   *names;
+	RangeVar   *rv;
+
+	if (!SplitIdentifierString(pstrdup(cr->arg), '.', &names) ||
+		list_length(names) < 2 || list_length(names) > 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reference for column \"%s\" must be \"schema.table.column\"",
+						cr->col->name)));
+	cr->ref_column = llast(names);
+	rv = list_length(names) == 3 ?
+		makeRangeVar(linitial(names), lsecond(names), -1) :
+		makeRangeVar(NULL, linitial(names), -1);
+	cr->ref_relid = RangeVarGetRelid(rv, AccessShareLock, false);
+	if (get_attnum(cr->ref_relid, cr->ref_column) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						cr->ref_column, get_rel_name(cr->ref_relid)),
+				 errdetail("Rule \"reference\" for column \"%s\" names it.", cr->col->name)));
+	if (pg_class_aclcheck(cr->ref_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
+		pg_attribute_aclcheck(cr->ref_relid, get_attnum(cr->ref_relid, cr->ref_column),
+							  GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", get_rel_name(cr->ref_relid)),
+				 errdetail("Rule \"reference\" for column \"%s\" reads it.", cr->col->name)));
+}
+
 static void
 parse_column_rules(Run *run, const char *rule, JsonbValue *v, List **out)
 {
@@ -321,6 +359,8 @@ parse_column_rules(Run *run, const char *rule, JsonbValue *v, List **out)
 		else
 		{
 			cr->arg = string_value(&e, rule);
+			if (strcmp(rule, "reference") == 0)
+				resolve_reference(cr);
 			if (strcmp(rule, "format") == 0 &&
 				strcmp(cr->arg, "email") != 0 && strcmp(cr->arg, "phone") != 0 &&
 				strcmp(cr->arg, "url") != 0)
@@ -743,35 +783,9 @@ missing_sql(int src)
 static void
 reference_check(Run *run, ColumnRule *cr, char **typed, List **checks)
 {
-	List	   *names;
-	RangeVar   *rv;
-	Oid			relid;
-	char	   *colname;
+	Oid			relid = cr->ref_relid;
+	char	   *colname = cr->ref_column;
 	int			idx = (int) (cr->col - run->m->cols);
-
-	if (!SplitIdentifierString(pstrdup(cr->arg), '.', &names) ||
-		list_length(names) < 2 || list_length(names) > 3)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("reference for column \"%s\" must be \"schema.table.column\"",
-						cr->col->name)));
-	colname = llast(names);
-	rv = list_length(names) == 3 ?
-		makeRangeVar(linitial(names), lsecond(names), -1) :
-		makeRangeVar(NULL, linitial(names), -1);
-	relid = RangeVarGetRelid(rv, AccessShareLock, false);
-	if (get_attnum(relid, colname) == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of relation \"%s\" does not exist",
-						colname, get_rel_name(relid)),
-				 errdetail("Rule \"reference\" for column \"%s\" names it.", cr->col->name)));
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
-		pg_attribute_aclcheck(relid, get_attnum(relid, colname), GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for table %s", get_rel_name(relid)),
-				 errdetail("Rule \"reference\" for column \"%s\" reads it.", cr->col->name)));
 
 	/* a hashed subplan: the referenced column is read once, per rule */
 	add_check(checks, idx + 1,
