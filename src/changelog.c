@@ -185,6 +185,7 @@ ir_log_begin(int64 batch_id, Oid relid, bool undo, List *columns,
 	ListCell   *lc;
 	int			i = 0;
 	Oid			logrelid;
+	TupleDesc	logdesc;
 
 	if (active_log != NULL)
 		ereport(ERROR,
@@ -236,8 +237,15 @@ ir_log_begin(int64 batch_id, Oid relid, bool undo, List *columns,
 	if (!OidIsValid(logrelid))
 		elog(ERROR, "change log of batch " INT64_FORMAT " does not exist", batch_id);
 	log->logrel = table_open(logrelid, RowExclusiveLock);
+
+	/*
+	 * The buffer's slots share one unpinned copy of the descriptor: a
+	 * thousand pins of one descriptor would make every other pin in the
+	 * backend probe a long collision chain in its resource owner.
+	 */
+	logdesc = CreateTupleDescCopy(RelationGetDescr(log->logrel));
 	for (int s = 0; s < LOG_BUFFER; s++)
-		log->slots[s] = table_slot_create(log->logrel, NULL);
+		log->slots[s] = MakeSingleTupleTableSlot(logdesc, &TTSOpsHeapTuple);
 	log->bufcxt = AllocSetContextCreate(cxt, "import_rollback change log rows",
 										ALLOCSET_DEFAULT_SIZES);
 	log->bistate = GetBulkInsertState();

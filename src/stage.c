@@ -633,6 +633,7 @@ stage_records(StageRun *run, Oid stage_relid, IrSource *src, List *copyopts,
 {
 	char	  **header;
 	int			nheader;
+	TupleDesc	desc;
 
 	source_rewind(src);
 	src->sha = pg_cryptohash_create(PG_SHA256);
@@ -648,8 +649,10 @@ stage_records(StageRun *run, Oid stage_relid, IrSource *src, List *copyopts,
 										2 * STAGE_CHUNK_BYTES, 2 * STAGE_CHUNK_BYTES,
 										ALLOCSET_DEFAULT_MAXSIZE);
 	run->slots = palloc(sizeof(TupleTableSlot *) * STAGE_CHUNK_ROWS);
+	/* one unpinned descriptor for all the buffer's slots (see changelog.c) */
+	desc = CreateTupleDescCopy(RelationGetDescr(run->rel));
 	for (int i = 0; i < STAGE_CHUNK_ROWS; i++)
-		run->slots[i] = table_slot_create(run->rel, NULL);
+		run->slots[i] = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
 	run->cstate = begin_parse(run->rel, src, copyopts);
 
 	/* The header parsed in pass 1; it parses the same way now. */
