@@ -131,3 +131,25 @@ SELECT * FROM ir_apply(:d);
 -- untracking: refused while a batch could still be rolled back
 SELECT ir_untrack('members');
 \echo :SQLSTATE
+
+-- a trigger that rewrites a key makes the write un-undoable: apply refuses
+CREATE FUNCTION rekey() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN IF NEW.note = 'rekey' THEN NEW.id := NEW.id + 1000; END IF; RETURN NEW; END $$;
+CREATE TRIGGER rekey BEFORE UPDATE ON members FOR EACH ROW EXECUTE FUNCTION rekey();
+SELECT ir_stage('members', 'rekey.csv', E'id,note\n4,rekey\n') AS rk \gset
+SELECT * FROM ir_apply(:rk);
+\echo :SQLSTATE
+SELECT state FROM ir_batches WHERE batch_id = :rk;
+SELECT id, note FROM members WHERE id IN (4, 1004);
+DROP TRIGGER rekey ON members;
+-- a trigger that deletes during the apply: logged, and rollback refuses
+CREATE FUNCTION evict() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN IF NEW.note = 'evict' THEN DELETE FROM public.members WHERE id = 5; END IF; RETURN NULL; END $$;
+CREATE TRIGGER evict AFTER UPDATE ON members FOR EACH ROW EXECUTE FUNCTION evict();
+SELECT ir_stage('members', 'evict.csv', E'id,note\n4,evict\n') AS ev \gset
+SELECT inserted, updated FROM ir_apply(:ev);
+SELECT action, old_values->>'id' AS old_id FROM ir_changes(:ev) ORDER BY change_id;
+SELECT * FROM ir_rollback(:ev);
+\echo :SQLSTATE
+SELECT state FROM ir_batches WHERE batch_id = :ev;
+DROP TRIGGER evict ON members;

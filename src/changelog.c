@@ -360,7 +360,21 @@ log_write(IrLog *log, const char *action, TupleTableSlot *oldslot, TupleTableSlo
 		int			a = (attnums ? attnums[i] : col->attnum) - 1;
 		bool		keep = true;
 
-		if (update && !col->is_key)
+		if (update && col->is_key)
+		{
+			bool		o_null = oldslot->tts_isnull[a];
+
+			if (o_null != newslot->tts_isnull[a] ||
+				(!o_null && !values_equal(col, oldslot->tts_values[a], newslot->tts_values[a])))
+				ereport(ERROR,
+						(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
+						 errmsg("batch " INT64_FORMAT " changed the key of a record of %s",
+								log->batch_id, get_rel_name(log->relid)),
+						 errdetail("Column \"%s\" changed; the change log finds records by their key, so this write could not be undone.",
+								   get_attname(log->relid, col->attnum, false)),
+						 errhint("A trigger on the table may rewrite keys during the batch; nothing was written.")));
+		}
+		else if (update)
 		{
 			bool		o_null = oldslot->tts_isnull[a];
 			bool		n_null = newslot->tts_isnull[a];
