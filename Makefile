@@ -23,7 +23,7 @@ REGRESS_OPTS = --load-extension=plpgsql
 ISOLATION      = batch_states apply_races
 ISOLATION_OPTS = --inputdir=test --load-extension=import_rollback
 
-# TAP tests: crash and restart behaviour
+# TAP tests: crashes, restarts, dump and restore
 TAP_TESTS   = 1
 PROVE_TESTS = test/t/*.pl
 

@@ -16,8 +16,8 @@
  *
  * While a batch runs (ir_log_begin .. ir_log_end) the row trigger compares
  * old and new values of every column bit for bit (datum images), keeps
- * the type's output text of exactly the changed columns, and writes log
- * rows in bulk (table_multi_insert) into the batch's own log table
+ * the values of exactly the changed columns, and writes log rows in bulk
+ * (table_multi_insert) into the batch's own log table
  * import_rollback.changes_<batch>:
  *	  change_id   bigint    order of the write within the batch
  *	  action      text      insert | update | delete, or undo_insert |
@@ -32,7 +32,9 @@
  * scale, timestamp precision, array and JSON text), and the key is kept by
  * value, never by OID or ctid, so the log survives dump and restore.  The
  * link from a write to its source row is the key, unique within a valid
- * batch: reports join on it when they read.
+ * batch: reports join on it when they read.  A write that changes a key
+ * (a user trigger rewriting it) could not be found again, so it is an
+ * error: the statement, and with it the apply, fails.
  *
  * The active state lives in a memory context under TopTransactionContext;
  * transaction and subtransaction abort callbacks forget it, so an error
