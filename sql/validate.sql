@@ -160,3 +160,12 @@ SELECT ir_validate(:pe);
 SELECT ir_stage('counters', 'broken.csv', E'id,n\n1,"x\n') AS br \gset
 SELECT ir_validate(:br);
 \echo :SQLSTATE
+
+-- duplicates are found by the types' own equality: equal numerics written
+-- differently, a type without hash support (tsvector), a domain with its
+-- own collation, and cells that failed their type check (never duplicates)
+CREATE DOMAIN c_text AS text COLLATE "C";
+CREATE TABLE labels (id int PRIMARY KEY, label c_text, doc tsvector, amount numeric);
+SELECT ir_stage('labels', 'labels.csv', E'id,label,doc,amount\n1,a,x y,1.0\n2,a,y x,1.00\n3,b,z,x\n4,A,z,1\n5,x,q,x\n6,7,q r,2\n007,8,r q,x\n') AS tg \gset
+SELECT state, rows_valid, rows_rejected FROM ir_validate(:tg, '{"rules": {"unique_in_file": ["label", "doc", "amount"], "max_reject_ratio": 1, "mapping_check": "off"}}');
+SELECT row_no, errors FROM ir_rejects(:tg);

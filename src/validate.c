@@ -17,8 +17,10 @@
  *	              pass over staging; the reason is PostgreSQL's own message
  *	  per row     key present, required, NOT NULL, pattern, format, allowed,
  *	              CHECK constraints whose columns are all mapped: one scan
- *	  per file    key unique in file, unique_in_file: hash aggregate to find
- *	              duplicated values, then only those rows
+ *	  per file    key unique in file, unique_in_file: a C pass keeps the
+ *	              rows whose 64-bit hash of the typed values is not unique
+ *	              (the type's own extended hash), then a hash aggregate over
+ *	              those finds the duplicated values
  *	  lookups     reference (one anti-join per rule), mode insert/update and
  *	              unmapped NOT NULL columns without default (one join with
  *	              the target)
@@ -41,7 +43,9 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
+#include "common/hashfn.h"
 #include "utils/varlena.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
@@ -55,6 +59,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/typcache.h"
 
 #include "import_rollback.h"
 
@@ -676,6 +681,178 @@ check_types(Run *run)
 }
 
 /*
+ * Duplicate prefilter.  Grouping a million distinct keys costs more than
+ * the rest of validation, yet a duplicate is rare.  One more heap pass
+ * hashes each row's values of a column set with the types' own extended
+ * hash functions (those of the hash opclass GROUP BY uses, so equal values
+ * hash equally) and keeps the rows whose 64-bit hash is not unique: every
+ * true duplicate is among them, and the SQL check groups only those.
+ */
+typedef struct RowHash
+{
+	uint64		hash;
+	int64		row_no;
+} RowHash;
+
+/* sort_row_hash(): a qsort specialized for RowHash, comparing inline */
+#define ST_SORT sort_row_hash
+#define ST_ELEMENT_TYPE RowHash
+#define ST_COMPARE(a, b) ((a)->hash < (b)->hash ? -1 : (a)->hash > (b)->hash ? 1 : 0)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * Rows that may share a value of cols, as a bigint[] parameter; "" when
+ * none can; NULL when some type has no hash support or collates other
+ * than the staging text does (then every row is grouped).
+ */
+static char *
+duplicate_candidates(Run *run, List *cols)
+{
+	int			n = list_length(cols);
+	IrColumn  **c = palloc(sizeof(IrColumn *) * n);
+	FmgrInfo   *input = palloc0(sizeof(FmgrInfo) * n);
+	Oid		   *ioparam = palloc0(sizeof(Oid) * n);
+	FmgrInfo   *hash = palloc0(sizeof(FmgrInfo) * n);
+	Oid		   *coll = palloc0(sizeof(Oid) * n);
+	int64	  **bad = palloc0(sizeof(int64 *) * n);
+	int			maxatt = 0;
+	RowHash    *rows;
+	int64		nrows = 0;
+	int64		maxrows = 1024;
+	Datum	   *cand;
+	int			ncand = 0;
+	Relation	rel;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	Snapshot	snapshot;
+	MemoryContext rowcxt;
+	MemoryContext oldcxt;
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, cols)
+	{
+		TypeCacheEntry *tce;
+		int			idx;
+		Oid			infunc;
+		Oid			typid;
+
+		c[i] = lfirst(lc);
+		idx = (int) (c[i] - run->m->cols);
+		typid = c[i]->checked ? c[i]->typid : TEXTOID;
+		tce = lookup_type_cache(typid, TYPECACHE_HASH_EXTENDED_PROC_FINFO);
+		if (!OidIsValid(tce->hash_extended_proc))
+			return NULL;
+		/* the SQL compares under the staging text's collation, the default */
+		if (OidIsValid(tce->typcollation) && tce->typcollation != DEFAULT_COLLATION_OID)
+			return NULL;
+		coll[i] = OidIsValid(tce->typcollation) ? DEFAULT_COLLATION_OID : InvalidOid;
+		fmgr_info_copy(&hash[i], &tce->hash_extended_proc_finfo, CurrentMemoryContext);
+		if (c[i]->checked)
+		{
+			getTypeInputInfo(typid, &infunc, &ioparam[i]);
+			fmgr_info(infunc, &input[i]);
+			/* cells that failed their check are NULL to the SQL: skip them */
+			if (run->nbad[idx] > 0)
+			{
+				bad[i] = palloc(sizeof(int64) * run->nbad[idx]);
+				memcpy(bad[i], run->bad_rows[idx], sizeof(int64) * run->nbad[idx]);
+				qsort(bad[i], run->nbad[idx], sizeof(int64), cmp_int64);
+			}
+		}
+		maxatt = Max(maxatt, STAGE_ATTNUM(c[i]->src));
+		i++;
+	}
+
+	rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowHash) * maxrows);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "import_rollback duplicate hashes",
+								   ALLOCSET_DEFAULT_SIZES);
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	rel = table_open(get_relname_relid(ir_staging_table_name(run->batch->batch_id),
+									   get_namespace_oid(IR_SCHEMA, false)),
+					 AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		int64		row_no;
+		uint64		h = 0;
+		bool		skip = false;
+
+		slot_getsomeattrs(slot, maxatt);
+		if (!slot->tts_isnull[STAGE_ATTNUM_STATUS - 1])
+			continue;			/* malformed at staging */
+		row_no = DatumGetInt64(slot->tts_values[0]);
+		oldcxt = MemoryContextSwitchTo(rowcxt);
+		for (i = 0; i < n && !skip; i++)
+		{
+			int			a = STAGE_ATTNUM(c[i]->src) - 1;
+			int			idx = (int) (c[i] - run->m->cols);
+			Datum		v = slot->tts_values[a];
+
+			if (slot->tts_isnull[a])
+			{
+				skip = true;	/* a NULL part: never a duplicate */
+				break;
+			}
+			if (c[i]->checked)
+			{
+				if (bad[i] && bsearch(&row_no, bad[i], run->nbad[idx], sizeof(int64), cmp_int64))
+				{
+					skip = true;
+					break;
+				}
+				v = InputFunctionCall(&input[i], TextDatumGetCString(v), ioparam[i],
+									  c[i]->typmod);
+			}
+			h = hash_combine64(h, DatumGetUInt64(FunctionCall2Coll(&hash[i], coll[i], v,
+																   UInt64GetDatum(0))));
+		}
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(rowcxt);
+		if (skip)
+			continue;
+		if (nrows == maxrows)
+		{
+			maxrows *= 2;
+			rows = repalloc_huge(rows, sizeof(RowHash) * maxrows);
+		}
+		rows[nrows].hash = h;
+		rows[nrows].row_no = row_no;
+		nrows++;
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, AccessShareLock);
+	UnregisterSnapshot(snapshot);
+	MemoryContextDelete(rowcxt);
+
+	sort_row_hash(rows, nrows);
+	cand = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(Datum) * Max(nrows, 1));
+	for (int64 r = 0; r < nrows; r++)
+		if ((r > 0 && rows[r - 1].hash == rows[r].hash) ||
+			(r + 1 < nrows && rows[r + 1].hash == rows[r].hash))
+			cand[ncand++] = Int64GetDatum(rows[r].row_no);
+	pfree(rows);
+	if (ncand == 0)
+		return "";
+	return add_param(run, INT8ARRAYOID,
+					 PointerGetDatum(construct_array(cand, ncand, INT8OID, 8,
+													 true, TYPALIGN_DOUBLE)));
+}
+
+/*
  * The cells that failed their type check, as one bigint[] parameter of
  * row_no * BAD_CELL_SPAN + column index (one parameter however wide the
  * file); NULL when there are none.
@@ -959,8 +1136,9 @@ row_checks(Run *run, char **typed)
 }
 
 /*
- * Duplicates of a column set in the file: find duplicated values with a
- * hash aggregate, then list, for each of their rows, the other rows.
+ * Duplicates of a column set in the file: among the rows the C prefilter
+ * left (all rows when it cannot run), find duplicated values with a hash
+ * aggregate, then list for each of their rows the rows with an equal value.
  */
 static void
 duplicate_check(Run *run, List *cols, char **typed, bool is_key)
@@ -971,8 +1149,13 @@ duplicate_check(Run *run, List *cols, char **typed, bool is_key)
 	StringInfoData notnull;
 	ListCell   *lc;
 	int			ord = 0;
+	char	   *cand;
+	StringInfoData part;
+	StringInfoData keys;
 
 	initStringInfo(&grp);
+	initStringInfo(&part);
+	initStringInfo(&keys);
 	initStringInfo(&names);
 	initStringInfo(&shown);
 	initStringInfo(&notnull);
@@ -983,6 +1166,8 @@ duplicate_check(Run *run, List *cols, char **typed, bool is_key)
 		bool		first = (grp.len == 0);
 
 		appendStringInfo(&grp, "%s%s", first ? "" : ", ", typed[idx]);
+		appendStringInfo(&part, "%sy.k%d", first ? "" : ", ", idx);
+		appendStringInfo(&keys, ", %s AS k%d", typed[idx], idx);
 		appendStringInfo(&names, "%s%s", first ? "" : ", ", c->name);
 		appendStringInfo(&shown, "%s(%s)::text", first ? "" : " || ', ' || ", typed[idx]);
 		appendStringInfo(&notnull, " AND %s IS NOT NULL", typed[idx]);
@@ -991,6 +1176,11 @@ duplicate_check(Run *run, List *cols, char **typed, bool is_key)
 	}
 	if (is_key)
 		ord = 0;
+	cand = duplicate_candidates(run, cols);
+	if (cand != NULL && cand[0] == '\0')
+		return;					/* no two rows hash alike: no duplicates */
+	if (cand != NULL)
+		appendStringInfo(&notnull, " AND s.row_no IN (SELECT unnest(%s::bigint[]))", cand);
 	branch(run,
 		   "SELECT z.row_no, %d, %s || ' (' || z.shown || ') %s (also row'"
 		   " || CASE WHEN cardinality(z.others) > 1 THEN 's ' ELSE ' ' END"
@@ -998,15 +1188,15 @@ duplicate_check(Run *run, List *cols, char **typed, bool is_key)
 		   " || CASE WHEN cardinality(z.others) > 10"
 		   "    THEN ' and ' || (cardinality(z.others) - 10) || ' more' ELSE '' END || ')'"
 		   " FROM (SELECT y.row_no, y.shown, array_remove(array_agg(y.row_no) OVER"
-		   "        (PARTITION BY y.shown ORDER BY y.row_no"
+		   "        (PARTITION BY %s ORDER BY y.row_no"
 		   "         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING), y.row_no) AS others"
-		   "       FROM (SELECT s.row_no, %s AS shown FROM %s s WHERE s.status IS NULL%s"
+		   "       FROM (SELECT s.row_no, %s AS shown%s FROM %s s WHERE s.status IS NULL%s"
 		   "               AND (%s) IN (SELECT %s FROM %s s WHERE s.status IS NULL%s"
 		   "                             GROUP BY %s HAVING count(*) > 1)) y) z",
 		   ord,
 		   lit(is_key ? psprintf("duplicate key (%s) =", names.data) : names.data),
 		   is_key ? "in the file" : "is not unique in the file",
-		   shown.data, run->stage, notnull.data,
+		   part.data, shown.data, keys.data, run->stage, notnull.data,
 		   grp.data, grp.data, run->stage, notnull.data, grp.data);
 }
 
