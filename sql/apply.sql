@@ -153,3 +153,15 @@ SELECT * FROM ir_rollback(:ev);
 \echo :SQLSTATE
 SELECT state FROM ir_batches WHERE batch_id = :ev;
 DROP TRIGGER evict ON members;
+-- a look-alike change-log trigger (here: one that never fires) is refused
+DROP TRIGGER import_rollback_changelog ON members;
+CREATE TRIGGER import_rollback_changelog AFTER INSERT OR UPDATE OR DELETE ON members
+  FOR EACH ROW WHEN (false) EXECUTE FUNCTION import_rollback.ir_changelog();
+ALTER TABLE members ENABLE ALWAYS TRIGGER import_rollback_changelog;
+SELECT ir_stage('members', 'lookalike.csv', E'id,note\n4,look\n') AS la \gset
+SELECT * FROM ir_apply(:la);
+\echo :SQLSTATE
+-- dropped, it is installed again by the next apply
+DROP TRIGGER import_rollback_changelog ON members;
+SELECT inserted, updated FROM ir_apply(:la);
+SELECT action, new_values FROM ir_changes(:la);

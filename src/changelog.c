@@ -593,7 +593,13 @@ ir_truncated(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
-/* tgenabled of a trigger on relid by name, '\0' when there is none. */
+/*
+ * tgenabled of a trigger on relid by name, '\0' when there is none, and
+ * NOT_OURS when a trigger of that name is not the one this extension
+ * creates (another function, events, columns, arguments or condition).
+ */
+#define NOT_OURS '?'
+
 static char
 trigger_enabled(Oid relid, const char *name)
 {
@@ -604,7 +610,16 @@ trigger_enabled(Oid relid, const char *name)
 
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(name));
-	ir_spi_exec("SELECT tgenabled FROM pg_trigger WHERE tgrelid = $1 AND tgname = $2",
+	ir_spi_exec("SELECT CASE WHEN t.tgnargs = 0 AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0"
+				"   AND t.tgconstraint = 0 AND CASE t.tgname"
+				"     WHEN '" CHANGELOG_TRIGGER "' THEN t.tgtype = 29"
+				"       AND t.tgfoid = 'import_rollback.ir_changelog()'::pg_catalog.regprocedure"
+				"       AND pg_catalog.pg_get_triggerdef(t.oid) LIKE"
+				"         '% FOR EACH ROW WHEN (import_rollback.ir_logging()) EXECUTE FUNCTION %'"
+				"     ELSE t.tgtype = 32 AND t.tgqual IS NULL"
+				"       AND t.tgfoid = 'import_rollback.ir_truncated()'::pg_catalog.regprocedure END"
+				" THEN t.tgenabled ELSE '?' END"
+				" FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1 AND t.tgname = $2",
 				2, argtypes, values, NULL, SPI_OK_SELECT, &plan);
 	if (SPI_processed > 0)
 	{
@@ -693,6 +708,14 @@ ir_track_target(Oid relid)
 	SPI_finish();
 	ir_restore_user(&save);
 
+	if (cl == NOT_OURS || tr == NOT_OURS)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("trigger \"%s\" on %s is not the one import_rollback installs",
+						cl == NOT_OURS ? CHANGELOG_TRIGGER : TRUNCATE_TRIGGER, qname),
+				 errdetail("Its function, events, columns, arguments or WHEN condition differ; "
+						   "a batch's writes could go unlogged."),
+				 errhint("Drop the trigger; the next ir_apply() creates it again.")));
 	if ((cl != '\0' && cl != TRIGGER_FIRES_ALWAYS) ||
 		(tr != '\0' && tr != TRIGGER_FIRES_ALWAYS))
 		ereport(ERROR,

@@ -1441,11 +1441,11 @@ profile_table() {
 profile_details() {
 	local subj=$1 sym
 	say "  top self, $subj, run 1 ($PERF_DIR/$subj.1.self.txt):"
-	grep -E '^ +[0-9]' "$PERF_DIR/$subj.1.self.txt" | head -n 15 |
+	{ grep -E '^ +[0-9]' "$PERF_DIR/$subj.1.self.txt" || true; } | head -n 15 |
 		awk '{ printf "    %7s  %-22s %s\n", $1, $2, $4 }'
 	for sym in $APPLY_PERF_CALLERS; do
 		say "  call chains to $sym, $subj, run 1 (share of all samples; $PERF_DIR/$subj.1.callers.$sym.txt):"
-		grep -E '[0-9.]+%' "$PERF_DIR/$subj.1.callers.$sym.txt" | head -n 12 | sed 's/^/    /'
+		{ grep -E '[0-9.]+%' "$PERF_DIR/$subj.1.callers.$sym.txt" || echo "no samples"; } | head -n 12 | sed 's/^/    /'
 	done
 }
 
