@@ -554,15 +554,7 @@ ir_drill(PG_FUNCTION_ARGS)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		ReThrowError(edata);
+		ReThrowError(ir_abort_subxact(oldcxt, oldowner));
 	}
 	PG_END_TRY();
 

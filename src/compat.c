@@ -16,7 +16,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
-#include "compat.h"
+#include "import_rollback.h"
 
 #if PG_VERSION_NUM >= 160000
 
@@ -73,16 +73,9 @@ try_inputs(FmgrInfo *flinfo, Oid typioparam, int32 typmod,
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
+		edata = ir_abort_subxact(oldcxt, oldowner);
 		if (!is_data_error(edata->sqlerrcode))
-		{
-			MemoryContextSwitchTo(oldcxt);
-			CurrentResourceOwner = oldowner;
 			ReThrowError(edata);
-		}
 	}
 	PG_END_TRY();
 	MemoryContextSwitchTo(oldcxt);

@@ -22,6 +22,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
 #include "miscadmin.h"
@@ -29,6 +30,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 
 #include "import_rollback.h"
 
@@ -98,6 +100,25 @@ ir_restore_user(const IrOwnerSave *save)
 {
 	AtEOXact_GUC(true, save->guc_nestlevel);
 	SetUserIdAndSecContext(save->userid, save->sec_context);
+}
+
+/*
+ * In the PG_CATCH of an internal subtransaction begun in oldcxt under
+ * oldowner: take the error, roll the subtransaction back and return to
+ * where it began.  The caller re-throws the error or handles it.
+ */
+ErrorData *
+ir_abort_subxact(MemoryContext oldcxt, ResourceOwner oldowner)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(oldcxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return edata;
 }
 
 /* Name of the calling role, for the catalog's "who" columns. */

@@ -190,6 +190,7 @@ extern void ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
 						const Datum *values, const char *nulls,
 						int expected, SPIPlanPtr *plancache);
 extern char *ir_current_role_name(void);
+extern ErrorData *ir_abort_subxact(MemoryContext oldcxt, ResourceOwner oldowner);
 
 /* catalog.c */
 extern const char *ir_state_name(IrState state);

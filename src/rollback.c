@@ -718,15 +718,7 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 		}
 		PG_CATCH();
 		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(oldcxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcxt);
-			CurrentResourceOwner = oldowner;
-			ReThrowError(edata);
+			ReThrowError(ir_abort_subxact(oldcxt, oldowner));
 		}
 		PG_END_TRY();
 		if (res->conflicts > 0)

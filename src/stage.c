@@ -562,14 +562,7 @@ parse_chunk(StageRun *run, bool header_pass, char ***header_out, int *nheader_ou
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
+		ErrorData  *edata = ir_abort_subxact(oldcxt, oldowner);
 
 		if (!is_file_content_error(edata->sqlerrcode))
 			ReThrowError(edata);
