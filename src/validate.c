@@ -583,6 +583,56 @@ check_chunk(Run *run, int nchecked, const int *colidx, TypeChunk *chunks,
 }
 
 /*
+ * A heap scan (no SPI) of the staging rows that parsed at staging, under a
+ * snapshot that sees this transaction's own writes so far; each row comes
+ * with its attributes deformed up to maxatt.
+ */
+typedef struct StageScan
+{
+	Relation	rel;
+	Snapshot	snapshot;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	int			maxatt;
+} StageScan;
+
+static void
+stage_scan_begin(StageScan *ss, Run *run, int maxatt)
+{
+	ss->snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	ss->rel = table_open(get_relname_relid(ir_staging_table_name(run->batch->batch_id),
+										   get_namespace_oid(IR_SCHEMA, false)),
+						 AccessShareLock);
+	ss->slot = table_slot_create(ss->rel, NULL);
+	ss->scan = table_beginscan(ss->rel, ss->snapshot, 0, NULL);
+	ss->maxatt = maxatt;
+}
+
+/* The next row in ss->slot and its row_no; false at the end. */
+static bool
+stage_scan_next(StageScan *ss, int64 *row_no)
+{
+	while (table_scan_getnextslot(ss->scan, ForwardScanDirection, ss->slot))
+	{
+		slot_getsomeattrs(ss->slot, ss->maxatt);
+		if (!ss->slot->tts_isnull[STAGE_ATTNUM_STATUS - 1])
+			continue;			/* malformed at staging */
+		*row_no = DatumGetInt64(ss->slot->tts_values[0]);
+		return true;
+	}
+	return false;
+}
+
+static void
+stage_scan_end(StageScan *ss)
+{
+	table_endscan(ss->scan);
+	ExecDropSingleTupleTableSlot(ss->slot);
+	table_close(ss->rel, AccessShareLock);
+	UnregisterSnapshot(ss->snapshot);
+}
+
+/*
  * One pass over the staging table (a plain heap scan, no SPI): every
  * non-NULL value of every mapped column that needs it goes through its
  * type's input function, a chunk of rows at a time.
@@ -599,10 +649,8 @@ check_types(Run *run)
 	int		   *nvalues;
 	int			nrows = 0;
 	int			maxatt = 0;
-	Relation	rel;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	Snapshot	snapshot;
+	StageScan	ss;
+	int64		row_no;
 	MemoryContext chunkcxt;
 	MemoryContext oldcxt;
 
@@ -637,21 +685,11 @@ check_types(Run *run)
 	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "import_rollback type checks",
 									 ALLOCSET_DEFAULT_SIZES);
 
-	/* a snapshot that sees this transaction's own writes so far */
-	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	rel = table_open(get_relname_relid(ir_staging_table_name(run->batch->batch_id),
-									   get_namespace_oid(IR_SCHEMA, false)),
-					 AccessShareLock);
-	slot = table_slot_create(rel, NULL);
-	scan = table_beginscan(rel, snapshot, 0, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	stage_scan_begin(&ss, run, maxatt);
+	while (stage_scan_next(&ss, &row_no))
 	{
-		int64		row_no;
+		TupleTableSlot *slot = ss.slot;
 
-		slot_getsomeattrs(slot, maxatt);
-		if (!slot->tts_isnull[STAGE_ATTNUM_STATUS - 1])
-			continue;			/* malformed at staging */
-		row_no = DatumGetInt64(slot->tts_values[0]);
 		oldcxt = MemoryContextSwitchTo(chunkcxt);
 		for (int k = 0; k < nchecked; k++)
 		{
@@ -673,10 +711,7 @@ check_types(Run *run)
 		}
 	}
 	check_chunk(run, nchecked, colidx, chunks, inputs, ioparams, nvalues);
-	table_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	table_close(rel, AccessShareLock);
-	UnregisterSnapshot(snapshot);
+	stage_scan_end(&ss);
 	MemoryContextDelete(chunkcxt);
 }
 
@@ -732,10 +767,8 @@ duplicate_candidates(Run *run, List *cols)
 	int64		maxrows = 1024;
 	Datum	   *cand;
 	int			ncand = 0;
-	Relation	rel;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	Snapshot	snapshot;
+	StageScan	ss;
+	int64		row_no;
 	MemoryContext rowcxt;
 	MemoryContext oldcxt;
 	ListCell   *lc;
@@ -778,24 +811,15 @@ duplicate_candidates(Run *run, List *cols)
 	rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowHash) * maxrows);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "import_rollback duplicate hashes",
 								   ALLOCSET_DEFAULT_SIZES);
-	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	rel = table_open(get_relname_relid(ir_staging_table_name(run->batch->batch_id),
-									   get_namespace_oid(IR_SCHEMA, false)),
-					 AccessShareLock);
-	slot = table_slot_create(rel, NULL);
-	scan = table_beginscan(rel, snapshot, 0, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	stage_scan_begin(&ss, run, maxatt);
+	while (stage_scan_next(&ss, &row_no))
 	{
-		int64		row_no;
+		TupleTableSlot *slot = ss.slot;
 		uint64		h = 0;
 		bool		skip = false;
 
-		slot_getsomeattrs(slot, maxatt);
-		if (!slot->tts_isnull[STAGE_ATTNUM_STATUS - 1])
-			continue;			/* malformed at staging */
-		row_no = DatumGetInt64(slot->tts_values[0]);
 		oldcxt = MemoryContextSwitchTo(rowcxt);
-		for (i = 0; i < n && !skip; i++)
+		for (i = 0; i < n; i++)
 		{
 			int			a = STAGE_ATTNUM(c[i]->src) - 1;
 			int			idx = (int) (c[i] - run->m->cols);
@@ -832,10 +856,7 @@ duplicate_candidates(Run *run, List *cols)
 		rows[nrows].row_no = row_no;
 		nrows++;
 	}
-	table_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	table_close(rel, AccessShareLock);
-	UnregisterSnapshot(snapshot);
+	stage_scan_end(&ss);
 	MemoryContextDelete(rowcxt);
 
 	sort_row_hash(rows, nrows);
