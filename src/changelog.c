@@ -360,14 +360,15 @@ log_write(IrLog *log, const char *action, TupleTableSlot *oldslot, TupleTableSlo
 	{
 		LogColumn  *col = &log->cols[i];
 		int			a = (attnums ? attnums[i] : col->attnum) - 1;
-		bool		keep = true;
 
-		if (update && col->is_key)
+		if (update)
 		{
 			bool		o_null = oldslot->tts_isnull[a];
+			bool		same = o_null ? newslot->tts_isnull[a] :
+				(!newslot->tts_isnull[a] &&
+				 values_equal(col, oldslot->tts_values[a], newslot->tts_values[a]));
 
-			if (o_null != newslot->tts_isnull[a] ||
-				(!o_null && !values_equal(col, oldslot->tts_values[a], newslot->tts_values[a])))
+			if (col->is_key && !same)
 				ereport(ERROR,
 						(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 						 errmsg("batch " INT64_FORMAT " changed the key of a record of %s",
@@ -375,22 +376,13 @@ log_write(IrLog *log, const char *action, TupleTableSlot *oldslot, TupleTableSlo
 						 errdetail("Column \"%s\" changed; the change log finds records by their key, so this write could not be undone.",
 								   get_attname(log->relid, col->attnum, false)),
 						 errhint("A trigger on the table may rewrite keys during the batch; nothing was written.")));
-		}
-		else if (update)
-		{
-			bool		o_null = oldslot->tts_isnull[a];
-			bool		n_null = newslot->tts_isnull[a];
-
-			if (o_null && n_null)
-				keep = false;
-			else if (!o_null && !n_null &&
-					 values_equal(col, oldslot->tts_values[a], newslot->tts_values[a]))
-				keep = false;
-			else
+			if (!col->is_key)
+			{
+				if (same)
+					continue;
 				changed[nchanged++] = Int16GetDatum(i + 1);
+			}
 		}
-		if (!keep)
-			continue;
 		if (oldslot && !oldslot->tts_isnull[a])
 		{
 			values[LOG_FIXED + i] = log_value(col, oldslot->tts_values[a]);
