@@ -52,6 +52,10 @@ SELECT ir_stage('customers', 'x.csv', E'a\n', '{"expect_rows": -1}');
 \echo :SQLSTATE
 SELECT ir_stage('customers', 'x.csv', E'a\n', '{"key": []}');
 \echo :SQLSTATE
+SELECT ir_stage('customers', 'x.csv', E'a\n', '{"key": "id"}');
+\echo :SQLSTATE
+SELECT ir_stage('customers', 'x.csv', E'a\n', '{"key": ["id", 1]}');
+\echo :SQLSTATE
 SELECT ir_stage('customers', 'x.csv', E'a\n', '[1, 2]');
 \echo :SQLSTATE
 SELECT ir_stage('customers', 'x.csv', E'a\n', '{"encoding": "LATIN1"}');

@@ -212,23 +212,11 @@ check_option_value(const char *key, JsonbValue *v)
 	}
 	else if (strcmp(key, "key") == 0)
 	{
-		JsonbIterator *it;
-		JsonbValue	elem;
-		JsonbIteratorToken tok;
-		int			n = 0;
+		List	   *cols;
 
-		if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		if (!ir_json_strings(v, &cols))
 			option_error(key, "an array of column names");
-		it = JsonbIteratorInit(v->val.binary.data);
-		while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
-		{
-			if (tok != WJB_ELEM)
-				continue;
-			if (elem.type != jbvString)
-				option_error(key, "an array of column names");
-			n++;
-		}
-		if (n == 0)
+		if (cols == NIL)
 			option_error(key, "a non-empty array of column names");
 	}
 	else
@@ -289,19 +277,11 @@ static List *
 key_from_options(Jsonb *options)
 {
 	JsonbValue *v = ir_option(options, "key");
-	JsonbIterator *it;
-	JsonbValue	elem;
-	JsonbIteratorToken tok;
 	List	   *cols = NIL;
 
-	if (v == NULL)
-		return NIL;
-	it = JsonbIteratorInit(v->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
-	{
-		if (tok == WJB_ELEM)
-			cols = lappend(cols, pnstrdup(elem.val.string.val, elem.val.string.len));
-	}
+	/* the options were checked when the batch was created */
+	if (v != NULL && !ir_json_strings(v, &cols))
+		elog(ERROR, "option \"key\" is not an array of strings");
 	return cols;
 }
 

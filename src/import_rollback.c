@@ -186,6 +186,32 @@ ir_option_string(Jsonb *options, const char *key)
 }
 
 /*
+ * The strings of a JSON array, as a List of char * in *out.  False when v
+ * is not an array or holds anything but strings; the caller says why.
+ */
+bool
+ir_json_strings(JsonbValue *v, List **out)
+{
+	JsonbIterator *it;
+	JsonbValue	elem;
+	JsonbIteratorToken tok;
+
+	*out = NIL;
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		return false;
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+	{
+		if (tok != WJB_ELEM)
+			continue;
+		if (elem.type != jbvString)
+			return false;
+		*out = lappend(*out, pnstrdup(elem.val.string.val, elem.val.string.len));
+	}
+	return true;
+}
+
+/*
  * Run one internal statement through SPI, inside an SPI connection the
  * caller holds.  When plancache is given the plan is prepared once per
  * backend and kept.  The result code must equal expected.

@@ -186,6 +186,7 @@ extern char *ir_staging_table_qualified(int64 batch_id);
 extern void ir_check_object(Jsonb *options);
 extern JsonbValue *ir_option(Jsonb *options, const char *key);
 extern char *ir_option_string(Jsonb *options, const char *key);
+extern bool ir_json_strings(JsonbValue *v, List **out);
 extern void ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
 						const Datum *values, const char *nulls,
 						int expected, SPIPlanPtr *plancache);

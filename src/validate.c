@@ -240,26 +240,14 @@ string_value(JsonbValue *v, const char *rule)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
-/* Iterate the strings of a JSON array into a List of char *. */
+/* The strings of a JSON array, as a List of char *. */
 static List *
 string_list(JsonbValue *v, const char *rule)
 {
-	JsonbIterator *it;
-	JsonbValue	e;
-	JsonbIteratorToken tok;
-	List	   *out = NIL;
+	List	   *out;
 
-	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+	if (!ir_json_strings(v, &out))
 		rule_error(rule, "an array of column names");
-	it = JsonbIteratorInit(v->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
-	{
-		if (tok != WJB_ELEM)
-			continue;
-		if (e.type != jbvString)
-			rule_error(rule, "an array of column names");
-		out = lappend(out, pnstrdup(e.val.string.val, e.val.string.len));
-	}
 	return out;
 }
 
