@@ -35,11 +35,7 @@ cleanup() {
 			ir_as_pg "$PGBIN/pg_ctl" -D "$WORK/data" -m immediate -w stop >/dev/null 2>&1 || true
 		CLUSTER_UP=""
 	fi
-	if [[ ${IR_KEEP:-} == 1 ]]; then
-		echo "kept $WORK" >&2
-	else
-		rm -rf "$WORK"
-	fi
+	ir_drop_work "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

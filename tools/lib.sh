@@ -101,3 +101,13 @@ ir_free_port() {
 	done
 	return 1
 }
+
+# ir_drop_work DIR: remove a script's temp dir, or keep it (IR_KEEP=1)
+# and say where.
+ir_drop_work() {
+	if [[ ${IR_KEEP:-} == 1 ]]; then
+		echo "kept $1" >&2
+	else
+		rm -rf "$1"
+	fi
+}

@@ -63,11 +63,7 @@ cleanup() {
 	for d in "$WORK"/pg* "$WORK/tmp"; do
 		[[ -d $d ]] && ir_stop_servers "$d"
 	done
-	if [[ ${IR_KEEP:-} == 1 ]]; then
-		echo "kept $WORK" >&2
-	else
-		rm -rf "$WORK"
-	fi
+	ir_drop_work "$WORK"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
