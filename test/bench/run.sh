@@ -301,7 +301,7 @@ psql_val() { PGOPTIONS="-c client_min_messages=warning" psql_bench -At -c "$1"; 
 # sql_lit TEXT -> TEXT as an SQL string literal
 sql_lit() { printf "'%s'" "${1//\'/\'\'}"; }
 
-# measure SCENARIO SUBJECT RUN SQL CHECK_SQL
+# measure SCENARIO SUBJECT RUN SQL CHECK_SQL [SETTINGS]
 #   Times SQL (one statement in its own transaction) and its COMMIT with
 #   psql's \timing in a fresh session, and records the WAL it wrote.  The
 #   time reported is statement + commit: the commit flushes the load's WAL
@@ -310,12 +310,13 @@ sql_lit() { printf "'%s'" "${1//\'/\'\'}"; }
 #   loaded>" or "ok|<bytes>|<a note to show>"; anything else is an error.
 #   A row the statement returns with several columns is shown too.  RUN
 #   "warmup" is not recorded.
+#   SETTINGS (e.g. "-c enable_hashjoin=off") apply to the timed session only.
 measure() {
-	local scenario=$1 subject=$2 run=$3 sql=$4 check=$5
+	local scenario=$1 subject=$2 run=$3 sql=$4 check=$5 options=${6:-}
 	local out times stmt_ms commit_ms wal chk secs commit tbytes cpu0 load usage note result
 	cpu0=$(cpu_snapshot)
 	# log_statement_stats: the backend's own getrusage() per statement
-	out=$(PGOPTIONS="-c log_statement_stats=on -c client_min_messages=log" psql_bench -At 2>"$WORK/stmt.err" <<-EOF
+	out=$(PGOPTIONS="-c log_statement_stats=on -c client_min_messages=log $options" psql_bench -At 2>"$WORK/stmt.err" <<-EOF
 		SELECT pg_current_wal_insert_lsn() AS lsn0 \gset
 		BEGIN;
 		\timing on
@@ -955,10 +956,17 @@ scenario_validate() {
 #                this first apply to the fresh table), batch bookkeeping
 #   ir_rollback  SELECT * FROM ir_rollback(b), right after ir_apply in the
 #                same round: restore and delete, logged
+#   bare-undo    right after the upsert, the least any rollback of it must
+#                do, as one statement on t_plain with no log, no checks and
+#                the old values at hand: DELETE the inserted ids and UPDATE
+#                the updated records back from t_tmpl by key (index nested
+#                loop: hash and merge joins are off for it, they measured
+#                1.2-1.4x slower).  Not a target: the floor ir_rollback is
+#                measured against.
 # Per round: extension, t and t_plain re-created from the template,
 # VACUUM ANALYZE, the file staged and validated (untimed, mapping check
 # off), then the three statements, each after CHECKPOINT, the upsert
-# first in odd rounds and last in even ones.  Checks: counts, the batch's
+# (and bare-undo) first in odd rounds and last in even ones.  Checks: counts, the batch's
 # states and log, and after the rollback t equal to the template.  Both
 # scenarios come from the same rounds: asking for either runs them once.
 APPLY_DONE=0
@@ -968,6 +976,10 @@ UPSERT_SQL="INSERT INTO t_plain AS t (id, name, email, balance)
  ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, balance = EXCLUDED.balance
  WHERE (t.name IS DISTINCT FROM EXCLUDED.name) OR (t.email IS DISTINCT FROM EXCLUDED.email)
     OR (t.balance IS DISTINCT FROM EXCLUDED.balance)"
+
+BARE_UNDO_SQL="WITH d AS (DELETE FROM t_plain WHERE id > $ROWS)
+UPDATE t_plain AS t SET name = o.name, email = o.email, balance = o.balance
+  FROM t_tmpl o WHERE o.id = t.id AND o.id > $((ROWS / 2))"
 
 apply_prepare() {
 	t_template
@@ -999,6 +1011,10 @@ upsert_check() {
 	echo "SELECT CASE WHEN count(*) = $((ROWS / 2 + ROWS)) THEN 'ok|' || pg_table_size('t_plain') ELSE 'bad|' || count(*) END FROM t_plain"
 }
 
+bare_undo_check() {
+	echo "SELECT CASE WHEN (SELECT count(*) FROM t_plain) = $ROWS AND NOT EXISTS (SELECT * FROM t_plain EXCEPT SELECT * FROM t_tmpl) THEN 'ok|' || pg_table_size('t_plain') ELSE 'bad|' || (SELECT count(*) FROM t_plain) END"
+}
+
 apply_check() {
 	cat <<-EOF
 	SELECT CASE WHEN b.state = 'applied' AND b.inserted = $((ROWS / 2)) AND b.updated = $((ROWS - ROWS / 2))
@@ -1025,14 +1041,16 @@ rollback_check() {
 
 # apply_round ROUND RUN
 apply_round() {
-	local r=$1 run=$2 b s subjects=(upsert ir_apply ir_rollback)
+	local r=$1 run=$2 b s subjects=(upsert bare-undo ir_apply ir_rollback)
 	apply_setup
 	b=$BATCH
-	((r % 2)) || subjects=(ir_apply ir_rollback upsert)
+	((r % 2)) || subjects=(ir_apply ir_rollback upsert bare-undo)
 	for s in "${subjects[@]}"; do
 		settle
 		case $s in
 			upsert) measure apply upsert "$run" "$UPSERT_SQL" "$(upsert_check)" ;;
+			bare-undo) measure rollback bare-undo "$run" "$BARE_UNDO_SQL" "$(bare_undo_check)" \
+				"-c enable_hashjoin=off -c enable_mergejoin=off" ;;
 			ir_apply) measure apply ir_apply "$run" "SELECT * FROM ir_apply($b)" "$(apply_check "$b")" ;;
 			ir_rollback) measure rollback ir_rollback "$run" "SELECT * FROM ir_rollback($b)" "$(rollback_check "$b")" ;;
 		esac
@@ -1046,10 +1064,11 @@ apply_rounds() {
 	apply_prepare
 	for ((r = 1; r <= WARMUP; r++)); do apply_round "$r" warmup; done
 	for ((r = 1; r <= RUNS; r++)); do apply_round "$r" "$r/$RUNS"; done
-	say "apply/rollback: spread (min-max s): upsert $(spread apply upsert), ir_apply $(spread apply ir_apply), ir_rollback $(spread rollback ir_rollback)"
-	say "apply/rollback: median commit s: upsert $(median apply upsert commit), ir_apply $(median apply ir_apply commit), ir_rollback $(median rollback ir_rollback commit)"
+	say "apply/rollback: spread (min-max s): upsert $(spread apply upsert), ir_apply $(spread apply ir_apply), ir_rollback $(spread rollback ir_rollback), bare-undo $(spread rollback bare-undo)"
+	say "apply/rollback: median commit s: upsert $(median apply upsert commit), ir_apply $(median apply ir_apply commit), ir_rollback $(median rollback ir_rollback commit), bare-undo $(median rollback bare-undo commit)"
 	say "apply/rollback: ratio to the bare upsert by medians / paired per round / best runs:" \
-		"ir_apply $(ratios apply/ir_apply apply/upsert), ir_rollback $(ratios rollback/ir_rollback apply/upsert)"
+		"ir_apply $(ratios apply/ir_apply apply/upsert), ir_rollback $(ratios rollback/ir_rollback apply/upsert), bare-undo $(ratios rollback/bare-undo apply/upsert)"
+	say "apply/rollback: ir_rollback to bare-undo: $(ratios rollback/ir_rollback rollback/bare-undo)"
 	APPLY_DONE=1
 }
 
@@ -1062,11 +1081,13 @@ scenario_apply() {
 }
 
 scenario_rollback() {
-	local b u
+	local b u f
 	apply_rounds
 	b=$(median rollback ir_rollback)
 	u=$(median apply upsert)
+	f=$(median rollback bare-undo)
 	SUMMARY+=("rollback: ir_rollback $b s, bare upsert $u s, ratio $(ratio "$b" "$u")x (paired $(paired_keys rollback/ir_rollback apply/upsert)x) (target <= 0.50x)")
+	SUMMARY+=("rollback floor: bare-undo $f s, $(ratio "$f" "$u")x the bare upsert (paired $(paired_keys rollback/bare-undo apply/upsert)x); ir_rollback $(ratio "$b" "$f")x bare-undo (paired $(paired_keys rollback/ir_rollback rollback/bare-undo)x)")
 }
 
 # ---------------------------------------------------------------------------
@@ -1077,20 +1098,26 @@ scenario_rollback() {
 # tables of PLAIN_ROWS records (default 100,000: bench_rows plus n int);
 # the first carries the change-log triggers (a 10-record batch is applied
 # to it, the same change made to the other with a plain UPDATE; the
-# triggers are checked in pg_trigger).  Each run is
-#   pgbench -n -c 1 -t PLAIN_TX --random-seed=<round> -f <script>
+# triggers are checked in pg_trigger).  Each run is one pgbench loop
+# that picks one of two scripts at random for each transaction:
+#   pgbench -n -c 1 -t 2*PLAIN_TX --random-seed=<round> -l \
+#           -f tracked.pgbench@1 -f untracked.pgbench@1
 #   \set id random(1, PLAIN_ROWS)
 #   UPDATE <table> SET n = n + 1 WHERE id = :id;
-# (PLAIN_TX default 20,000), so both tables get the same ids.  Each round
-# re-creates both tables and runs each twice: with the cluster's settings
-# (each transaction waits for its WAL flush, as in production), then with
-# synchronous_commit = off for both (the statement's CPU cost is then the
-# whole story, so an overhead shows most); the tracked table goes first
-# in odd rounds and with the flush, second otherwise.  Compared: time per
-# run (untracked tps / tracked tps).  Then, when valgrind is installed, a
-# noise-free second opinion: the instructions of PLAIN_CG_TX (default
-# 5,000) such UPDATEs (the same ids on both tables), counted by callgrind
-# in a single-user backend as in stage-callgrind; perf stat's instruction
+# (PLAIN_TX default 20,000, about that many per table).  Compared: the
+# mean latency per transaction of each table, from pgbench's per-transaction
+# log.  Interleaving matters on this VM: two runs of the same table a
+# minute apart differ by up to 20%, which buried a 2% difference when the
+# tables ran one after the other.  Each round re-creates both tables and
+# runs twice: with the cluster's settings (each transaction waits for its
+# WAL flush, as in production), then with synchronous_commit = off (the
+# statement's CPU cost is then most of the time, so an overhead shows
+# most).  Then, when valgrind is installed, a noise-free
+# second opinion on the backend alone: the instructions of PLAIN_CG_TX
+# (default 5,000) such UPDATEs (the same ids on both tables), counted by
+# callgrind in a single-user backend as in stage-callgrind (it leaves out
+# the kernel and client work a transaction also costs, the same for both,
+# so it is an upper bound of the time ratio); perf stat's instruction
 # counter is not available on this VM.
 PLAIN_ROWS=${PLAIN_ROWS:-100000}
 PLAIN_TX=${PLAIN_TX:-20000}
@@ -1123,41 +1150,50 @@ VACUUM ANALYZE upd_tracked, upd_plain;"
 	[[ $diff == "10 0" ]] || die "plain-update: batch or tables not as expected (updated, differences): $diff"
 }
 
-# plain_run SUBJECT RUN TABLE SEED PGOPTIONS: one pgbench run, recorded as
-# plain-update/SUBJECT, its time being PLAIN_TX / tps
+# plain_run SUFFIX RUN SEED PGOPTIONS: one pgbench run of 2 * PLAIN_TX
+# transactions, each an UPDATE of the tracked or the untracked table,
+# drawn at random (-f ...@1 twice): both tables see the same machine at
+# the same moments, so the noise of this VM (runs of the same statement
+# differ by 20% from one minute to the next) falls on both alike.  Each
+# transaction's latency is logged (-l); recorded as
+# plain-update/tracked$SUFFIX and plain-update/untracked$SUFFIX, the time
+# of each being PLAIN_TX times its mean latency.
 plain_run() {
-	local subject=$1 run=$2 table=$3 seed=$4 opts=$5 script out tps lat secs cpu0 load
-	script=$WORK/update_$table.pgbench
-	printf '\\set id random(1, %s)\nUPDATE %s SET n = n + 1 WHERE id = :id;\n' "$PLAIN_ROWS" "$table" >"$script"
+	local suffix=$1 run=$2 seed=$3 opts=$4 t out load cpu0 lines
+	for t in upd_tracked upd_plain; do
+		printf '\\set id random(1, %s)\nUPDATE %s SET n = n + 1 WHERE id = :id;\n' "$PLAIN_ROWS" "$t" >"$WORK/update_$t.pgbench"
+	done
+	rm -f "$WORK"/plainlog*
 	settle
 	cpu0=$(cpu_snapshot)
-	out=$(PGOPTIONS=$opts "$PG_BIN/pgbench" -h "$SOCK" -p "$PORT" -U "$PG_USER" -n -c 1 -t "$PLAIN_TX" \
-		--random-seed="$seed" -f "$script" "$DB" 2>&1) || { printf '%s\n' "$out" >&2; die "pgbench on $table failed"; }
+	out=$(cd "$WORK" && PGOPTIONS=$opts "$PG_BIN/pgbench" -h "$SOCK" -p "$PORT" -U "$PG_USER" -n -c 1 \
+		-t $((2 * PLAIN_TX)) --random-seed="$seed" -l --log-prefix=plainlog \
+		-f "$WORK/update_upd_tracked.pgbench@1" -f "$WORK/update_upd_plain.pgbench@1" "$DB" 2>&1) ||
+		{ printf '%s\n' "$out" >&2; die "pgbench failed"; }
 	load=$(cpu_load "$cpu0" "$(cpu_snapshot)")
-	tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' <<<"$out")
-	lat=$(sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p' <<<"$out")
-	[[ -n $tps && -n $lat ]] || die "could not read tps from: $out"
-	secs=$(awk -v n="$PLAIN_TX" -v t="$tps" 'BEGIN { printf "%.3f", n / t }')
-	printf '%-8s %-5s %-15s %6s s  %6.0f tps  latency %s ms  machine busy/steal %s\n' \
-		plain-update "$run" "$subject" "$secs" "$tps" "$lat" "$load"
-	[[ $run == warmup ]] && return 0
-	TIMES[plain-update/$subject]+="$secs "
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" plain-update "$subject" "$run" \
-		"$secs" 0 0 0 "$PLAIN_TX" "$load" "tps $tps" >>"$RESULTS"
+	# log lines: client tx latency_us script_no epoch us; script 0 tracked, 1 untracked
+	lines=$(awk -v n="$PLAIN_TX" '{ s[$4] += $3; c[$4]++ }
+		END { if (c[0] < 1 || c[1] < 1) exit 1
+		      printf "tracked %.3f %d %.1f\nuntracked %.3f %d %.1f\n",
+		             n * s[0] / c[0] / 1e6, c[0], s[0] / c[0], n * s[1] / c[1] / 1e6, c[1], s[1] / c[1] }' \
+		"$WORK"/plainlog*) || die "could not read the pgbench transaction log"
+	while read -r t secs count us; do
+		printf '%-8s %-5s %-15s %6s s  %6d tx  mean latency %s us  machine busy/steal %s\n' \
+			plain-update "$run" "$t$suffix" "$secs" "$count" "$us" "$load"
+		[[ $run == warmup ]] && continue
+		TIMES[plain-update/$t$suffix]+="$secs "
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" plain-update "$t$suffix" "$run" \
+			"$secs" 0 0 0 "$count" "$load" "mean latency $us us" >>"$RESULTS"
+	done <<<"$lines"
 }
 
-# plain_round ROUND RUN
+# plain_round ROUND RUN: fresh tables, then one interleaved run with the
+# WAL flushed at each commit, one with synchronous_commit = off
 plain_round() {
-	local r=$1 run=$2 i tables=(upd_tracked upd_plain) seed=$((1000 + $1))
-	declare -A subject=([upd_tracked]=tracked [upd_plain]=untracked)
+	local r=$1 run=$2 seed=$((1000 + $1))
 	plain_setup
-	((r % 2)) || tables=(upd_plain upd_tracked)
-	for i in 0 1; do
-		plain_run "${subject[${tables[$i]}]}" "$run" "${tables[$i]}" "$seed" ""
-	done
-	for i in 1 0; do
-		plain_run "${subject[${tables[$i]}]}-async" "$run" "${tables[$i]}" "$seed" "-c synchronous_commit=off"
-	done
+	plain_run "" "$run" "$seed" ""
+	plain_run -async "$run" "$seed" "-c synchronous_commit=off"
 }
 
 # plain_callgrind: instructions per UPDATE on each table; sets PLAIN_CG
@@ -1212,7 +1248,7 @@ plain_callgrind() {
 scenario_plain_update() {
 	local r tr un tra una
 	((PLAIN_ROWS >= 10)) || die "PLAIN_ROWS must be at least 10"
-	say "plain-update: $PLAIN_ROWS-record tables, $PLAIN_TX single-row UPDATEs per run (pgbench -c 1); $WARMUP warm-up + $RUNS timed rounds"
+	say "plain-update: $PLAIN_ROWS-record tables, 2 x $PLAIN_TX single-row UPDATEs per run, tracked and untracked table interleaved at random (pgbench -c 1); $WARMUP warm-up + $RUNS timed rounds"
 	for ((r = 1; r <= WARMUP; r++)); do plain_round "$r" warmup; done
 	for ((r = 1; r <= RUNS; r++)); do plain_round "$r" "$r/$RUNS"; done
 	tr=$(median plain-update tracked)
@@ -1225,7 +1261,7 @@ scenario_plain_update() {
 		"WAL flush per commit $(ratios plain-update/tracked plain-update/untracked)," \
 		"synchronous_commit=off $(ratios plain-update/tracked-async plain-update/untracked-async)"
 	plain_callgrind
-	SUMMARY+=("plain-update: $(awk -v n="$PLAIN_TX" -v t="$tr" 'BEGIN { printf "%.0f", n / t }') tps tracked, $(awk -v n="$PLAIN_TX" -v t="$un" 'BEGIN { printf "%.0f", n / t }') untracked, ratio $(ratio "$tr" "$un")x (paired $(paired_ratio plain-update tracked untracked)x); synchronous_commit=off $(ratio "$tra" "$una")x (paired $(paired_ratio plain-update tracked-async untracked-async)x)${PLAIN_CG:+; $PLAIN_CG} (target <= 1.05x)")
+	SUMMARY+=("plain-update: mean latency $(awk -v n="$PLAIN_TX" -v t="$tr" 'BEGIN { printf "%.1f", t / n * 1e6 }') us tracked, $(awk -v n="$PLAIN_TX" -v t="$un" 'BEGIN { printf "%.1f", t / n * 1e6 }') us untracked, ratio $(ratio "$tr" "$un")x (paired $(paired_ratio plain-update tracked untracked)x); synchronous_commit=off $(ratio "$tra" "$una")x (paired $(paired_ratio plain-update tracked-async untracked-async)x)${PLAIN_CG:+; $PLAIN_CG} (target <= 1.05x)")
 }
 
 # ---------------------------------------------------------------------------
