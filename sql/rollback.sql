@@ -220,3 +220,28 @@ SELECT inserted, updated FROM ir_apply(:rg2);
 TRUNCATE regional_eu;
 SELECT * FROM ir_rollback(:rg2);
 \echo :SQLSTATE
+
+-- 9. more schema changes since the apply
+-- logged columns are matched by name: a rename refuses; renamed back, the
+-- rollback runs
+SELECT ir_stage('prices', 'm3.csv', E'sku,price\nP-13,13.13\n') AS m3 \gset
+SELECT * FROM ir_apply(:m3);
+ALTER TABLE prices RENAME COLUMN price TO unit_price;
+SELECT * FROM ir_rollback(:m3);
+\echo :SQLSTATE
+ALTER TABLE prices RENAME COLUMN unit_price TO price;
+SELECT * FROM ir_rollback(:m3);
+SELECT price FROM prices WHERE sku = 'P-13';
+-- DROP TYPE ... CASCADE drops the target's column (and the log's): refused
+-- like a dropped column, and the log still reads
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE TABLE moods (id int PRIMARY KEY, mood mood, note text);
+INSERT INTO moods SELECT g, 'ok', 'n' || g FROM generate_series(1, 30) g;
+SELECT ir_stage('moods', 'moods.csv', E'id,mood,note\n1,happy,changed\n31,sad,new\n',
+                '{"rules": {"mapping_check": "off"}}') AS md \gset
+SELECT * FROM ir_apply(:md);
+DROP TYPE mood CASCADE;
+SELECT * FROM ir_rollback(:md);
+\echo :SQLSTATE
+SELECT row_no, action, record_key, old_values, new_values FROM ir_changes(:md);
+SELECT state FROM ir_batches WHERE batch_id = :md;

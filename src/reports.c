@@ -141,7 +141,8 @@ ir_rejects(PG_FUNCTION_ARGS)
  * Every write of the batch in order: its apply's, then its rollback's.
  * Values are shown as the types' output text, keyed by column; an update
  * shows exactly the changed columns.  row_no is the staging row with the
- * record's key (one-to-one in a valid batch).
+ * record's key (one-to-one in a valid batch).  A column dropped from the
+ * log (DROP TYPE ... CASCADE) is left out.
  */
 Datum
 ir_changes(PG_FUNCTION_ARGS)
@@ -159,7 +160,9 @@ ir_changes(PG_FUNCTION_ARGS)
 	StringInfoData match;
 	StringInfoData typedkeys;
 	char	   *logname;
+	Oid			logrelid;
 	char	  **names;
+	bool	   *present;
 	int			ncols;
 	bool		isnull;
 
@@ -190,14 +193,28 @@ ir_changes(PG_FUNCTION_ARGS)
 	SPI_finish();
 	ir_restore_user(&save);
 
+	/*
+	 * A logged column whose type was dropped with CASCADE is gone from the
+	 * log too: its values are lost, the others are still shown.
+	 */
+	present = palloc(sizeof(bool) * Max(ncols, 1));
+	logrelid = get_relname_relid(logname, get_namespace_oid(IR_SCHEMA, false));
 	initStringInfo(&olds);
 	initStringInfo(&news);
 	for (int i = 0; i < ncols; i++)
 	{
-		appendStringInfo(&olds, "%s(%s, l.o%d::text, %d)", i ? ", " : "",
+		present[i] = get_attnum(logrelid, psprintf("n%d", i + 1)) != InvalidAttrNumber;
+		if (!present[i])
+			continue;
+		appendStringInfo(&olds, "%s(%s, l.o%d::text, %d)", olds.len ? ", " : "",
 						 quote_literal_cstr(names[i]), i + 1, i + 1);
-		appendStringInfo(&news, "%s(%s, l.n%d::text, %d)", i ? ", " : "",
+		appendStringInfo(&news, "%s(%s, l.n%d::text, %d)", news.len ? ", " : "",
 						 quote_literal_cstr(names[i]), i + 1, i + 1);
+	}
+	if (olds.len == 0)
+	{
+		appendStringInfoString(&olds, "(NULL, NULL, NULL)");
+		appendStringInfoString(&news, "(NULL, NULL, NULL)");
 	}
 	initStringInfo(&keynames);
 	initStringInfo(&keyvals);
@@ -208,9 +225,16 @@ ir_changes(PG_FUNCTION_ARGS)
 		int			pos = 0;
 
 		for (int i = 0; i < ncols; i++)
-			if (strcmp(names[i], m->key_names[k]) == 0)
+			if (strcmp(names[i], m->key_names[k]) == 0 && present[i])
 				pos = i + 1;
 		appendStringInfo(&keynames, "%s%s", k ? ", " : "", quote_literal_cstr(m->key_names[k]));
+		if (pos == 0)
+		{
+			/* the key's column is gone: no key, no source row */
+			appendStringInfo(&keyvals, "%sNULL", k ? ", " : "");
+			appendStringInfo(&match, "%sfalse", k ? " AND " : "");
+			continue;
+		}
 		appendStringInfo(&keyvals, "%scoalesce(l.n%d, l.o%d)::text", k ? ", " : "", pos, pos);
 		appendStringInfo(&typedkeys, ", CASE WHEN s.status IS NULL THEN %s END AS k%d",
 						 ir_typed_expr(&m->cols[m->key_col[k]], "s"), k + 1);
@@ -231,10 +255,10 @@ ir_changes(PG_FUNCTION_ARGS)
 							   " jsonb_object(ARRAY[%s]::text[], ARRAY[%s]::text[]),"
 							   " CASE WHEN l.action NOT IN ('insert', 'undo_delete') THEN"
 							   "  (SELECT jsonb_object_agg(c.name, c.v) FROM (VALUES %s) c(name, v, pos)"
-							   "    WHERE l.changed IS NULL OR c.pos = ANY (l.changed)) END,"
+							   "    WHERE c.name IS NOT NULL AND (l.changed IS NULL OR c.pos = ANY (l.changed))) END,"
 							   " CASE WHEN l.action NOT IN ('delete', 'undo_insert') THEN"
 							   "  (SELECT jsonb_object_agg(c.name, c.v) FROM (VALUES %s) c(name, v, pos)"
-							   "    WHERE l.changed IS NULL OR c.pos = ANY (l.changed)) END"
+							   "    WHERE c.name IS NOT NULL AND (l.changed IS NULL OR c.pos = ANY (l.changed))) END"
 							   " FROM %s.%s l"
 							   " LEFT JOIN (SELECT s.row_no%s FROM %s s) s ON %s"
 							   " ORDER BY l.change_id",

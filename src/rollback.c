@@ -27,10 +27,11 @@
  * after the apply's.  Cost follows the batch's log, not the table or
  * history: the log is the batch's own table, joined to the target by key.
  *
- * Refused, rather than restoring wrongly: a logged column dropped or
- * retyped since the apply, a TRUNCATE of the target since the apply, a
- * batch whose apply also deleted records, and foreign keys whose
- * cascading actions would change other tables.
+ * Refused, rather than restoring wrongly: a logged column dropped,
+ * renamed or retyped since the apply (columns are matched by name), a
+ * TRUNCATE of the target since the apply, a batch whose apply also
+ * deleted records, and foreign keys whose cascading actions would change
+ * other tables.
  *
  *-------------------------------------------------------------------------
  */
@@ -155,10 +156,11 @@ load_meta(IrBatch *batch)
 		if (attnum == InvalidAttrNumber)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("column \"%s\" of %s was dropped after batch " INT64_FORMAT " was applied",
+					 errmsg("column \"%s\" of %s was dropped or renamed after batch " INT64_FORMAT " was applied",
 							meta->names[i], meta->target, batch->batch_id),
-					 errdetail("The batch's change log holds values of that column; they cannot be restored."),
-					 errhint("Restore the column, or undo the batch's changes by hand using ir_changes().")));
+					 errdetail("The batch's change log holds values of that column under that name."),
+					 errhint("If it was renamed, rename it back for the rollback; "
+							 "otherwise undo the batch's changes by hand using ir_changes().")));
 		get_atttypetypmodcoll(batch->target_relid, attnum, &typid, &typmod, &coll);
 		now = format_type_extended(typid, typmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 		if (strcmp(now, meta->types[i]) != 0)
