@@ -960,9 +960,9 @@ scenario_validate() {
 #                do, as one statement on t_plain with no log, no checks and
 #                the old values at hand: DELETE the inserted ids and UPDATE
 #                the updated records back from t_tmpl by key (index nested
-#                loop: hash and merge joins are off for it, they measured
-#                1.2-1.4x slower).  Not a target: the floor ir_rollback is
-#                measured against.
+#                loop: hash and merge joins are off for it, the planner's
+#                hash join of the two tables was slower).  Not a target: the
+#                floor ir_rollback is measured against.
 # Per round: extension, t and t_plain re-created from the template,
 # VACUUM ANALYZE, the file staged and validated (untimed, mapping check
 # off), then the three statements, each after CHECKPOINT, the upsert
