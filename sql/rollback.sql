@@ -245,3 +245,45 @@ SELECT * FROM ir_rollback(:md);
 \echo :SQLSTATE
 SELECT row_no, action, record_key, old_values, new_values FROM ir_changes(:md);
 SELECT state FROM ir_batches WHERE batch_id = :md;
+
+-- 10. a cascading foreign key is checked as the referencing table's owner,
+--     with the key's own equality, as PostgreSQL's foreign-key triggers
+--     do: the caller needs no right on that table, and its row security
+--     (forced, hiding every row) hides no reference
+CREATE ROLE regress_ir_landlord;
+CREATE ROLE regress_ir_clerk;
+CREATE TABLE houses (code text PRIMARY KEY, street text NOT NULL, city text NOT NULL,
+                     UNIQUE (street, city));
+INSERT INTO houses SELECT 'H' || g, 'Street ' || g, 'Town' FROM generate_series(1, 30) g;
+GRANT SELECT, INSERT, UPDATE, DELETE ON houses TO regress_ir_clerk;
+GRANT REFERENCES ON houses TO regress_ir_landlord;
+CREATE TABLE rentals (id int PRIMARY KEY, street text, city text, house text,
+                      FOREIGN KEY (street, city) REFERENCES houses (street, city) ON UPDATE CASCADE,
+                      FOREIGN KEY (house) REFERENCES houses ON DELETE CASCADE);
+ALTER TABLE rentals OWNER TO regress_ir_landlord;
+ALTER TABLE rentals ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+SET ROLE regress_ir_clerk;
+SELECT ir_stage('houses', 'h.csv', E'code,street,city\nH1,Main Street 1,Town\nH31,New Street,Town\n',
+                '{"rules": {"mapping_check": "off"}}') AS h \gset
+SELECT inserted, updated FROM ir_apply(:h);
+RESET ROLE;
+INSERT INTO rentals VALUES (1, 'Main Street 1', 'Town', NULL);
+-- restoring H1's street would cascade to the rental
+SET ROLE regress_ir_clerk;
+SELECT * FROM ir_rollback(:h);
+\echo :SQLSTATE
+RESET ROLE;
+UPDATE rentals SET street = NULL, city = NULL, house = 'H31';
+-- deleting H31 would cascade to the rental
+SET ROLE regress_ir_clerk;
+SELECT * FROM ir_rollback(:h);
+\echo :SQLSTATE
+RESET ROLE;
+DELETE FROM rentals;
+SET ROLE regress_ir_clerk;
+SELECT deleted, restored, conflicts FROM ir_rollback(:h);
+RESET ROLE;
+SELECT code, street FROM houses WHERE code IN ('H1', 'H31') ORDER BY code;
+DROP TABLE rentals;
+DROP OWNED BY regress_ir_landlord, regress_ir_clerk;
+DROP ROLE regress_ir_landlord, regress_ir_clerk;

@@ -12,8 +12,11 @@
  * extension owner's identity is taken as a local user-id change with
  * SECURITY_RESTRICTED_OPERATION set and search_path pinned to
  * "pg_catalog, pg_temp", and only schema-qualified internal statements
- * run in between.  An error raised in between needs
- * no cleanup: transaction and subtransaction abort restore the identity.
+ * run in between.  ir_become_role() does the same for another role: the
+ * rollback's foreign-key cascade check runs as the referencing table's
+ * owner, as PostgreSQL's own foreign-key triggers do.  An error raised in
+ * between needs no cleanup: transaction and subtransaction abort restore
+ * the identity.
  *
  *-------------------------------------------------------------------------
  */
@@ -79,13 +82,23 @@ ir_extension_owner(void)
 void
 ir_become_owner(IrOwnerSave *save)
 {
-	Oid			owner = ir_extension_owner();
+	ir_become_role(ir_extension_owner(), 0, save);
+}
 
+/*
+ * Start running as role, in a restricted operation with search_path
+ * pinned, plus sec_flags (e.g. SECURITY_NOFORCE_RLS); ir_restore_user()
+ * goes back.
+ */
+void
+ir_become_role(Oid role, int sec_flags, IrOwnerSave *save)
+{
 	GetUserIdAndSecContext(&save->userid, &save->sec_context);
-	SetUserIdAndSecContext(owner,
+	SetUserIdAndSecContext(role,
 						   save->sec_context |
 						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+						   SECURITY_RESTRICTED_OPERATION |
+						   sec_flags);
 
 	/* Pin search_path, as a SECURITY DEFINER function's SET clause would. */
 	save->guc_nestlevel = NewGUCNestLevel();

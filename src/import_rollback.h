@@ -180,6 +180,7 @@ typedef struct IrLogCounts
 /* import_rollback.c */
 extern void ir_check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern void ir_become_owner(IrOwnerSave *save);
+extern void ir_become_role(Oid role, int sec_flags, IrOwnerSave *save);
 extern void ir_restore_user(const IrOwnerSave *save);
 extern char *ir_staging_table_name(int64 batch_id);
 extern char *ir_staging_table_qualified(int64 batch_id);

@@ -482,24 +482,16 @@ raise_conflicts(IrBatch *batch, LogMeta *meta, int64 nconflicts, List *laterb)
 					 batch->batch_id)));
 }
 
-/* Is name an element of the text[] literal arr? */
-static bool
-name_in_array(const char *arr, const char *name)
-{
-	Datum		a = DirectFunctionCall3(array_in, CStringGetDatum(arr),
-										ObjectIdGetDatum(TEXTOID), Int32GetDatum(-1));
-	int			n;
-	char	  **items = text_array_strings(a, &n);
-
-	for (int i = 0; i < n; i++)
-		if (strcmp(items[i], name) == 0)
-			return true;
-	return false;
-}
-
 /*
  * Refuse when foreign keys referencing the target have cascading actions
  * that the rollback's deletes or restores would set off.
+ *
+ * For each such key: the referenced values of the records concerned are
+ * read as the caller (who reads the target and the lent log), then
+ * looked up in the referencing table as its owner, with the key's own
+ * equality operators, as PostgreSQL's foreign-key triggers do: the
+ * caller needs no privilege on a table it does not write, as for a plain
+ * DELETE with the same cascade.
  */
 static void
 check_cascades(IrBatch *batch, LogMeta *meta)
@@ -509,14 +501,19 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 
 	ir_spi_exec(psprintf("SELECT c.conname::text, c.conrelid::regclass::text, c.confdeltype::text,"
 						 " c.confupdtype::text,"
-						 " (SELECT string_agg(format('r.%%I = t.%%I', a.attname, f.attname), ' AND ')"
-						 "    FROM unnest(c.conkey, c.confkey) AS k(ref, tgt)"
+						 " (SELECT pg_catalog.array_agg(f.attname::text ORDER BY k.i)"
+						 "    FROM unnest(c.confkey) WITH ORDINALITY AS k(tgt, i)"
+						 "    JOIN pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = k.tgt),"
+						 " (SELECT pg_catalog.string_agg(format('k.c%%s OPERATOR(%%I.%%s) r.%%I', k.i,"
+						 "         o.nspname, p.oprname, a.attname), ' AND ' ORDER BY k.i)"
+						 "    FROM unnest(c.conkey, c.conpfeqop) WITH ORDINALITY AS k(ref, op, i)"
 						 "    JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.ref"
-						 "    JOIN pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = k.tgt),"
-						 " (SELECT array_agg(f.attname::text) FROM unnest(c.confkey) AS k(tgt)"
-						 "    JOIN pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = k.tgt),"
-						 " c.conrelid"
-						 " FROM pg_constraint c WHERE c.confrelid = %u AND c.contype = 'f'"
+						 "    JOIN pg_operator p ON p.oid = k.op"
+						 "    JOIN pg_namespace o ON o.oid = p.oprnamespace),"
+						 " format('%%I.%%I', n.nspname, r.relname), r.relowner"
+						 " FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid"
+						 " JOIN pg_namespace n ON n.oid = r.relnamespace"
+						 " WHERE c.confrelid = %u AND c.contype = 'f'"
 						 " AND (c.confdeltype IN ('c', 'n', 'd') OR c.confupdtype IN ('c', 'n', 'd'))",
 						 batch->target_relid),
 				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
@@ -529,10 +526,19 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 		char	   *referencing = SPI_getvalue(tup, fks->tupdesc, 2);
 		char	   *deltype = SPI_getvalue(tup, fks->tupdesc, 3);
 		char	   *updtype = SPI_getvalue(tup, fks->tupdesc, 4);
-		char	   *join = SPI_getvalue(tup, fks->tupdesc, 5);
-		char	   *refcols = SPI_getvalue(tup, fks->tupdesc, 6);
-		StringInfoData cond;
 		bool		isnull;
+		int			nref;
+		char	  **refcols = text_array_strings(SPI_getbinval(tup, fks->tupdesc, 5, &isnull), &nref);
+		char	   *join = SPI_getvalue(tup, fks->tupdesc, 6);
+		char	   *refrel = SPI_getvalue(tup, fks->tupdesc, 7);
+		Oid			refowner = DatumGetObjectId(SPI_getbinval(tup, fks->tupdesc, 8, &isnull));
+		StringInfoData cond;
+		StringInfoData q;
+		Oid		   *argtypes = palloc(sizeof(Oid) * nref);
+		Datum	   *values = palloc(sizeof(Datum) * nref);
+		char	   *nulls = palloc(nref);
+		IrOwnerSave save;
+		bool		found;
 
 		initStringInfo(&cond);
 		if (strchr("cnd", deltype[0]))
@@ -542,20 +548,51 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 			/* restores of the referenced columns */
 			for (int p = 1; p <= meta->ncols; p++)
 			{
-				if (!name_in_array(refcols, meta->names[p - 1]))
-					continue;
-				appendStringInfo(&cond, "%s(l.action = 'update' AND %d = ANY (l.changed))",
-								 cond.len ? " OR " : "", p);
+				bool		referenced = false;
+
+				for (int c = 0; c < nref; c++)
+					referenced |= (strcmp(refcols[c], meta->names[p - 1]) == 0);
+				if (referenced)
+					appendStringInfo(&cond, "%s(l.action = 'update' AND %d = ANY (l.changed))",
+									 cond.len ? " OR " : "", p);
 			}
 		}
 		if (cond.len == 0)
 			continue;
-		ir_spi_exec(psprintf("SELECT EXISTS (SELECT 1 FROM %s l JOIN %s t ON %s"
-							 " JOIN %s r ON %s WHERE %s)",
-							 meta->log, meta->target, key_match(meta),
-							 referencing, join, cond.data),
-					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
-		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+
+		/* the referenced values of the records concerned, as the caller */
+		initStringInfo(&q);
+		appendStringInfoString(&q, "SELECT ");
+		for (int c = 0; c < nref; c++)
+			appendStringInfo(&q, "%spg_catalog.array_agg(t.%s)", c ? ", " : "",
+							 quote_identifier(refcols[c]));
+		appendStringInfo(&q, " FROM %s l JOIN %s t ON %s WHERE %s",
+						 meta->log, meta->target, key_match(meta), cond.data);
+		ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+		(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (isnull)
+			continue;			/* no such record left */
+		for (int c = 0; c < nref; c++)
+		{
+			argtypes[c] = SPI_gettypeid(SPI_tuptable->tupdesc, c + 1);
+			values[c] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1, &isnull);
+			nulls[c] = isnull ? 'n' : ' ';
+		}
+
+		/* are any of them referenced?  As the referencing table's owner */
+		resetStringInfo(&q);
+		appendStringInfo(&q, "SELECT EXISTS (SELECT 1 FROM ROWS FROM (");
+		for (int c = 0; c < nref; c++)
+			appendStringInfo(&q, "%spg_catalog.unnest($%d)", c ? ", " : "", c + 1);
+		appendStringInfoString(&q, ") AS k(");
+		for (int c = 0; c < nref; c++)
+			appendStringInfo(&q, "%sc%d", c ? ", " : "", c + 1);
+		appendStringInfo(&q, ") JOIN %s r ON %s)", refrel, join);
+		ir_become_role(refowner, SECURITY_NOFORCE_RLS, &save);
+		ir_spi_exec(q.data, nref, argtypes, values, nulls, SPI_OK_SELECT, NULL);
+		found = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		ir_restore_user(&save);
+		if (found)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("rolling back batch " INT64_FORMAT " would cascade to table %s",
