@@ -280,10 +280,22 @@ SELECT * FROM ir_rollback(:h);
 \echo :SQLSTATE
 RESET ROLE;
 DELETE FROM rentals;
+INSERT INTO rentals VALUES (2, 'Street 2', 'Town', 'H2');
+-- the check's SQL comes from the catalogs alone: a function ahead of
+-- pg_catalog in the caller's search_path, shadowing format(), does not
+-- shape what runs as the landlord
+CREATE SCHEMA regress_ir_shadow;
+CREATE FUNCTION regress_ir_shadow.format(text, bigint, name, name, name) RETURNS text
+  LANGUAGE sql AS $$SELECT 'k.c1 OPERATOR(pg_catalog.=) k.c1'$$;
+GRANT USAGE ON SCHEMA regress_ir_shadow TO regress_ir_clerk;
 SET ROLE regress_ir_clerk;
+SET search_path = regress_ir_shadow, pg_catalog, public;
+SELECT format('%s', 1::bigint, 'a'::name, 'b'::name, 'c'::name) AS shadowed;
 SELECT deleted, restored, conflicts FROM ir_rollback(:h);
+RESET search_path;
 RESET ROLE;
 SELECT code, street FROM houses WHERE code IN ('H1', 'H31') ORDER BY code;
+DROP SCHEMA regress_ir_shadow CASCADE;
 DROP TABLE rentals;
 DROP OWNED BY regress_ir_landlord, regress_ir_clerk;
 DROP ROLE regress_ir_landlord, regress_ir_clerk;

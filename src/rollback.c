@@ -498,25 +498,34 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 {
 	SPITupleTable *fks;
 	uint64		nfks;
+	IrOwnerSave owner;
 
-	ir_spi_exec(psprintf("SELECT c.conname::text, c.conrelid::regclass::text, c.confdeltype::text,"
+	/*
+	 * The keys, and the SQL fragments later run as another role, come from
+	 * the catalogs alone: read as the extension owner with search_path
+	 * pinned, so no function or operator of the caller's shapes them.
+	 */
+	ir_become_owner(&owner);
+	ir_spi_exec(psprintf("SELECT c.conname::text, c.conrelid::pg_catalog.regclass::text, c.confdeltype::text,"
 						 " c.confupdtype::text,"
 						 " (SELECT pg_catalog.array_agg(f.attname::text ORDER BY k.i)"
-						 "    FROM unnest(c.confkey) WITH ORDINALITY AS k(tgt, i)"
-						 "    JOIN pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = k.tgt),"
-						 " (SELECT pg_catalog.string_agg(format('k.c%%s OPERATOR(%%I.%%s) r.%%I', k.i,"
+						 "    FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY AS k(tgt, i)"
+						 "    JOIN pg_catalog.pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = k.tgt),"
+						 " (SELECT pg_catalog.string_agg(pg_catalog.format('k.c%%s OPERATOR(%%I.%%s) r.%%I', k.i,"
 						 "         o.nspname, p.oprname, a.attname), ' AND ' ORDER BY k.i)"
-						 "    FROM unnest(c.conkey, c.conpfeqop) WITH ORDINALITY AS k(ref, op, i)"
-						 "    JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.ref"
-						 "    JOIN pg_operator p ON p.oid = k.op"
-						 "    JOIN pg_namespace o ON o.oid = p.oprnamespace),"
-						 " format('%%I.%%I', n.nspname, r.relname), r.relowner"
-						 " FROM pg_constraint c JOIN pg_class r ON r.oid = c.conrelid"
-						 " JOIN pg_namespace n ON n.oid = r.relnamespace"
+						 "    FROM ROWS FROM (pg_catalog.unnest(c.conkey), pg_catalog.unnest(c.conpfeqop))"
+						 "         WITH ORDINALITY AS k(ref, op, i)"
+						 "    JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.ref"
+						 "    JOIN pg_catalog.pg_operator p ON p.oid = k.op"
+						 "    JOIN pg_catalog.pg_namespace o ON o.oid = p.oprnamespace),"
+						 " pg_catalog.format('%%I.%%I', n.nspname, r.relname), r.relowner"
+						 " FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class r ON r.oid = c.conrelid"
+						 " JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace"
 						 " WHERE c.confrelid = %u AND c.contype = 'f'"
 						 " AND (c.confdeltype IN ('c', 'n', 'd') OR c.confupdtype IN ('c', 'n', 'd'))",
 						 batch->target_relid),
 				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	ir_restore_user(&owner);
 	fks = SPI_tuptable;
 	nfks = SPI_processed;
 	for (uint64 i = 0; i < nfks; i++)
