@@ -641,11 +641,33 @@ step_ms() {
 
 median_of() { sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
+# profile_table STEPS_ARRAY RUNS SUBJECT...: median on-CPU ms per step
+profile_table() {
+	local -n steps=$1
+	local pruns=$2 step label syms line subj r
+	shift 2
+	printf '  %-52s' "step"; printf ' %14s' "$@"; printf '\n'
+	line=$(printf '  %-52s' "on-CPU total")
+	for subj in "$@"; do
+		line+=$(printf ' %14s' "$(for ((r = 1; r <= pruns; r++)); do cat "$PERF_DIR/$subj.$r.total"; done | median_of)")
+	done
+	say "$line"
+	for step in "${steps[@]}"; do
+		label=${step%%=*}
+		syms=${step#*=}
+		line=$(printf '  %-52s' "$label")
+		for subj in "$@"; do
+			line+=$(printf ' %14s' "$(for ((r = 1; r <= pruns; r++)); do step_ms "$PERF_DIR/$subj.$r" "$syms"; done | median_of)")
+		done
+		say "$line"
+	done
+}
+
 scenario_stage_profile() {
 	command -v perf >/dev/null || die "perf is not installed (apt-get install linux-perf)"
 	PERF_DIR=$DATA_DIR/perf
 	mkdir -p "$PERF_DIR"
-	local subjects=(COPY ir_stage_file ir_stage) n=3 r i step label syms line subj
+	local subjects=(COPY ir_stage_file ir_stage) n=3 r i subj
 	local pruns=${PROFILE_RUNS:-3}
 	say "stage-profile: $pruns recorded runs per subject, alternating"
 	for ((r = 1; r <= pruns; r++)); do
@@ -657,21 +679,7 @@ scenario_stage_profile() {
 	say "stage-profile: median on-CPU ms by step over the runs (perf cpu-clock at $PERF_FREQ Hz)."
 	say "  Indented steps are part of the one above.  Recording slows the backend:"
 	say "  compare the columns with each other, not with the timed runs."
-	printf '  %-36s' "step"; printf ' %14s' "${subjects[@]}"; printf '\n'
-	line=$(printf '  %-36s' "on-CPU total")
-	for subj in "${subjects[@]}"; do
-		line+=$(printf ' %14s' "$(for ((r = 1; r <= pruns; r++)); do cat "$PERF_DIR/$subj.$r.total"; done | median_of)")
-	done
-	say "$line"
-	for step in "${PROFILE_STEPS[@]}"; do
-		label=${step%%=*}
-		syms=${step#*=}
-		line=$(printf '  %-36s' "$label")
-		for subj in "${subjects[@]}"; do
-			line+=$(printf ' %14s' "$(for ((r = 1; r <= pruns; r++)); do step_ms "$PERF_DIR/$subj.$r" "$syms"; done | median_of)")
-		done
-		say "$line"
-	done
+	profile_table PROFILE_STEPS "$pruns" "${subjects[@]}"
 	for subj in "${subjects[@]}"; do
 		say "  top self, $subj, run 1 ($PERF_DIR/$subj.1.self.txt):"
 		grep -E '^ +[0-9]' "$PERF_DIR/$subj.1.self.txt" | head -n 12 |
@@ -1449,28 +1457,6 @@ apply_profile_runs() {
 		[[ $chk == ok\|* ]] || die "apply-profile: round $r: $chk"
 	done
 	APPLY_PROFILE_DONE=1
-}
-
-# profile_table STEPS_ARRAY RUNS SUBJECT...: median on-CPU ms per step
-profile_table() {
-	local -n steps=$1
-	local pruns=$2 step label syms line subj r
-	shift 2
-	printf '  %-52s' "step"; printf ' %12s' "$@"; printf '\n'
-	line=$(printf '  %-52s' "on-CPU total")
-	for subj in "$@"; do
-		line+=$(printf ' %12s' "$(for ((r = 1; r <= pruns; r++)); do cat "$PERF_DIR/$subj.$r.total"; done | median_of)")
-	done
-	say "$line"
-	for step in "${steps[@]}"; do
-		label=${step%%=*}
-		syms=${step#*=}
-		line=$(printf '  %-52s' "$label")
-		for subj in "$@"; do
-			line+=$(printf ' %12s' "$(for ((r = 1; r <= pruns; r++)); do step_ms "$PERF_DIR/$subj.$r" "$syms"; done | median_of)")
-		done
-		say "$line"
-	done
 }
 
 # profile_details SUBJECT: top self costs and caller chains of run 1
