@@ -171,7 +171,8 @@ ir_changes(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	logname = psprintf("changes_" INT64_FORMAT, batch->batch_id);
-	if (!OidIsValid(get_relname_relid(logname, get_namespace_oid(IR_SCHEMA, false))))
+	logrelid = get_relname_relid(logname, get_namespace_oid(IR_SCHEMA, false));
+	if (!OidIsValid(logrelid))
 		return (Datum) 0;		/* never applied: no writes */
 	m = ir_mapping_of_batch(batch);
 
@@ -198,7 +199,6 @@ ir_changes(PG_FUNCTION_ARGS)
 	 * log too: its values are lost, the others are still shown.
 	 */
 	present = palloc(sizeof(bool) * Max(ncols, 1));
-	logrelid = get_relname_relid(logname, get_namespace_oid(IR_SCHEMA, false));
 	initStringInfo(&olds);
 	initStringInfo(&news);
 	for (int i = 0; i < ncols; i++)

@@ -543,9 +543,9 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 		Oid			refowner = DatumGetObjectId(SPI_getbinval(tup, fks->tupdesc, 8, &isnull));
 		StringInfoData cond;
 		StringInfoData q;
-		Oid		   *argtypes = palloc(sizeof(Oid) * nref);
-		Datum	   *values = palloc(sizeof(Datum) * nref);
-		char	   *nulls = palloc(nref);
+		Oid		   *argtypes;
+		Datum	   *values;
+		char	   *nulls;
 		IrOwnerSave save;
 		bool		found;
 
@@ -581,6 +581,9 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 		(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (isnull)
 			continue;			/* no such record left */
+		argtypes = palloc(sizeof(Oid) * nref);
+		values = palloc(sizeof(Datum) * nref);
+		nulls = palloc(nref);
 		for (int c = 0; c < nref; c++)
 		{
 			argtypes[c] = SPI_gettypeid(SPI_tuptable->tupdesc, c + 1);
