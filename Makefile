@@ -9,14 +9,16 @@ EXTVERSION  = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTEN
 MODULE_big  = import_rollback
 OBJS        = src/import_rollback.o src/compat.o src/catalog.o src/stage.o \
               src/mapping.o src/validate.o src/review.o src/changelog.o \
-              src/apply.o src/rollback.o src/reports.o
-DATA        = $(EXTENSION)--$(EXTVERSION).sql
+              src/apply.o src/rollback.o src/reports.o src/sqlgen.o
+# every install and upgrade script: $(EXTENSION)--X.Y.Z.sql and --A--B.sql
+DATA        = $(wildcard $(EXTENSION)--*.sql)
 PGFILEDESC  = "import_rollback - tracked, reversible file imports"
 
 # pg_regress suites: one file per feature, run in this order in one database.
 REGRESS     = init stage_basic stage_dialect stage_hostile stage_errors \
               stage_marker stage_file stage_client batches null_args privileges \
-              validate validate_mapping validate_seeds review apply rollback
+              validate validate_mapping validate_seeds review apply rollback \
+              hijack
 REGRESS_OPTS = --load-extension=plpgsql
 
 # isolation specs live in test/specs, their expected output in test/expected
@@ -27,7 +29,7 @@ ISOLATION_OPTS = --inputdir=test --load-extension=import_rollback
 TAP_TESTS   = 1
 PROVE_TESTS = test/t/*.pl
 
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src -DIR_EXTVERSION='"$(EXTVERSION)"'
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

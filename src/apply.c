@@ -256,15 +256,15 @@ write_sql(IrBatch *batch, IrMapping *m)
 
 		initStringInfo(&match);
 		for (int k = 0; k < m->nkeys; k++)
-			appendStringInfo(&match, "%se.%s = %s", k ? " AND " : "",
-							 quote_identifier(m->key_names[k]),
-							 ir_typed_expr(&m->cols[m->key_col[k]], "s"));
+			appendStringInfo(&match, "%s%s", k ? " AND " : "",
+							 ir_key_match_sql(m, k, psprintf("e.%s", quote_identifier(m->key_names[k])),
+											  ir_typed_expr(&m->cols[m->key_col[k]], "s")));
 		foreach(lc, ir_unmapped_required(m))
 		{
 			const char *col = quote_identifier(lfirst(lc));
 
 			appendStringInfo(&cols, ", %s", col);
-			appendStringInfo(&vals, ", (SELECT e.%s FROM %s e WHERE %s)", col, m->qualified, match.data);
+			appendStringInfo(&vals, ", (SELECT e.%s FROM %s e WHERE %s)", col, m->scan, match.data);
 		}
 	}
 
@@ -277,11 +277,12 @@ write_sql(IrBatch *batch, IrMapping *m)
 			return NULL;		/* only key columns mapped: nothing to update */
 		initStringInfo(&match);
 		for (int k = 0; k < m->nkeys; k++)
-			appendStringInfo(&match, " AND t.%s = s.v%d", quote_identifier(m->key_names[k]),
-							 m->key_col[k]);
+			appendStringInfo(&match, " AND %s",
+							 ir_key_match_sql(m, k, psprintf("t.%s", quote_identifier(m->key_names[k])),
+											  psprintf("s.v%d", m->key_col[k])));
 		appendStringInfo(&q, "UPDATE %s AS t SET %s FROM (SELECT %s FROM %s s WHERE s.status IS NULL) s"
 						 " WHERE (%s)%s",
-						 m->qualified, sets.data, vals.data, stage, differs.data, match.data);
+						 m->scan, sets.data, vals.data, stage, differs.data, match.data);
 	}
 	else
 	{
@@ -310,11 +311,11 @@ check_update_targets(IrBatch *batch, IrMapping *m)
 	initStringInfo(&q);
 	appendStringInfo(&q, "SELECT count(*) FROM %s s WHERE s.status IS NULL AND NOT EXISTS"
 					 " (SELECT 1 FROM %s t WHERE ",
-					 ir_staging_table_qualified(batch->batch_id), m->qualified);
+					 ir_staging_table_qualified(batch->batch_id), m->scan);
 	for (int k = 0; k < m->nkeys; k++)
-		appendStringInfo(&q, "%st.%s = %s", k ? " AND " : "",
-						 quote_identifier(m->key_names[k]),
-						 ir_typed_expr(&m->cols[m->key_col[k]], "s"));
+		appendStringInfo(&q, "%s%s", k ? " AND " : "",
+						 ir_key_match_sql(m, k, psprintf("t.%s", quote_identifier(m->key_names[k])),
+										  ir_typed_expr(&m->cols[m->key_col[k]], "s")));
 	appendStringInfoChar(&q, ')');
 	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 	missing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -439,6 +440,8 @@ ir_apply(PG_FUNCTION_ARGS)
 	Datum		values[5];
 	bool		nulls[5] = {false, false, false, false, false};
 
+	ir_require_installed_version();
+
 	ir_check_not_null(fcinfo, 0, "batch");
 	ir_check_not_null(fcinfo, 1, "options");
 	ir_check_call_options(PG_GETARG_JSONB_P(1), known, "ir_apply");
@@ -465,23 +468,18 @@ static char *
 fingerprint(IrBatch *batch, IrMapping *m)
 {
 	StringInfoData q;
-	StringInfoData keys;
-	StringInfoData typed;
+	StringInfoData match;
 
-	initStringInfo(&keys);
-	initStringInfo(&typed);
+	initStringInfo(&match);
 	for (int k = 0; k < m->nkeys; k++)
-	{
-		appendStringInfo(&keys, "%st.%s", k ? ", " : "", quote_identifier(m->key_names[k]));
-		appendStringInfo(&typed, "%s%s", k ? ", " : "",
-						 ir_typed_expr(&m->cols[m->key_col[k]], "s"));
-	}
+		appendStringInfo(&match, "%s%s", k ? " AND " : "",
+						 ir_key_match_sql(m, k, psprintf("t.%s", quote_identifier(m->key_names[k])),
+										  ir_typed_expr(&m->cols[m->key_col[k]], "s")));
 	initStringInfo(&q);
 	appendStringInfo(&q, "SELECT (SELECT count(*) FROM %s)::text || ':' ||"
 					 " coalesce(md5(string_agg((t.*)::text, E'\\n' ORDER BY (t.*)::text)), '')"
-					 " FROM %s t WHERE (%s) IN (SELECT %s FROM %s s WHERE s.status IS NULL)",
-					 m->qualified, m->qualified, keys.data, typed.data,
-					 ir_staging_table_qualified(batch->batch_id));
+					 " FROM %s t WHERE EXISTS (SELECT 1 FROM %s s WHERE s.status IS NULL AND %s)",
+					 m->scan, m->scan, ir_staging_table_qualified(batch->batch_id), match.data);
 	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 	return MemoryContextStrdup(TopTransactionContext,
 							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
@@ -512,6 +510,8 @@ ir_drill(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[8];
 	bool		nulls[8] = {false, false, false, false, false, false, false, false};
+
+	ir_require_installed_version();
 
 	ir_check_not_null(fcinfo, 0, "batch");
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)

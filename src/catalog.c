@@ -22,6 +22,7 @@
 #include "access/htup_details.h"
 #include "access/genam.h"
 #include "access/relation.h"
+#include "access/stratnum.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_index.h"
@@ -286,16 +287,16 @@ key_from_options(Jsonb *options)
 }
 
 /*
- * Is there a unique index that ON CONFLICT can use as the arbiter for
- * exactly the columns in attnums (any order)?  It must be valid,
- * immediate, without predicate or expressions.
+ * The unique index that ON CONFLICT can use as the arbiter for exactly the
+ * columns in attnums (any order), InvalidOid when there is none.  It must
+ * be valid, immediate, without predicate or expressions.
  */
-static bool
-has_arbiter_index(Relation rel, Bitmapset *attnums, int nkeys)
+static Oid
+arbiter_index(Relation rel, Bitmapset *attnums, int nkeys)
 {
 	List	   *indexes = RelationGetIndexList(rel);
 	ListCell   *lc;
-	bool		found = false;
+	Oid			found = InvalidOid;
 
 	foreach(lc, indexes)
 	{
@@ -311,14 +312,56 @@ has_arbiter_index(Relation rel, Bitmapset *attnums, int nkeys)
 
 			for (int i = 0; i < idx->indnkeyatts; i++)
 				cols = bms_add_member(cols, idx->indkey.values[i]);
-			found = bms_equal(cols, attnums);
+			if (bms_equal(cols, attnums))
+				found = RelationGetRelid(irel);
 		}
 		index_close(irel, AccessShareLock);
-		if (found)
+		if (OidIsValid(found))
 			break;
 	}
 	list_free(indexes);
 	return found;
+}
+
+/*
+ * The equality operators that match records by key, per key column (in
+ * the order of keys): those of the arbiter index's opfamilies, so that
+ * every join on the key agrees with ON CONFLICT; each column type's
+ * default equality when no such index is left.
+ */
+void
+ir_key_eq_operators(Oid relid, int nkeys, char **keys, Oid *ops)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	Bitmapset  *attnums = NULL;
+	AttrNumber *attnos = palloc(sizeof(AttrNumber) * Max(nkeys, 1));
+	Oid			indexoid;
+
+	for (int k = 0; k < nkeys; k++)
+	{
+		attnos[k] = get_attnum(relid, keys[k]);
+		attnums = bms_add_member(attnums, attnos[k]);
+	}
+	indexoid = arbiter_index(rel, attnums, nkeys);
+	for (int k = 0; k < nkeys; k++)
+	{
+		ops[k] = InvalidOid;
+		if (OidIsValid(indexoid))
+		{
+			Relation	irel = index_open(indexoid, AccessShareLock);
+
+			for (int i = 0; i < irel->rd_index->indnkeyatts; i++)
+				if (irel->rd_index->indkey.values[i] == attnos[k])
+					ops[k] = get_opfamily_member(irel->rd_opfamily[i], irel->rd_opcintype[i],
+												 irel->rd_opcintype[i], BTEqualStrategyNumber);
+			index_close(irel, AccessShareLock);
+		}
+		if (!OidIsValid(ops[k]))
+			ops[k] = ir_type_eq_operator(get_atttype(relid, attnos[k]));
+		if (!OidIsValid(ops[k]))
+			elog(ERROR, "no equality operator for key column \"%s\"", keys[k]);
+	}
+	relation_close(rel, NoLock);
 }
 
 /*
@@ -420,7 +463,7 @@ ir_check_target(Oid relid, Jsonb *options, IrLoadMethod method, IrTarget *target
 		attnums = bms_add_member(attnums, attno);
 	}
 
-	if (!has_arbiter_index(rel, attnums, list_length(key)))
+	if (!OidIsValid(arbiter_index(rel, attnums, list_length(key))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
 				 errmsg("there is no unique index on table \"%s\" matching the import key",
@@ -868,6 +911,8 @@ ir_cancel(PG_FUNCTION_ARGS)
 {
 	IrBatch    *batch;
 	char	   *reason;
+
+	ir_require_installed_version();
 
 	ir_check_not_null(fcinfo, 0, "batch");
 	ir_check_not_null(fcinfo, 1, "reason");

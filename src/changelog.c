@@ -78,6 +78,7 @@ PG_FUNCTION_INFO_V1(ir_logging);
 PG_FUNCTION_INFO_V1(ir_truncated);
 PG_FUNCTION_INFO_V1(ir_note_row);
 PG_FUNCTION_INFO_V1(ir_untrack);
+PG_FUNCTION_INFO_V1(ir_same);
 
 /* change_id, action, changed; then o1..oN and n1..nN */
 #define LOG_FIXED 3
@@ -325,6 +326,33 @@ static bool
 values_equal(LogColumn *col, Datum a, Datum b)
 {
 	return datum_image_eq(a, b, col->byval, col->typlen);
+}
+
+/*
+ * ir_same(a anyelement, b anyelement) RETURNS boolean
+ *
+ * Are a and b the same value, bit for bit (both NULL counts as the same)?
+ * The comparison the trigger logs writes with, for SQL: a rollback asks
+ * whether a field still holds exactly what the batch wrote.
+ */
+Datum
+ir_same(PG_FUNCTION_ARGS)
+{
+	LogColumn  *col = (LogColumn *) fcinfo->flinfo->fn_extra;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_BOOL(PG_ARGISNULL(0) && PG_ARGISNULL(1));
+	if (col == NULL)
+	{
+		Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 0);
+
+		if (!OidIsValid(typid))
+			elog(ERROR, "could not determine the argument type of ir_same");
+		col = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(LogColumn));
+		get_typlenbyval(typid, &col->typlen, &col->byval);
+		fcinfo->flinfo->fn_extra = col;
+	}
+	PG_RETURN_BOOL(values_equal(col, PG_GETARG_DATUM(0), PG_GETARG_DATUM(1)));
 }
 
 /*
@@ -735,6 +763,8 @@ ir_untrack(PG_FUNCTION_ARGS)
 	char	   *rel;
 	int64		applied;
 	bool		isnull;
+
+	ir_require_installed_version();
 
 	ir_check_not_null(fcinfo, 0, "target");
 	relid = PG_GETARG_OID(0);

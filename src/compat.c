@@ -24,17 +24,16 @@
 
 void
 ir_check_inputs(FmgrInfo *flinfo, Oid typioparam, int32 typmod,
-				char **values, int nvalues,
+				char **values, int nvalues, Datum *results,
 				ir_input_report report, void *arg)
 {
 	for (int i = 0; i < nvalues; i++)
 	{
 		ErrorSaveContext escontext = {T_ErrorSaveContext};
-		Datum		result;
 
 		escontext.details_wanted = true;
 		if (!InputFunctionCallSafe(flinfo, values[i], typioparam, typmod,
-								   (Node *) &escontext, &result))
+								   (Node *) &escontext, &results[i]))
 			report(i, escontext.error_data->message, arg);
 	}
 }
@@ -57,7 +56,7 @@ is_data_error(int sqlerrcode)
  */
 static ErrorData *
 try_inputs(FmgrInfo *flinfo, Oid typioparam, int32 typmod,
-		   char **values, int lo, int hi)
+		   char **values, Datum *results, int lo, int hi)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -68,7 +67,7 @@ try_inputs(FmgrInfo *flinfo, Oid typioparam, int32 typmod,
 	PG_TRY();
 	{
 		for (int i = lo; i < hi; i++)
-			(void) InputFunctionCall(flinfo, values[i], typioparam, typmod);
+			results[i] = InputFunctionCall(flinfo, values[i], typioparam, typmod);
 		ReleaseCurrentSubTransaction();
 	}
 	PG_CATCH();
@@ -85,14 +84,14 @@ try_inputs(FmgrInfo *flinfo, Oid typioparam, int32 typmod,
 
 static void
 check_range(FmgrInfo *flinfo, Oid typioparam, int32 typmod,
-			char **values, int lo, int hi,
+			char **values, Datum *results, int lo, int hi,
 			ir_input_report report, void *arg)
 {
 	ErrorData  *edata;
 
 	if (lo >= hi)
 		return;
-	edata = try_inputs(flinfo, typioparam, typmod, values, lo, hi);
+	edata = try_inputs(flinfo, typioparam, typmod, values, results, lo, hi);
 	if (edata == NULL)
 		return;
 	if (hi - lo == 1)
@@ -101,18 +100,18 @@ check_range(FmgrInfo *flinfo, Oid typioparam, int32 typmod,
 	{
 		int			mid = lo + (hi - lo) / 2;
 
-		check_range(flinfo, typioparam, typmod, values, lo, mid, report, arg);
-		check_range(flinfo, typioparam, typmod, values, mid, hi, report, arg);
+		check_range(flinfo, typioparam, typmod, values, results, lo, mid, report, arg);
+		check_range(flinfo, typioparam, typmod, values, results, mid, hi, report, arg);
 	}
 	FreeErrorData(edata);
 }
 
 void
 ir_check_inputs(FmgrInfo *flinfo, Oid typioparam, int32 typmod,
-				char **values, int nvalues,
+				char **values, int nvalues, Datum *results,
 				ir_input_report report, void *arg)
 {
-	check_range(flinfo, typioparam, typmod, values, 0, nvalues, report, arg);
+	check_range(flinfo, typioparam, typmod, values, results, 0, nvalues, report, arg);
 }
 
 #endif

@@ -30,16 +30,18 @@
 /*
  * Checking text against a type's input function, many values at a time.
  * Calls report(idx, message, arg) for every value that the input function
- * (with typmod) rejects, with PostgreSQL's own message for it.  On 16+
- * this uses soft-error input (InputFunctionCallSafe): no subtransaction.
- * On 15 a chunk of values is tried in one subtransaction; a chunk that
- * fails is split in halves until each bad value stands alone, so a clean
- * chunk costs one subtransaction and each bad value a few (compat.c).
+ * (with typmod) rejects, with PostgreSQL's own message for it, and leaves
+ * the typed value of every other one in results[idx].  On 16+ this uses
+ * soft-error input (InputFunctionCallSafe): no subtransaction.  On 15 a
+ * chunk of values is tried in one subtransaction; a chunk that fails is
+ * split in halves until each bad value stands alone, so a clean chunk
+ * costs one subtransaction and each bad value a few (compat.c).  Values
+ * are allocated in the current memory context.
  */
 typedef void (*ir_input_report) (int idx, const char *message, void *arg);
 
 extern void ir_check_inputs(FmgrInfo *flinfo, Oid typioparam, int32 typmod,
-							char **values, int nvalues,
+							char **values, int nvalues, Datum *results,
 							ir_input_report report, void *arg);
 
 /*

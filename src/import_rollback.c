@@ -78,6 +78,48 @@ ir_extension_owner(void)
 	return owner;
 }
 
+/*
+ * Entry points refuse to run while the installed SQL objects are not those
+ * of this library's version: after a new library is installed and before
+ * ALTER EXTENSION import_rollback UPDATE, the SQL it builds would name
+ * objects that do not exist yet.  (The change-log triggers keep working:
+ * application writes must never depend on it.)
+ */
+void
+ir_require_installed_version(void)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	char	   *installed = NULL;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum("import_rollback"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		/* not heap_getattr: 17.12 headers inline a call 17.10 servers lack */
+		Datum		values[Natts_pg_extension];
+		bool		nulls[Natts_pg_extension];
+
+		heap_deform_tuple(tup, RelationGetDescr(rel), values, nulls);
+		if (!nulls[Anum_pg_extension_extversion - 1])
+			installed = text_to_cstring(DatumGetTextPP(values[Anum_pg_extension_extversion - 1]));
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (installed != NULL && strcmp(installed, IR_EXTVERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"import_rollback\" is installed at version %s, but its library is version %s",
+						installed, IR_EXTVERSION),
+				 errdetail("The library was upgraded; the extension's SQL objects were not."),
+				 errhint("Run ALTER EXTENSION import_rollback UPDATE.")));
+}
+
 /* Start running as the extension owner; see the file header. */
 void
 ir_become_owner(IrOwnerSave *save)
@@ -102,7 +144,7 @@ ir_become_role(Oid role, int sec_flags, IrOwnerSave *save)
 
 	/* Pin search_path, as a SECURITY DEFINER function's SET clause would. */
 	save->guc_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+	(void) set_config_option("search_path", IR_SEARCH_PATH,
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
 }
@@ -225,37 +267,76 @@ ir_json_strings(JsonbValue *v, List **out)
 }
 
 /*
+ * Remove from an error's context the line SPI adds for our own statement
+ * sql ("SQL statement "...""): pages of generated SQL tell a DBA nothing
+ * the message and the lines around it do not (the source row being
+ * written, a user trigger's own statement and line).
+ */
+static char *
+strip_statement_context(char *context, const char *sql)
+{
+	char	   *line = psprintf("SQL statement \"%s\"", sql);
+	char	   *at;
+	size_t		len = strlen(line);
+
+	if (context == NULL || (at = strstr(context, line)) == NULL)
+		return context;
+	if (at[len] == '\n')
+		len++;
+	else if (at > context && at[-1] == '\n')
+		at--, len++;
+	memmove(at, at + len, strlen(at + len) + 1);
+	return context[0] ? context : NULL;
+}
+
+/*
  * Run one internal statement through SPI, inside an SPI connection the
  * caller holds.  When plancache is given the plan is prepared once per
- * backend and kept.  The result code must equal expected.
+ * backend and kept.  The result code must equal expected.  An error keeps
+ * its message and context, less the statement's own text.
  */
 void
 ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
 			const Datum *values, const char *nulls,
 			int expected, SPIPlanPtr *plancache)
 {
-	int			rc;
+	MemoryContext oldcxt = CurrentMemoryContext;
+	int			rc = 0;
 
-	if (plancache != NULL)
+	PG_TRY();
 	{
-		if (*plancache == NULL)
+		if (plancache != NULL)
 		{
-			SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+			if (*plancache == NULL)
+			{
+				SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
 
-			if (plan == NULL)
-				elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-					 sql, SPI_result_code_string(SPI_result));
-			if (SPI_keepplan(plan) != 0)
-				elog(ERROR, "SPI_keepplan failed");
-			*plancache = plan;
+				if (plan == NULL)
+					elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+						 sql, SPI_result_code_string(SPI_result));
+				if (SPI_keepplan(plan) != 0)
+					elog(ERROR, "SPI_keepplan failed");
+				*plancache = plan;
+			}
+			rc = SPI_execute_plan(*plancache, (Datum *) values, nulls, false, 0);
 		}
-		rc = SPI_execute_plan(*plancache, (Datum *) values, nulls, false, 0);
+		else if (nargs > 0)
+			rc = SPI_execute_with_args(sql, nargs, (Oid *) argtypes,
+									   (Datum *) values, nulls, false, 0);
+		else
+			rc = SPI_execute(sql, false, 0);
 	}
-	else if (nargs > 0)
-		rc = SPI_execute_with_args(sql, nargs, (Oid *) argtypes,
-								   (Datum *) values, nulls, false, 0);
-	else
-		rc = SPI_execute(sql, false, 0);
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		edata->context = strip_statement_context(edata->context, sql);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
 
 	if (rc != expected)
 		elog(ERROR, "internal statement returned %s, expected %s: %s",

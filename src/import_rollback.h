@@ -37,6 +37,13 @@
 /* Name of the internal schema; every internal reference is qualified. */
 #define IR_SCHEMA "import_rollback"
 
+/*
+ * The search_path every statement the extension builds runs under, as
+ * the caller or as the owner: names left unqualified resolve in pg_catalog
+ * only (functions and operators are never looked up in pg_temp).
+ */
+#define IR_SEARCH_PATH "pg_catalog, pg_temp"
+
 /* Batch states (contract). */
 typedef enum IrState
 {
@@ -155,6 +162,8 @@ typedef struct IrMapping
 	int			nkeys;
 	char	  **key_names;
 	int		   *key_col;		/* index into cols, -1 when not mapped */
+	Oid		   *key_eqop;		/* equality operator per key column (sqlgen.c) */
+	char	   *scan;			/* the target to read or write, for SQL text (ONLY ...) */
 	int			nsource;		/* columns in the file */
 	char	  **source_keys;
 } IrMapping;
@@ -179,6 +188,7 @@ typedef struct IrLogCounts
 
 /* import_rollback.c */
 extern void ir_check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern void ir_require_installed_version(void);
 extern void ir_become_owner(IrOwnerSave *save);
 extern void ir_become_role(Oid role, int sec_flags, IrOwnerSave *save);
 extern void ir_restore_user(const IrOwnerSave *save);
@@ -196,6 +206,7 @@ extern ErrorData *ir_abort_subxact(MemoryContext oldcxt, ResourceOwner oldowner)
 
 /* catalog.c */
 extern const char *ir_state_name(IrState state);
+extern void ir_key_eq_operators(Oid relid, int nkeys, char **keys, Oid *ops);
 extern IrState ir_state_from_name(const char *name);
 extern void ir_check_target(Oid relid, Jsonb *options, IrLoadMethod method,
 							IrTarget *target);
@@ -219,6 +230,7 @@ extern IrColumn *ir_mapping_column(IrMapping *m, const char *name);
 extern List *ir_unmapped_required(IrMapping *m);
 extern char *ir_typed_expr(const IrColumn *c, const char *alias);
 extern char *ir_distinct_sql(const IrColumn *c, const char *a, const char *b);
+extern char *ir_key_match_sql(const IrMapping *m, int k, const char *a, const char *b);
 extern IrMapping *ir_mapping_of_batch(const IrBatch *batch);
 extern void ir_staging_open(IrStagingAccess *acc, const IrBatch *batch, bool write);
 extern void ir_changes_open(IrStagingAccess *acc, const IrBatch *batch, int64 log_batch_id);
@@ -248,6 +260,16 @@ extern void ir_log_begin(int64 batch_id, Oid relid, bool undo, List *columns,
 extern void ir_log_end(IrLogCounts *counts);
 extern bool ir_log_current(int64 *batch_id, int64 *row_no);
 extern void ir_track_target(Oid relid);
+
+/* sqlgen.c */
+extern Oid	ir_type_eq_operator(Oid typid);
+extern char *ir_sql_op(Oid opno, const char *a, const char *b);
+extern char *ir_sql_op_any(Oid opno, const char *a, const char *b, const char *from);
+extern Oid	ir_compatible_eq_operator(Oid ltype, Oid rtype);
+extern char *ir_sql_eq(Oid typid, const char *a, const char *b);
+extern char *ir_sql_distinct(Oid typid, const char *a, const char *b);
+extern char *ir_sql_same(const char *a, const char *b);
+extern char *ir_sql_scan(Oid relid);
 
 /* stage.c */
 extern void ir_stage_close_client(const IrBatch *batch);

@@ -272,8 +272,9 @@ ir_mapping_resolve(const IrBatch *batch, Jsonb *options, List *key_columns)
 
 	/* key columns */
 	m->nkeys = list_length(key_columns);
-	m->key_names = palloc(sizeof(char *) * m->nkeys);
-	m->key_col = palloc(sizeof(int) * m->nkeys);
+	m->key_names = palloc(sizeof(char *) * Max(m->nkeys, 1));
+	m->key_col = palloc(sizeof(int) * Max(m->nkeys, 1));
+	m->key_eqop = palloc(sizeof(Oid) * Max(m->nkeys, 1));
 	k = 0;
 	foreach(lc, key_columns)
 	{
@@ -291,6 +292,8 @@ ir_mapping_resolve(const IrBatch *batch, Jsonb *options, List *key_columns)
 		}
 		k++;
 	}
+	ir_key_eq_operators(m->relid, m->nkeys, m->key_names, m->key_eqop);
+	m->scan = ir_sql_scan(m->relid);
 	relation_close(rel, NoLock);
 	return m;
 }
@@ -340,17 +343,20 @@ ir_typed_expr(const IrColumn *c, const char *alias)
 }
 
 /*
- * SQL text: a and b (values of column c's type) differ.  Types without an
- * equality operator (json, point, ...) are compared by their text.
+ * SQL text: a and b (values of column c's type) differ under the type's
+ * equality (sqlgen.c: never an operator found by name).
  */
 char *
 ir_distinct_sql(const IrColumn *c, const char *a, const char *b)
 {
-	TypeCacheEntry *tce = lookup_type_cache(c->typid, TYPECACHE_EQ_OPR);
+	return ir_sql_distinct(c->typid, a, b);
+}
 
-	if (OidIsValid(tce->eq_opr))
-		return psprintf("(%s) IS DISTINCT FROM (%s)", a, b);
-	return psprintf("(%s)::text IS DISTINCT FROM (%s)::text", a, b);
+/* SQL text: a and b are equal as values of key column k. */
+char *
+ir_key_match_sql(const IrMapping *m, int k, const char *a, const char *b)
+{
+	return ir_sql_op(m->key_eqop[k], a, b);
 }
 
 /*
@@ -396,63 +402,6 @@ lend_acl(const char *table, const char *verb, const char *privs, const char *pre
 	ir_restore_user(&save);
 }
 
-/* The schema of a type. */
-static Oid
-type_namespace(Oid typid)
-{
-	HeapTuple	tp = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
-	Oid			nsp;
-
-	if (!HeapTupleIsValid(tp))
-		elog(ERROR, "cache lookup failed for type %u", typid);
-	nsp = ((Form_pg_type) GETSTRUCT(tp))->typnamespace;
-	ReleaseSysCache(tp);
-	return nsp;
-}
-
-/*
- * The search_path internal SQL runs with as the caller: pg_catalog, then
- * the schemas of the target's column types (their operators live there:
- * citext's "=" must be citext's, not text's), then pg_temp.
- */
-static char *
-search_path_for(Oid relid)
-{
-	Relation	rel = relation_open(relid, AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	List	   *schemas = NIL;
-	StringInfoData path;
-	ListCell   *lc;
-
-	for (int a = 0; a < desc->natts; a++)
-	{
-		Oid			types[3];
-
-		if (TupleDescAttr(desc, a)->attisdropped)
-			continue;
-		types[0] = TupleDescAttr(desc, a)->atttypid;
-		types[1] = getBaseType(types[0]);
-		types[2] = get_element_type(types[1]);
-		for (int t = 0; t < 3; t++)
-		{
-			Oid			nsp;
-
-			if (!OidIsValid(types[t]))
-				continue;
-			nsp = type_namespace(types[t]);
-			if (nsp != PG_CATALOG_NAMESPACE)
-				schemas = list_append_unique_oid(schemas, nsp);
-		}
-	}
-	relation_close(rel, NoLock);
-	initStringInfo(&path);
-	appendStringInfoString(&path, "pg_catalog");
-	foreach(lc, schemas)
-		appendStringInfo(&path, ", %s", quote_identifier(get_namespace_name(lfirst_oid(lc))));
-	appendStringInfoString(&path, ", pg_temp");
-	return path.data;
-}
-
 static void
 lend_open(IrStagingAccess *acc, const IrBatch *batch, char *table, const char *relname,
 		  const char *privs)
@@ -470,9 +419,7 @@ lend_open(IrStagingAccess *acc, const IrBatch *batch, char *table, const char *r
 		lend_acl(table, "GRANT", privs, "TO");
 	}
 	acc->guc_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path",
-							 OidIsValid(batch->target_relid) ?
-							 search_path_for(batch->target_relid) : "pg_catalog, pg_temp",
+	(void) set_config_option("search_path", IR_SEARCH_PATH,
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
 							 true, 0, false);
 }

@@ -115,6 +115,8 @@ ir_rejects(PG_FUNCTION_ARGS)
 	Datum		keys;
 	int			ncols;
 
+	ir_require_installed_version();
+
 	ir_check_not_null(fcinfo, 0, "batch");
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
 	InitMaterializedSRF(fcinfo, 0);
@@ -165,6 +167,8 @@ ir_changes(PG_FUNCTION_ARGS)
 	bool	   *present;
 	int			ncols;
 	bool		isnull;
+
+	ir_require_installed_version();
 
 	ir_check_not_null(fcinfo, 0, "batch");
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
@@ -238,8 +242,9 @@ ir_changes(PG_FUNCTION_ARGS)
 		appendStringInfo(&keyvals, "%scoalesce(l.n%d, l.o%d)::text", k ? ", " : "", pos, pos);
 		appendStringInfo(&typedkeys, ", CASE WHEN s.status IS NULL THEN %s END AS k%d",
 						 ir_typed_expr(&m->cols[m->key_col[k]], "s"), k + 1);
-		appendStringInfo(&match, "%ss.k%d = coalesce(l.n%d, l.o%d)", k ? " AND " : "",
-						 k + 1, pos, pos);
+		appendStringInfo(&match, "%s%s", k ? " AND " : "",
+						 ir_key_match_sql(m, k, psprintf("s.k%d", k + 1),
+										  psprintf("coalesce(l.n%d, l.o%d)", pos, pos)));
 	}
 
 	/*

@@ -53,8 +53,9 @@ join_on_key(IrMapping *m)
 
 	initStringInfo(&q);
 	for (int k = 0; k < m->nkeys; k++)
-		appendStringInfo(&q, "%st.%s = s.v%d", k ? " AND " : "",
-						 quote_identifier(m->key_names[k]), m->key_col[k]);
+		appendStringInfo(&q, "%s%s", k ? " AND " : "",
+						 ir_key_match_sql(m, k, psprintf("t.%s", quote_identifier(m->key_names[k])),
+										  psprintf("s.v%d", m->key_col[k])));
 	return q.data;
 }
 
@@ -109,6 +110,8 @@ ir_sample(PG_FUNCTION_ARGS)
 	Oid			argtypes[1] = {TEXTARRAYOID};
 	Datum		args[1];
 
+	ir_require_installed_version();
+
 	ir_check_not_null(fcinfo, 0, "batch");
 	ir_check_not_null(fcinfo, 1, "n");
 	n = PG_GETARG_INT32(1);
@@ -146,7 +149,7 @@ ir_sample(PG_FUNCTION_ARGS)
 									psprintf("s.row_no IN (SELECT DISTINCT floor((g + 0.5) * " INT64_FORMAT " / %d)::bigint + 1"
 											 " FROM generate_series(0, %d) g)",
 											 batch->rows_total, n, n - 1)),
-					 m->qualified, join_on_key(m));
+					 m->scan, join_on_key(m));
 
 	args[0] = source_keys_array(m);
 	ir_staging_open(&acc, batch, false);
@@ -186,6 +189,8 @@ ir_preview(PG_FUNCTION_ARGS)
 	int			nout = 0;
 	int		   *colidx;
 
+	ir_require_installed_version();
+
 	ir_check_not_null(fcinfo, 0, "batch");
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
 	m = ir_mapping_of_batch(batch);
@@ -218,7 +223,7 @@ ir_preview(PG_FUNCTION_ARGS)
 					 " FROM %s LEFT JOIN %s t ON %s)",
 					 keytext.data, any_change(m),
 					 typed_rows_sql(m, ir_staging_table_qualified(batch->batch_id), "s.status IS NULL"),
-					 m->qualified, join_on_key(m));
+					 m->scan, join_on_key(m));
 	for (int k = 0; k < nout; k++)
 		appendStringInfo(&q, " SELECT %s::text, (SELECT count(*) FROM j WHERE ch%d),"
 						 " e.old%d, e.new%d FROM (SELECT 1) one"

@@ -77,8 +77,11 @@ typedef struct LogMeta
 	int64		inserted;		/* insert entries of the apply */
 	int64		updated;		/* update entries of the apply */
 	bool		truncated;		/* target truncated since the apply */
+	Oid			relid;			/* the target */
+	Oid		   *key_eqop;		/* equality operators matching records by key */
 	char	   *log;			/* qualified log table */
-	char	   *target;			/* qualified target */
+	char	   *target;			/* qualified target, for messages */
+	char	   *scan;			/* the target to read and write: ONLY for a plain table */
 } LogMeta;
 
 static char **
@@ -185,6 +188,10 @@ load_meta(IrBatch *batch)
 		if (meta->keypos[k] == 0)
 			elog(ERROR, "key column \"%s\" is not in the change log", meta->keys[k]);
 	}
+	meta->key_eqop = palloc(sizeof(Oid) * Max(meta->nkeys, 1));
+	ir_key_eq_operators(batch->target_relid, meta->nkeys, meta->keys, meta->key_eqop);
+	meta->scan = ir_sql_scan(batch->target_relid);
+	meta->relid = batch->target_relid;
 	if (meta->truncated)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -196,19 +203,17 @@ load_meta(IrBatch *batch)
 }
 
 /*
- * SQL: column pos of t IS DISTINCT FROM the logged value in log column
- * logcol ("n" what the batch wrote, "o" what it overwrote), with the type's
- * equality, or by text for types that have none.
+ * SQL: column pos of t no longer holds the logged value in log column
+ * logcol ("n" what the batch wrote, "o" what it overwrote).  Compared as
+ * datum images, as the change log compared them when it logged the write:
+ * a later write of 1.99 over the batch's 1.990 is a change.
  */
 static char *
 distinct(LogMeta *meta, int pos, const char *logcol)
 {
-	const char *col = quote_identifier(meta->names[pos - 1]);
-	TypeCacheEntry *tce = lookup_type_cache(meta->typids[pos - 1], TYPECACHE_EQ_OPR);
-
-	if (OidIsValid(tce->eq_opr))
-		return psprintf("(t.%s IS DISTINCT FROM l.%s%d)", col, logcol, pos);
-	return psprintf("(t.%s::text IS DISTINCT FROM l.%s%d::text)", col, logcol, pos);
+	return psprintf("(NOT %s)",
+					ir_sql_same(psprintf("t.%s", quote_identifier(meta->names[pos - 1])),
+								psprintf("l.%s%d", logcol, pos)));
 }
 
 /* SQL: current column pos of t differs from the value the batch wrote. */
@@ -235,8 +240,9 @@ key_match(LogMeta *meta)
 
 	initStringInfo(&q);
 	for (int k = 0; k < meta->nkeys; k++)
-		appendStringInfo(&q, "%st.%s = l.n%d", k ? " AND " : "",
-						 quote_identifier(meta->keys[k]), meta->keypos[k]);
+		appendStringInfo(&q, "%s%s", k ? " AND " : "",
+						 ir_sql_op(meta->key_eqop[k], psprintf("t.%s", quote_identifier(meta->keys[k])),
+								   psprintf("l.n%d", meta->keypos[k])));
 	return q.data;
 }
 
@@ -266,16 +272,18 @@ status_sql(LogMeta *meta)
 	appendStringInfo(&q, "]::int[], NULL) AS conflicting"
 					 " FROM %s l LEFT JOIN %s t ON %s"
 					 " WHERE l.action IN ('insert', 'update')",
-					 meta->log, meta->target, key_match(meta));
+					 meta->log, meta->scan, key_match(meta));
 	return q.data;
 }
 
-/* A later, still-applied batch on the same target with the same key. */
+/* A later, still-applied batch on the same target, whatever its key. */
 typedef struct LaterBatch
 {
 	int64		batch_id;
 	int			ncols;
 	char	  **names;			/* its log_columns */
+	int			nkeys;
+	char	  **keys;			/* its key columns */
 } LaterBatch;
 
 static List *
@@ -290,22 +298,24 @@ later_batches(IrBatch *batch)
 
 	ir_become_owner(&save);
 	SPI_connect();
-	ir_spi_exec("SELECT o.batch_id, o.log_columns::text[]"
+	ir_spi_exec("SELECT o.batch_id, o.log_columns::text[], o.key_columns::text[]"
 				" FROM import_rollback.batch b JOIN import_rollback.batch o"
 				"   ON o.target_schema = b.target_schema AND o.target_table = b.target_table"
-				"  AND o.key_columns = b.key_columns AND o.applied_at > b.applied_at"
+				"  AND o.applied_at > b.applied_at"
 				" WHERE b.batch_id = $1 AND o.state = 'applied'"
 				" ORDER BY o.applied_at",
 				1, argtypes, values, NULL, SPI_OK_SELECT, &plan);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
 		MemoryContext old = MemoryContextSwitchTo(callercxt);
 		LaterBatch *lb = palloc(sizeof(LaterBatch));
 
-		lb->batch_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		lb->names = text_array_strings(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull),
-									   &lb->ncols);
+		lb->batch_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		lb->names = text_array_strings(SPI_getbinval(tup, desc, 2, &isnull), &lb->ncols);
+		lb->keys = text_array_strings(SPI_getbinval(tup, desc, 3, &isnull), &lb->nkeys);
 		result = lappend(result, lb);
 		MemoryContextSwitchTo(old);
 	}
@@ -314,10 +324,36 @@ later_batches(IrBatch *batch)
 	return result;
 }
 
+/* 1-based position of column name among names, 0 when absent. */
+static int
+position_of(char **names, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return i + 1;
+	return 0;
+}
+
+/* Does the later batch find records by the same key columns as this one? */
+static bool
+same_key(LogMeta *meta, LaterBatch *lb)
+{
+	if (lb->nkeys != meta->nkeys)
+		return false;
+	for (int k = 0; k < lb->nkeys; k++)
+		if (position_of(meta->keys, meta->nkeys, lb->keys[k]) == 0)
+			return false;
+	return true;
+}
+
 /*
  * SQL: every write those later batches made, per record and column:
  * (batch_id, seq, k1..kM, column_name), seq ordering them by apply time
- * and k the record's key.  NULL when there are none.
+ * and k the record's key in this batch's key columns.  A later batch with
+ * other key columns is mapped onto this batch's key through the record it
+ * wrote, found again by its own key (its unique index); its writes to
+ * records deleted since cannot be mapped and are not attributed.  NULL
+ * when there are no later batches.
  */
 static char *
 later_writes_sql(LogMeta *meta, List *later)
@@ -333,8 +369,11 @@ later_writes_sql(LogMeta *meta, List *later)
 	{
 		LaterBatch *lb = lfirst(lc);
 		StringInfoData cols;
+		StringInfoData join;
+		bool		same = same_key(meta, lb);
 
 		initStringInfo(&cols);
+		initStringInfo(&join);
 		for (int i = 0; i < lb->ncols; i++)
 			appendStringInfo(&cols, "%s(%d, %s)", i ? ", " : "", i + 1,
 							 quote_literal_cstr(lb->names[i]));
@@ -342,33 +381,45 @@ later_writes_sql(LogMeta *meta, List *later)
 						 seq ? " UNION ALL " : "", lb->batch_id, seq);
 		for (int k = 0; k < meta->nkeys; k++)
 		{
-			int			pos = 0;
+			if (same)
+				appendStringInfo(&q, ", w.n%d AS k%d",
+								 position_of(lb->names, lb->ncols, meta->keys[k]), k + 1);
+			else
+				appendStringInfo(&q, ", w2.%s AS k%d", quote_identifier(meta->keys[k]), k + 1);
+		}
+		if (!same)
+		{
+			Oid		   *ops = palloc(sizeof(Oid) * Max(lb->nkeys, 1));
 
-			for (int i = 0; i < lb->ncols; i++)
-				if (strcmp(lb->names[i], meta->keys[k]) == 0)
-					pos = i + 1;
-			appendStringInfo(&q, ", w.n%d AS k%d", pos, k + 1);
+			ir_key_eq_operators(meta->relid, lb->nkeys, lb->keys, ops);
+			appendStringInfo(&join, " JOIN %s w2 ON ", meta->scan);
+			for (int k = 0; k < lb->nkeys; k++)
+				appendStringInfo(&join, "%s%s", k ? " AND " : "",
+								 ir_sql_op(ops[k], psprintf("w2.%s", quote_identifier(lb->keys[k])),
+										   psprintf("w.n%d", position_of(lb->names, lb->ncols, lb->keys[k]))));
 		}
 		appendStringInfo(&q, ", c.name AS column_name"
-						 " FROM %s.changes_" INT64_FORMAT " w"
+						 " FROM %s.changes_" INT64_FORMAT " w%s"
 						 " JOIN (VALUES %s) AS c(pos, name)"
 						 "   ON w.action = 'insert' OR c.pos = ANY (w.changed)"
 						 " WHERE w.action IN ('insert', 'update')",
-						 IR_SCHEMA, lb->batch_id, cols.data);
+						 IR_SCHEMA, lb->batch_id, join.data, cols.data);
 		seq++;
 	}
 	return q.data;
 }
 
-/* SQL: later write lw is to the record of log entry l. */
+/* SQL: later write (alias) is to the record of log entry l. */
 static char *
-later_match(LogMeta *meta)
+later_match(LogMeta *meta, const char *alias)
 {
 	StringInfoData q;
 
 	initStringInfo(&q);
 	for (int k = 0; k < meta->nkeys; k++)
-		appendStringInfo(&q, " AND lw.k%d = l.n%d", k + 1, meta->keypos[k]);
+		appendStringInfo(&q, " AND %s",
+						 ir_sql_op(meta->key_eqop[k], psprintf("%s.k%d", alias, k + 1),
+								   psprintf("l.n%d", meta->keypos[k])));
 	return q.data;
 }
 
@@ -442,8 +493,11 @@ raise_conflicts(IrBatch *batch, LogMeta *meta, int64 nconflicts, List *laterb)
 					 " WHERE s.gone OR cardinality(s.conflicting) > 0"
 					 " ORDER BY s.change_id LIMIT %d",
 					 key_text(meta),
-					 later ? psprintf("(SELECT lw.batch_id FROM (%s) lw WHERE true%s"
-									  " ORDER BY lw.seq DESC LIMIT 1)", later, later_match(meta)) : "NULL::bigint",
+					 later ? psprintf("(SELECT lw.batch_id FROM (%s) lw"
+									  " WHERE (s.gone OR lw.column_name = ANY"
+									  "        (ARRAY(SELECT ($1::text[])[c] FROM unnest(s.conflicting) c)))%s"
+									  " ORDER BY lw.seq DESC LIMIT 1)", later, later_match(meta, "lw"))
+					 : "NULL::bigint",
 					 status_sql(meta), meta->log, CONFLICTS_SHOWN);
 	ir_spi_exec(q.data, 1, argtypes, &names, NULL, SPI_OK_SELECT, NULL);
 
@@ -511,14 +565,11 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 						 " (SELECT pg_catalog.array_agg(f.attname::text ORDER BY k.i)"
 						 "    FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY AS k(tgt, i)"
 						 "    JOIN pg_catalog.pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = k.tgt),"
-						 " (SELECT pg_catalog.string_agg(pg_catalog.format('k.c%%s OPERATOR(%%I.%%s) r.%%I', k.i,"
-						 "         o.nspname, p.oprname, a.attname), ' AND ' ORDER BY k.i)"
-						 "    FROM ROWS FROM (pg_catalog.unnest(c.conkey), pg_catalog.unnest(c.conpfeqop))"
-						 "         WITH ORDINALITY AS k(ref, op, i)"
-						 "    JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.ref"
-						 "    JOIN pg_catalog.pg_operator p ON p.oid = k.op"
-						 "    JOIN pg_catalog.pg_namespace o ON o.oid = p.oprnamespace),"
-						 " pg_catalog.format('%%I.%%I', n.nspname, r.relname), r.relowner"
+						 " (SELECT pg_catalog.array_agg(a.attname::text ORDER BY k.i)"
+						 "    FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k(ref, i)"
+						 "    JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.ref),"
+						 " c.conpfeqop,"
+						 " c.conrelid, r.relowner"
 						 " FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class r ON r.oid = c.conrelid"
 						 " JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace"
 						 " WHERE c.confrelid = %u AND c.contype = 'f'"
@@ -538,9 +589,14 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 		bool		isnull;
 		int			nref;
 		char	  **refcols = text_array_strings(SPI_getbinval(tup, fks->tupdesc, 5, &isnull), &nref);
-		char	   *join = SPI_getvalue(tup, fks->tupdesc, 6);
-		char	   *refrel = SPI_getvalue(tup, fks->tupdesc, 7);
-		Oid			refowner = DatumGetObjectId(SPI_getbinval(tup, fks->tupdesc, 8, &isnull));
+		int			nfk;
+		char	  **fkcols = text_array_strings(SPI_getbinval(tup, fks->tupdesc, 6, &isnull), &nfk);
+		Datum	   *ops;
+		int			nops;
+		/* ONLY for a plain table: the key does not apply to its inheritance children */
+		char	   *refrel = ir_sql_scan(DatumGetObjectId(SPI_getbinval(tup, fks->tupdesc, 8, &isnull)));
+		Oid			refowner = DatumGetObjectId(SPI_getbinval(tup, fks->tupdesc, 9, &isnull));
+		StringInfoData join;
 		StringInfoData cond;
 		StringInfoData q;
 		Oid		   *argtypes;
@@ -569,6 +625,15 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 		if (cond.len == 0)
 			continue;
 
+		/* the key's own PK = FK operators, found by OID (sqlgen.c) */
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, fks->tupdesc, 7, &isnull)),
+						  OIDOID, sizeof(Oid), true, TYPALIGN_INT, &ops, NULL, &nops);
+		initStringInfo(&join);
+		for (int c = 0; c < nops && c < nfk; c++)
+			appendStringInfo(&join, "%s%s", c ? " AND " : "",
+							 ir_sql_op(DatumGetObjectId(ops[c]), psprintf("k.c%d", c + 1),
+									   psprintf("r.%s", quote_identifier(fkcols[c]))));
+
 		/* the referenced values of the records concerned, as the caller */
 		initStringInfo(&q);
 		appendStringInfoString(&q, "SELECT ");
@@ -576,7 +641,7 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 			appendStringInfo(&q, "%spg_catalog.array_agg(t.%s)", c ? ", " : "",
 							 quote_identifier(refcols[c]));
 		appendStringInfo(&q, " FROM %s l JOIN %s t ON %s WHERE %s",
-						 meta->log, meta->target, key_match(meta), cond.data);
+						 meta->log, meta->scan, key_match(meta), cond.data);
 		ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 		(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (isnull)
@@ -599,7 +664,7 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 		appendStringInfoString(&q, ") AS k(");
 		for (int c = 0; c < nref; c++)
 			appendStringInfo(&q, "%sc%d", c ? ", " : "", c + 1);
-		appendStringInfo(&q, ") JOIN %s r ON %s)", refrel, join);
+		appendStringInfo(&q, ") JOIN %s r ON %s)", refrel, join.data);
 		ir_become_role(refowner, SECURITY_NOFORCE_RLS, &save);
 		ir_spi_exec(q.data, nref, argtypes, values, nulls, SPI_OK_SELECT, NULL);
 		found = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -661,7 +726,7 @@ write_rollback(LogMeta *meta, bool force, IrRollbackResult *res)
 							 "   RETURNING (%s) AS restored, (%s) AS left_alone)"
 							 " SELECT count(*), count(*) FILTER (WHERE restored),"
 							 "  count(*) FILTER (WHERE left_alone) FROM u",
-							 meta->target, sets.data, meta->log, key_match(meta),
+							 meta->scan, sets.data, meta->log, key_match(meta),
 							 back.data, left.data),
 					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 		present = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -679,7 +744,7 @@ write_rollback(LogMeta *meta, bool force, IrRollbackResult *res)
 	if (meta->inserted > 0)
 	{
 		ir_spi_exec(psprintf("DELETE FROM %s AS t USING %s l WHERE l.action = 'insert' AND %s%s",
-							 meta->target, meta->log, key_match(meta),
+							 meta->scan, meta->log, key_match(meta),
 							 force ? "" : psprintf(" AND NOT (%s)", any_differs.data)),
 					0, NULL, NULL, NULL, SPI_OK_DELETE, NULL);
 		res->deleted = (int64) SPI_processed;
@@ -842,6 +907,8 @@ ir_rollback(PG_FUNCTION_ARGS)
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
 
+	ir_require_installed_version();
+
 	ir_check_not_null(fcinfo, 0, "batch");
 	ir_check_not_null(fcinfo, 1, "options");
 	ir_check_call_options(PG_GETARG_JSONB_P(1), known, "ir_rollback");
@@ -882,6 +949,8 @@ ir_rollback_preview(PG_FUNCTION_ARGS)
 	List	   *laterb;
 	IrStagingAccess *lent;
 
+	ir_require_installed_version();
+
 	ir_check_not_null(fcinfo, 0, "batch");
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
 	if (batch->state != IR_APPLIED)
@@ -910,6 +979,20 @@ ir_rollback_preview(PG_FUNCTION_ARGS)
 	lent = lend_logs(batch, laterb);
 	SPI_connect();
 	later = later_writes_sql(meta, laterb);
+	if (later)
+	{
+		StringInfoData grp;
+
+		/* the newest later batch per record and column, joined once */
+		initStringInfo(&grp);
+		for (int k = 0; k < meta->nkeys; k++)
+			appendStringInfo(&grp, "lw.k%d, ", k + 1);
+		later = psprintf(" LEFT JOIN (SELECT %slw.column_name,"
+						 "   (pg_catalog.array_agg(lw.batch_id ORDER BY lw.seq DESC))[1] AS batch_id"
+						 "   FROM (%s) lw GROUP BY %slw.column_name) a"
+						 " ON a.column_name = f.name%s",
+						 grp.data, later, grp.data, later_match(meta, "a"));
+	}
 	initStringInfo(&q);
 	appendStringInfo(&q,
 					 "SELECT jsonb_object(ARRAY[%s]::text[], ARRAY[%s]::text[]), l.action,"
@@ -919,14 +1002,12 @@ ir_rollback_preview(PG_FUNCTION_ARGS)
 					 " CASE WHEN t.ctid IS NULL OR f.differs THEN %s END"
 					 " FROM %s l LEFT JOIN %s t ON %s"
 					 " CROSS JOIN LATERAL (VALUES %s) AS f(pos, name, batch_value, current, differs)"
+					 "%s"
 					 " WHERE l.action IN ('insert', 'update')"
 					 "   AND (l.action = 'insert' OR f.pos = ANY (l.changed))"
 					 " ORDER BY l.change_id, f.pos",
-					 keys.data, keyvals.data,
-					 later ? psprintf("(SELECT lw.batch_id FROM (%s) lw WHERE lw.column_name = f.name%s"
-									  " ORDER BY lw.seq DESC LIMIT 1)", later, later_match(meta))
-					 : "NULL::bigint",
-					 meta->log, meta->target, key_match(meta), fields.data);
+					 keys.data, keyvals.data, later ? "a.batch_id" : "NULL::bigint",
+					 meta->log, meta->scan, key_match(meta), fields.data, later ? later : "");
 	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{

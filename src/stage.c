@@ -782,6 +782,8 @@ ir_stage(PG_FUNCTION_ARGS)
 	text	   *data;
 	IrSource	src;
 
+	ir_require_installed_version();
+
 	ir_check_not_null(fcinfo, 0, "target");
 	ir_check_not_null(fcinfo, 1, "source_name");
 	ir_check_not_null(fcinfo, 2, "data");
@@ -806,6 +808,8 @@ ir_stage_file(PG_FUNCTION_ARGS)
 	IrSource	src;
 	struct stat st;
 	int64		batch_id;
+
+	ir_require_installed_version();
 
 	ir_check_not_null(fcinfo, 0, "target");
 	ir_check_not_null(fcinfo, 1, "path");
@@ -889,6 +893,8 @@ ir_stage_begin(PG_FUNCTION_ARGS)
 	IrOwnerSave save;
 	char	   *role = ir_current_role_name();
 
+	ir_require_installed_version();
+
 	ir_check_not_null(fcinfo, 0, "target");
 	ir_check_not_null(fcinfo, 1, "source_name");
 	ir_check_not_null(fcinfo, 2, "columns");
@@ -958,6 +964,8 @@ ir_stage_copy_command(PG_FUNCTION_ARGS)
 	IrOwnerSave save;
 	bool		isnull;
 
+	ir_require_installed_version();
+
 	ir_check_not_null(fcinfo, 0, "batch");
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_LOAD);
 	if (batch->load_method != IR_LOAD_CLIENT || batch->state != IR_RECEIVED)
@@ -1024,6 +1032,8 @@ ir_stage_finish(PG_FUNCTION_ARGS)
 	int64		minrow;
 	int64		maxrow;
 	bool		isnull;
+
+	ir_require_installed_version();
 
 	ir_check_not_null(fcinfo, 0, "batch");
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);

@@ -15,8 +15,10 @@
  *	              the column's typmod (compat.h: soft errors on 16+,
  *	              chunked subtransactions with bisection on 15), in C, one
  *	              pass over staging; the reason is PostgreSQL's own message
+ *	  CHECK       constraints of the target whose columns are all mapped,
+ *	              in the same C pass, from their stored expressions
  *	  per row     key present, required, NOT NULL, pattern, format, allowed,
- *	              CHECK constraints whose columns are all mapped: one scan
+ *	              reference: one scan
  *	  per file    key unique in file, unique_in_file: a C pass keeps the
  *	              rows whose 64-bit hash of the typed values is not unique
  *	              (the type's own extended hash), then a hash aggregate over
@@ -41,21 +43,26 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
+#include "access/sysattr.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "common/hashfn.h"
 #include "utils/varlena.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/rls.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -94,6 +101,7 @@ typedef struct ColumnRule
 	Datum		values;			/* allowed: text[] */
 	Oid			ref_relid;		/* reference: the table, resolved by the caller */
 	char	   *ref_column;
+	Oid			ref_eqop;		/* reference: how values compare with it */
 } ColumnRule;
 
 typedef struct Rules
@@ -265,6 +273,8 @@ resolve_reference(ColumnRule *cr)
 {
 	List	   *names;
 	RangeVar   *rv;
+	char		relkind;
+	AttrNumber	attnum;
 
 	if (!SplitIdentifierString(pstrdup(cr->arg), '.', &names) ||
 		list_length(names) < 2 || list_length(names) > 3)
@@ -277,15 +287,41 @@ resolve_reference(ColumnRule *cr)
 		makeRangeVar(linitial(names), lsecond(names), -1) :
 		makeRangeVar(NULL, linitial(names), -1);
 	cr->ref_relid = RangeVarGetRelid(rv, AccessShareLock, false);
-	if (get_attnum(cr->ref_relid, cr->ref_column) == InvalidAttrNumber)
+	relkind = get_rel_relkind(cr->ref_relid);
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
+		relkind != RELKIND_MATVIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", get_rel_name(cr->ref_relid)),
+				 errdetail("Rule \"reference\" for column \"%s\" names it; a reference must be a table "
+						   "or materialized view, whose reading runs no user code.", cr->col->name),
+				 errhint("Reference the table the view reads, or a materialized view of it.")));
+	attnum = get_attnum(cr->ref_relid, cr->ref_column);
+	if (attnum == InvalidAttrNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of relation \"%s\" does not exist",
 						cr->ref_column, get_rel_name(cr->ref_relid)),
 				 errdetail("Rule \"reference\" for column \"%s\" names it.", cr->col->name)));
+	if (check_enable_rls(cr->ref_relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("row security applies to you on table \"%s\"", get_rel_name(cr->ref_relid)),
+				 errdetail("Rule \"reference\" for column \"%s\" would see only some of its rows, "
+						   "and its policies would run while the batch's rows are lent to you.",
+						   cr->col->name),
+				 errhint("Reference a table that row security does not filter for you.")));
+	cr->ref_eqop = ir_compatible_eq_operator(cr->col->typid, get_atttype(cr->ref_relid, attnum));
+	if (!OidIsValid(cr->ref_eqop))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("column \"%s\" (%s) cannot be compared with \"%s\".\"%s\" (%s)",
+						cr->col->name, format_type_be(cr->col->typid),
+						get_rel_name(cr->ref_relid), cr->ref_column,
+						format_type_be(get_atttype(cr->ref_relid, attnum))),
+				 errdetail("Rule \"reference\" needs an equality operator between the two types.")));
 	if (pg_class_aclcheck(cr->ref_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK &&
-		pg_attribute_aclcheck(cr->ref_relid, get_attnum(cr->ref_relid, cr->ref_column),
-							  GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		pg_attribute_aclcheck(cr->ref_relid, attnum, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for table %s", get_rel_name(cr->ref_relid)),
@@ -513,14 +549,48 @@ add_error(Run *run, int64 row_no, int ord, char *msg)
 	run->nerr++;
 }
 
-/* State for one column of one fetched chunk. */
-typedef struct TypeChunk
+/*
+ * One mapped column in the type-check pass: its values for the rows of the
+ * current chunk, and what its input function made of them.
+ */
+typedef struct ChunkCol
+{
+	int			col;			/* index into m->cols */
+	FmgrInfo	input;
+	Oid			ioparam;
+	char	  **raw;			/* per chunk row: the text, NULL for NULL */
+	Datum	   *value;			/* per chunk row: the typed value */
+	bool	   *ok;				/* per chunk row: raw is NULL or converted */
+	char	  **in;				/* the non-NULL raw values, for ir_check_inputs */
+	int		   *in_row;			/* their chunk rows */
+	Datum	   *in_value;
+	int			nin;
+} ChunkCol;
+
+/* A CHECK constraint of the target whose columns are all mapped. */
+typedef struct CheckCon
+{
+	char	   *name;
+	ExprState  *state;
+	int			ncols;
+	int		   *cols;			/* indexes into the pass's ChunkCols */
+	int			ord;			/* reject ordinal: its first mapped column */
+} CheckCon;
+
+/* Everything the type-check pass keeps across chunks. */
+typedef struct TypePass
 {
 	Run		   *run;
-	int			col;
-	int64	   *rows;
-	char	  **values;
-} TypeChunk;
+	int			ncols;
+	ChunkCol   *cols;
+	int			nchecks;
+	CheckCon   *checks;
+	int64	   *row_no;			/* per chunk row */
+	int			nrows;
+	EState	   *estate;
+	TupleTableSlot *slot;		/* a row of the target, for CHECK constraints */
+	ChunkCol   *current;		/* column being checked, for the report */
+} TypePass;
 
 static char *
 quote_shown(const char *value)
@@ -530,43 +600,172 @@ quote_shown(const char *value)
 	return psprintf("\"%s\"", value);
 }
 
+/* ir_check_inputs' report: the value at idx of the current column is bad. */
 static void
 report_type_error(int idx, const char *message, void *arg)
 {
-	TypeChunk  *tc = (TypeChunk *) arg;
-	Run		   *run = tc->run;
-	IrColumn   *c = &run->m->cols[tc->col];
-	char	   *value = tc->values[idx];
-	char	   *shown = quote_shown(value);
+	TypePass   *tp = (TypePass *) arg;
+	Run		   *run = tp->run;
+	ChunkCol   *cc = tp->current;
+	int			r = cc->in_row[idx];
+	IrColumn   *c = &run->m->cols[cc->col];
+	MemoryContext old = MemoryContextSwitchTo(run->keepcxt);
+	char	   *shown = quote_shown(cc->raw[r]);
 	char	   *reason;
 
+	cc->ok[r] = false;
 	/* PostgreSQL's own message; add the value where it does not say it */
 	if (strstr(message, shown) != NULL)
 		reason = psprintf("%s: %s", c->name, message);
 	else
 		reason = psprintf("%s: %s: %s", c->name, message, shown);
-	add_error(run, tc->rows[idx], tc->col + 1, reason);
+	add_error(run, tp->row_no[r], cc->col + 1, reason);
 
-	if (run->nbad[tc->col] == run->maxbad[tc->col])
+	if (run->nbad[cc->col] == run->maxbad[cc->col])
 	{
-		run->maxbad[tc->col] = Max(64, run->maxbad[tc->col] * 2);
-		run->bad_rows[tc->col] = repalloc_huge(run->bad_rows[tc->col],
-											   sizeof(int64) * run->maxbad[tc->col]);
+		run->maxbad[cc->col] = Max(64, run->maxbad[cc->col] * 2);
+		run->bad_rows[cc->col] = repalloc_huge(run->bad_rows[cc->col],
+											   sizeof(int64) * run->maxbad[cc->col]);
 	}
-	run->bad_rows[tc->col][run->nbad[tc->col]++] = tc->rows[idx];
+	run->bad_rows[cc->col][run->nbad[cc->col]++] = tp->row_no[r];
+	MemoryContextSwitchTo(old);
 }
 
-/* Check one chunk of values of each checked column, then start over. */
+/*
+ * The target's CHECK constraints whose columns are all mapped, prepared
+ * for evaluation from their stored expressions (never deparsed and parsed
+ * again: no name in them is looked up anew), with the mapped columns they
+ * need added to tp->cols.
+ */
 static void
-check_chunk(Run *run, int nchecked, const int *colidx, TypeChunk *chunks,
-			FmgrInfo *inputs, const Oid *ioparams, const int *nvalues)
+prepare_checks(TypePass *tp, Relation rel, int *colpos)
 {
-	for (int k = 0; k < nchecked; k++)
-	{
-		int			i = colidx[k];
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	IrMapping  *m = tp->run->m;
 
-		ir_check_inputs(&inputs[i], ioparams[i], run->m->cols[i].typmod,
-						chunks[k].values, nvalues[k], report_type_error, &chunks[k]);
+	if (constr == NULL || constr->num_check == 0)
+		return;
+	tp->checks = palloc0(sizeof(CheckCon) * constr->num_check);
+	for (int i = 0; i < constr->num_check; i++)
+	{
+		ConstrCheck *cc = &constr->check[i];
+		Node	   *expr = stringToNode(cc->ccbin);
+		Bitmapset  *attnos = NULL;
+		CheckCon   *con = &tp->checks[tp->nchecks];
+		bool		all_mapped = true;
+		int			a = -1;
+
+		pull_varattnos(expr, 1, &attnos);
+		con->cols = palloc(sizeof(int) * Max(bms_num_members(attnos), 1));
+		con->ord = -1;
+		while ((a = bms_next_member(attnos, a)) >= 0)
+		{
+			AttrNumber	attno = a + FirstLowInvalidHeapAttributeNumber;
+			int			idx = -1;
+
+			for (int c = 0; c < m->ncols; c++)
+				if (m->cols[c].attnum == attno)
+					idx = c;
+			if (idx < 0)
+			{
+				all_mapped = false;
+				break;
+			}
+			if (colpos[idx] < 0)
+			{
+				colpos[idx] = tp->ncols;
+				tp->cols[tp->ncols++].col = idx;
+			}
+			con->cols[con->ncols++] = colpos[idx];
+			if (con->ord < 0 || idx < con->ord)
+				con->ord = idx;
+		}
+		if (!all_mapped || con->ncols == 0)
+			continue;
+		con->name = pstrdup(cc->ccname);
+		con->state = ExecPrepareCheck(list_make1(expr), tp->estate);
+		con->ord++;
+		tp->nchecks++;
+	}
+}
+
+/* A row failed CHECK constraint con: say which values, as the file gave them. */
+static void
+report_check(TypePass *tp, CheckCon *con, int r)
+{
+	Run		   *run = tp->run;
+	MemoryContext old = MemoryContextSwitchTo(run->keepcxt);
+	StringInfoData reason;
+
+	initStringInfo(&reason);
+	for (int k = 0; k < con->ncols; k++)
+	{
+		ChunkCol   *cc = &tp->cols[con->cols[k]];
+
+		appendStringInfo(&reason, "%s%s = %s", k ? ", " : "", run->m->cols[cc->col].name,
+						 cc->raw[r] ? quote_shown(cc->raw[r]) : "NULL");
+	}
+	appendStringInfo(&reason, " violates check constraint \"%s\" of \"%s\"",
+					 con->name, run->m->table);
+	add_error(run, tp->row_no[r], con->ord, reason.data);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Check the rows of one chunk: every value through its type's input
+ * function, then the CHECK constraints on each row whose values all
+ * converted, as the INSERT would (a NULL result passes).
+ */
+static void
+check_chunk(TypePass *tp)
+{
+	IrMapping  *m = tp->run->m;
+	ExprContext *econtext = GetPerTupleExprContext(tp->estate);
+
+	for (int k = 0; k < tp->ncols; k++)
+	{
+		ChunkCol   *cc = &tp->cols[k];
+		IrColumn   *c = &m->cols[cc->col];
+
+		if (!c->checked)
+			continue;
+		tp->current = cc;
+		ir_check_inputs(&cc->input, cc->ioparam, c->typmod, cc->in, cc->nin,
+						cc->in_value, report_type_error, tp);
+		for (int i = 0; i < cc->nin; i++)
+			if (cc->ok[cc->in_row[i]])
+				cc->value[cc->in_row[i]] = cc->in_value[i];
+	}
+	if (tp->nchecks == 0)
+		return;
+	for (int r = 0; r < tp->nrows; r++)
+	{
+		for (int i = 0; i < tp->nchecks; i++)
+		{
+			CheckCon   *con = &tp->checks[i];
+			TupleTableSlot *slot = tp->slot;
+			bool		usable = true;
+
+			for (int k = 0; k < con->ncols && usable; k++)
+				usable = tp->cols[con->cols[k]].ok[r];
+			if (!usable)
+				continue;		/* a bad value already rejects the row */
+			ExecClearTuple(slot);
+			memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+			for (int k = 0; k < con->ncols; k++)
+			{
+				ChunkCol   *cc = &tp->cols[con->cols[k]];
+				int			a = m->cols[cc->col].attnum - 1;
+
+				slot->tts_isnull[a] = (cc->raw[r] == NULL);
+				slot->tts_values[a] = cc->raw[r] ? cc->value[r] : (Datum) 0;
+			}
+			ExecStoreVirtualTuple(slot);
+			econtext->ecxt_scantuple = slot;
+			if (!ExecCheck(con->state, econtext))
+				report_check(tp, con, r);
+			ResetExprContext(econtext);
+		}
 	}
 }
 
@@ -620,55 +819,102 @@ stage_scan_end(StageScan *ss)
 	UnregisterSnapshot(ss->snapshot);
 }
 
+/* Take row r of the chunk from the staging slot. */
+static void
+load_row(TypePass *tp, TupleTableSlot *slot, int64 row_no)
+{
+	int			r = tp->nrows++;
+
+	tp->row_no[r] = row_no;
+	for (int k = 0; k < tp->ncols; k++)
+	{
+		ChunkCol   *cc = &tp->cols[k];
+		IrColumn   *c = &tp->run->m->cols[cc->col];
+		int			a = STAGE_ATTNUM(c->src) - 1;
+
+		cc->ok[r] = true;
+		if (slot->tts_isnull[a])
+		{
+			cc->raw[r] = NULL;
+			continue;
+		}
+		cc->raw[r] = TextDatumGetCString(slot->tts_values[a]);
+		if (c->checked)
+		{
+			cc->in[cc->nin] = cc->raw[r];
+			cc->in_row[cc->nin++] = r;
+		}
+		else
+			cc->value[r] = PointerGetDatum(cstring_to_text(cc->raw[r]));	/* text as is */
+	}
+}
+
 /*
  * One pass over the staging table (a plain heap scan, no SPI): every
  * non-NULL value of every mapped column that needs it goes through its
- * type's input function, a chunk of rows at a time.
+ * type's input function, and every row through the CHECK constraints of
+ * the target whose columns are all mapped, a chunk of rows at a time.
+ * Runs as the caller, as the INSERT would.
  */
 static void
 check_types(Run *run)
 {
 	IrMapping  *m = run->m;
-	int			nchecked = 0;
-	int		   *colidx = palloc(sizeof(int) * m->ncols);
-	FmgrInfo   *inputs = palloc(sizeof(FmgrInfo) * m->ncols);
-	Oid		   *ioparams = palloc(sizeof(Oid) * m->ncols);
-	TypeChunk  *chunks;
-	int		   *nvalues;
-	int			nrows = 0;
+	TypePass	tp;
+	int		   *colpos = palloc(sizeof(int) * Max(m->ncols, 1));
 	int			maxatt = 0;
 	StageScan	ss;
 	int64		row_no;
 	MemoryContext chunkcxt;
 	MemoryContext oldcxt;
+	Relation	rel;
 
+	memset(&tp, 0, sizeof(tp));
+	tp.run = run;
+	tp.cols = palloc0(sizeof(ChunkCol) * Max(m->ncols, 1));
 	run->bad_rows = palloc0(sizeof(int64 *) * m->ncols);
 	run->nbad = palloc0(sizeof(int) * m->ncols);
 	run->maxbad = palloc0(sizeof(int) * m->ncols);
 	for (int i = 0; i < m->ncols; i++)
 	{
-		Oid			infunc;
-
+		colpos[i] = -1;
 		run->bad_rows[i] = palloc(sizeof(int64));
 		run->maxbad[i] = 1;
 		if (!m->cols[i].checked)
 			continue;
-		getTypeInputInfo(m->cols[i].typid, &infunc, &ioparams[i]);
-		fmgr_info(infunc, &inputs[i]);
-		colidx[nchecked++] = i;
-		maxatt = Max(maxatt, STAGE_ATTNUM(m->cols[i].src));
+		colpos[i] = tp.ncols;
+		tp.cols[tp.ncols++].col = i;
 	}
-	if (nchecked == 0)
-		return;
-
-	chunks = palloc(sizeof(TypeChunk) * nchecked);
-	nvalues = palloc0(sizeof(int) * nchecked);
-	for (int k = 0; k < nchecked; k++)
+	tp.estate = CreateExecutorState();
+	rel = relation_open(m->relid, AccessShareLock);
+	prepare_checks(&tp, rel, colpos);
+	if (tp.ncols == 0)
 	{
-		chunks[k].run = run;
-		chunks[k].col = colidx[k];
-		chunks[k].rows = palloc(sizeof(int64) * TYPE_FETCH);
-		chunks[k].values = palloc(sizeof(char *) * TYPE_FETCH);
+		relation_close(rel, NoLock);
+		FreeExecutorState(tp.estate);
+		return;
+	}
+	tp.slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
+	tp.row_no = palloc(sizeof(int64) * TYPE_FETCH);
+	for (int k = 0; k < tp.ncols; k++)
+	{
+		ChunkCol   *cc = &tp.cols[k];
+		IrColumn   *c = &m->cols[cc->col];
+
+		if (c->checked)
+		{
+			Oid			infunc;
+
+			getTypeInputInfo(c->typid, &infunc, &cc->ioparam);
+			fmgr_info(infunc, &cc->input);
+		}
+		cc->raw = palloc(sizeof(char *) * TYPE_FETCH);
+		cc->value = palloc(sizeof(Datum) * TYPE_FETCH);
+		cc->ok = palloc(sizeof(bool) * TYPE_FETCH);
+		cc->in = palloc(sizeof(char *) * TYPE_FETCH);
+		cc->in_row = palloc(sizeof(int) * TYPE_FETCH);
+		cc->in_value = palloc(sizeof(Datum) * TYPE_FETCH);
+		maxatt = Max(maxatt, STAGE_ATTNUM(c->src));
 	}
 	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "import_rollback type checks",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -676,31 +922,30 @@ check_types(Run *run)
 	stage_scan_begin(&ss, run, maxatt);
 	while (stage_scan_next(&ss, &row_no))
 	{
-		TupleTableSlot *slot = ss.slot;
+		bool		full;
 
 		oldcxt = MemoryContextSwitchTo(chunkcxt);
-		for (int k = 0; k < nchecked; k++)
-		{
-			int			a = STAGE_ATTNUM(m->cols[colidx[k]].src) - 1;
-
-			if (slot->tts_isnull[a])
-				continue;
-			chunks[k].rows[nvalues[k]] = row_no;
-			chunks[k].values[nvalues[k]] = TextDatumGetCString(slot->tts_values[a]);
-			nvalues[k]++;
-		}
+		load_row(&tp, ss.slot, row_no);
+		full = (tp.nrows == TYPE_FETCH);
+		if (full)
+			check_chunk(&tp);
 		MemoryContextSwitchTo(oldcxt);
-		if (++nrows == TYPE_FETCH)
+		if (full)
 		{
-			check_chunk(run, nchecked, colidx, chunks, inputs, ioparams, nvalues);
 			MemoryContextReset(chunkcxt);
-			memset(nvalues, 0, sizeof(int) * nchecked);
-			nrows = 0;
+			tp.nrows = 0;
+			for (int k = 0; k < tp.ncols; k++)
+				tp.cols[k].nin = 0;
 		}
 	}
-	check_chunk(run, nchecked, colidx, chunks, inputs, ioparams, nvalues);
+	oldcxt = MemoryContextSwitchTo(chunkcxt);
+	check_chunk(&tp);
+	MemoryContextSwitchTo(oldcxt);
 	stage_scan_end(&ss);
 	MemoryContextDelete(chunkcxt);
+	ExecDropSingleTupleTableSlot(tp.slot);
+	FreeExecutorState(tp.estate);
+	relation_close(rel, NoLock);
 }
 
 /*
@@ -975,10 +1220,10 @@ reference_check(Run *run, ColumnRule *cr, char **typed, List **checks)
 
 	/* a hashed subplan: the referenced column is read once, per rule */
 	add_check(checks, idx + 1,
-			  psprintf("(%s IS NOT NULL AND NOT (%s IN (SELECT r.%s FROM %s r)))",
-					   typed[idx], typed[idx], quote_identifier(colname),
-					   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-												  get_rel_name(relid))),
+			  psprintf("(%s IS NOT NULL AND NOT (%s))", typed[idx],
+					   ir_sql_op_any(cr->ref_eqop, typed[idx],
+									 psprintf("r.%s", quote_identifier(colname)),
+									 psprintf("%s r", ir_sql_scan(relid)))),
 			  psprintf("%s || ': ' || %s || %s", lit(cr->col->name),
 					   shown_value(psprintf("s.c%d", cr->col->src)),
 					   lit(psprintf(" is not in %s", cr->arg))));
@@ -1065,66 +1310,6 @@ row_checks(Run *run, char **typed)
 	/* reference */
 	foreach(lc, run->rules.references)
 		reference_check(run, lfirst(lc), typed, &checks);
-	/* CHECK constraints whose columns are all mapped */
-	{
-		SPITupleTable *tt;
-		Oid			argtypes[1] = {OIDOID};
-		Datum		values[1] = {ObjectIdGetDatum(m->relid)};
-
-		ir_spi_exec("SELECT c.conname::text, pg_get_expr(c.conbin, c.conrelid),"
-					" (SELECT array_agg(a.attname::text) FROM pg_attribute a"
-					"   WHERE a.attrelid = c.conrelid AND a.attnum = ANY (c.conkey))"
-					" FROM pg_constraint c WHERE c.conrelid = $1 AND c.contype = 'c'"
-					" ORDER BY c.conname",
-					1, argtypes, values, NULL, SPI_OK_SELECT, NULL);
-		tt = SPI_tuptable;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			bool		isnull;
-			char	   *name = SPI_getvalue(tt->vals[i], tt->tupdesc, 1);
-			char	   *expr = SPI_getvalue(tt->vals[i], tt->tupdesc, 2);
-			Datum		cols = SPI_getbinval(tt->vals[i], tt->tupdesc, 3, &isnull);
-			Datum	   *elems;
-			int			ncols;
-			StringInfoData sub;
-			StringInfoData shown;
-			bool		all_mapped = !isnull;
-			int			first = -1;
-
-			if (isnull)
-				continue;
-			deconstruct_array(DatumGetArrayTypeP(cols), TEXTOID, -1, false, TYPALIGN_INT,
-							  &elems, NULL, &ncols);
-			initStringInfo(&sub);
-			initStringInfo(&shown);
-			for (int k = 0; k < ncols && all_mapped; k++)
-			{
-				char	   *cname = TextDatumGetCString(elems[k]);
-				IrColumn   *c = ir_mapping_column(m, cname);
-
-				if (c == NULL)
-					all_mapped = false;
-				else
-				{
-					int			idx = (int) (c - m->cols);
-
-					appendStringInfo(&sub, "%s%s AS %s", k ? ", " : "", typed[idx],
-									 quote_identifier(cname));
-					appendStringInfo(&shown, "%s%s || ' = ' || %s", k ? " || ', ' || " : "",
-									 lit(cname), shown_value(psprintf("s.c%d", c->src)));
-					if (first < 0 || idx < first)
-						first = idx;
-				}
-			}
-			if (!all_mapped)
-				continue;
-			add_check(&checks, first + 1,
-					  psprintf("coalesce((SELECT NOT (%s) FROM (SELECT %s) AS v), false)", expr, sub.data),
-					  psprintf("%s || %s", shown.data,
-							   lit(psprintf(" violates check constraint \"%s\" of \"%s\"",
-											name, m->table))));
-		}
-	}
 	if (checks == NIL)
 		return;
 
@@ -1156,15 +1341,17 @@ duplicate_check(Run *run, List *cols, char **typed, bool is_key)
 	StringInfoData names;
 	StringInfoData shown;
 	StringInfoData notnull;
+	StringInfoData part;
+	StringInfoData keys;
+	StringInfoData join;
 	ListCell   *lc;
 	int			ord = 0;
 	char	   *cand;
-	StringInfoData part;
-	StringInfoData keys;
 
 	initStringInfo(&grp);
 	initStringInfo(&part);
 	initStringInfo(&keys);
+	initStringInfo(&join);
 	initStringInfo(&names);
 	initStringInfo(&shown);
 	initStringInfo(&notnull);
@@ -1174,9 +1361,12 @@ duplicate_check(Run *run, List *cols, char **typed, bool is_key)
 		int			idx = (int) (c - run->m->cols);
 		bool		first = (grp.len == 0);
 
-		appendStringInfo(&grp, "%s%s", first ? "" : ", ", typed[idx]);
+		appendStringInfo(&grp, "%sk%d", first ? "" : ", ", idx);
 		appendStringInfo(&part, "%sy.k%d", first ? "" : ", ", idx);
 		appendStringInfo(&keys, ", %s AS k%d", typed[idx], idx);
+		/* GROUP BY and PARTITION BY use the type's own equality; so does the join */
+		appendStringInfo(&join, "%s%s", first ? "" : " AND ",
+						 ir_sql_eq(c->typid, psprintf("y.k%d", idx), psprintf("d.k%d", idx)));
 		appendStringInfo(&names, "%s%s", first ? "" : ", ", c->name);
 		appendStringInfo(&shown, "%s(%s)::text", first ? "" : " || ', ' || ", typed[idx]);
 		appendStringInfo(&notnull, " AND %s IS NOT NULL", typed[idx]);
@@ -1199,14 +1389,14 @@ duplicate_check(Run *run, List *cols, char **typed, bool is_key)
 		   " FROM (SELECT y.row_no, y.shown, array_remove(array_agg(y.row_no) OVER"
 		   "        (PARTITION BY %s ORDER BY y.row_no"
 		   "         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING), y.row_no) AS others"
-		   "       FROM (SELECT s.row_no, %s AS shown%s FROM %s s WHERE s.status IS NULL%s"
-		   "               AND (%s) IN (SELECT %s FROM %s s WHERE s.status IS NULL%s"
-		   "                             GROUP BY %s HAVING count(*) > 1)) y) z",
+		   "       FROM (SELECT s.row_no, %s AS shown%s FROM %s s WHERE s.status IS NULL%s) y"
+		   "       JOIN (SELECT %s FROM (SELECT s.row_no%s FROM %s s WHERE s.status IS NULL%s) x"
+		   "             GROUP BY %s HAVING count(*) > 1) d ON %s) z",
 		   ord,
 		   lit(is_key ? psprintf("duplicate key (%s) =", names.data) : names.data),
 		   is_key ? "in the file" : "is not unique in the file",
 		   part.data, shown.data, keys.data, run->stage, notnull.data,
-		   grp.data, grp.data, run->stage, notnull.data, grp.data);
+		   grp.data, keys.data, run->stage, notnull.data, grp.data, join.data);
 }
 
 /* SQL: target record t has the row's key. */
@@ -1217,8 +1407,10 @@ key_match_sql(Run *run, char **typed)
 
 	initStringInfo(&q);
 	for (int k = 0; k < run->m->nkeys; k++)
-		appendStringInfo(&q, "%st.%s = %s", k ? " AND " : "",
-						 quote_identifier(run->m->key_names[k]), typed[run->m->key_col[k]]);
+		appendStringInfo(&q, "%s%s", k ? " AND " : "",
+						 ir_key_match_sql(run->m, k,
+										  psprintf("t.%s", quote_identifier(run->m->key_names[k])),
+										  typed[run->m->key_col[k]]));
 	return q.data;
 }
 
@@ -1227,7 +1419,7 @@ static char *
 key_exists_sql(Run *run, char **typed)
 {
 	return psprintf("EXISTS (SELECT 1 FROM %s t WHERE %s)",
-					run->m->qualified, key_match_sql(run, typed));
+					run->m->scan, key_match_sql(run, typed));
 }
 
 /* SQL: the row's key values, "(v1, v2)" for reasons. */
@@ -1425,7 +1617,7 @@ mapping_check(Run *run, int64 rows_total)
 		double		lr;
 
 		ir_spi_exec(psprintf("SELECT t.%s::text FROM %s t WHERE t.%s IS NOT NULL LIMIT %d",
-							 quote_identifier(c->name), m->qualified,
+							 quote_identifier(c->name), m->scan,
 							 quote_identifier(c->name), SHAPE_SAMPLE),
 					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 		live = shape_of(SPI_tuptable, SPI_processed, 1);
@@ -1722,9 +1914,9 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 		}
 		ir_spi_exec(psprintf("SELECT (SELECT count(*) FROM %s),"
 							 " (SELECT count(*) FROM %s s WHERE s.status IS NULL AND %s)",
-							 run.m->qualified, run.stage,
+							 run.m->scan, run.stage,
 							 differs.len ? psprintf("EXISTS (SELECT 1 FROM %s t WHERE %s AND (%s))",
-													run.m->qualified,
+													run.m->scan,
 													key_match_sql(&run, valid_typed),
 													differs.data)
 							 : "false"),
@@ -1811,6 +2003,8 @@ ir_validate(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[5];
 	bool		nulls[5] = {false, false, false, false, false};
+
+	ir_require_installed_version();
 
 	ir_check_not_null(fcinfo, 0, "batch");
 	ir_check_not_null(fcinfo, 1, "options");

@@ -1,0 +1,343 @@
+/* import_rollback--0.2.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION import_rollback" to load this file. \quit
+
+--
+-- Internal schema.  Ordinary roles get USAGE only: every table in it is
+-- owned by the extension owner and written by the extension's C functions,
+-- which switch to that owner around catalog and staging writes.  The one
+-- exception is the client staging path, which grants a loader INSERT on the
+-- data columns of its own batch's staging table until the batch is staged.
+--
+CREATE SCHEMA import_rollback;
+COMMENT ON SCHEMA import_rollback IS 'import_rollback internal catalog and per-batch staging tables';
+REVOKE ALL ON SCHEMA import_rollback FROM PUBLIC;
+GRANT USAGE ON SCHEMA import_rollback TO PUBLIC;
+
+CREATE SEQUENCE import_rollback.batch_id_seq;
+
+-- One row per file.  Target is kept by name (not OID, not regclass) so that
+-- the catalog survives pg_dump/restore and pg_upgrade.
+CREATE TABLE import_rollback.batch (
+    batch_id        bigint PRIMARY KEY
+                    DEFAULT pg_catalog.nextval('import_rollback.batch_id_seq'),
+    target_schema   name NOT NULL,
+    target_table    name NOT NULL,
+    source_name     text NOT NULL,
+    source_bytes    bigint,
+    source_sha256   bytea,
+    load_method     text NOT NULL
+                    CHECK (load_method IN ('data', 'file', 'client')),
+    options         jsonb NOT NULL,
+    key_columns     name[] NOT NULL,
+    state           text NOT NULL
+                    CHECK (state IN ('received', 'staged', 'validated', 'applied',
+                                     'rolled_back', 'failed', 'cancelled')),
+    started_by      name NOT NULL,
+    started_at      timestamptz NOT NULL,
+    staged_at       timestamptz,
+    validated_at    timestamptz,
+    applied_at      timestamptz,
+    rolled_back_at  timestamptz,
+    ended_at        timestamptz,
+    rows_total      bigint,
+    rows_valid      bigint,
+    rows_rejected   bigint,
+    rows_malformed  bigint,             -- rows with the wrong field count
+    inserted        bigint,
+    updated         bigint,
+    unchanged       bigint,
+    last_error      text,
+    log_columns     name[],             -- target columns its change log covers
+    log_types       text[],             -- their types when it was applied
+    change_count    bigint,             -- writes logged so far
+    rollback_leftovers bigint           -- records a "skip" rollback left some of its writes in
+);
+CREATE INDEX batch_target_idx
+    ON import_rollback.batch (target_schema, target_table, source_sha256);
+
+-- The file's columns, in file order.  Staging tables name their data
+-- columns c1..cN by position, so header text is data, never an identifier:
+-- any length, any bytes, duplicates allowed.  source_key is the name the
+-- column goes by in mappings and in the "source" JSON of reports: the header
+-- itself, or column<N> where the header is empty or repeats an earlier one.
+CREATE TABLE import_rollback.batch_column (
+    batch_id        bigint NOT NULL REFERENCES import_rollback.batch,
+    ordinal         integer NOT NULL CHECK (ordinal > 0),
+    header          text NOT NULL,
+    source_key      text NOT NULL,
+    PRIMARY KEY (batch_id, ordinal),
+    UNIQUE (batch_id, source_key)
+);
+
+CREATE SEQUENCE import_rollback.batch_event_id_seq;
+
+-- Every state transition of every batch, with time and role.
+CREATE TABLE import_rollback.batch_event (
+    event_id        bigint PRIMARY KEY
+                    DEFAULT pg_catalog.nextval('import_rollback.batch_event_id_seq'),
+    batch_id        bigint NOT NULL REFERENCES import_rollback.batch,
+    event_at        timestamptz NOT NULL,
+    role_name       name NOT NULL,
+    from_state      text,
+    to_state        text NOT NULL,
+    detail          text
+);
+CREATE INDEX batch_event_batch_idx ON import_rollback.batch_event (batch_id);
+
+REVOKE ALL ON ALL TABLES IN SCHEMA import_rollback FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA import_rollback FROM PUBLIC;
+
+-- Catalog contents are user data: pg_dump must keep them.
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.batch', '');
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.batch_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.batch_column', '');
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.batch_event', '');
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.batch_event_id_seq', '');
+
+--
+-- Staging
+--
+CREATE FUNCTION @extschema@.ir_stage(target regclass, source_name text, data text,
+                                     options jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ir_stage'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_stage(regclass, text, text, jsonb)
+    IS 'create a batch for target and stage the CSV text raw into it';
+
+CREATE FUNCTION @extschema@.ir_stage_file(target regclass, path text,
+                                          options jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ir_stage_file'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_stage_file(regclass, text, jsonb)
+    IS 'create a batch for target and stage a server-side CSV file raw into it';
+
+CREATE FUNCTION @extschema@.ir_stage_begin(target regclass, source_name text,
+                                           columns text[], options jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ir_stage_begin'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_stage_begin(regclass, text, text[], jsonb)
+    IS 'client path: create a batch and its staging table for COPY ... FROM STDIN';
+
+CREATE FUNCTION @extschema@.ir_stage_copy_command(batch bigint)
+RETURNS text
+AS 'MODULE_PATHNAME', 'ir_stage_copy_command'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_stage_copy_command(bigint)
+    IS 'client path: the COPY ... FROM STDIN statement that loads the batch';
+
+CREATE FUNCTION @extschema@.ir_stage_finish(batch bigint)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ir_stage_finish'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_stage_finish(bigint)
+    IS 'client path: mark a batch loaded with COPY as staged; returns its row count';
+
+--
+-- Batch life cycle and reports
+--
+CREATE FUNCTION @extschema@.ir_cancel(batch bigint, reason text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'ir_cancel'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_cancel(bigint, text)
+    IS 'discard a batch that has not been applied';
+
+CREATE FUNCTION @extschema@.ir_rejects(batch bigint)
+RETURNS TABLE(row_no bigint, errors text[], source jsonb)
+AS 'MODULE_PATHNAME', 'ir_rejects'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_rejects(bigint)
+    IS 'rejected rows of a batch with every reason and the raw source row';
+
+-- Batches visible to the caller: those on tables it may read or write,
+-- those it started, and all of them for superusers.
+CREATE VIEW @extschema@.ir_batches WITH (security_barrier) AS
+SELECT b.batch_id,
+       pg_catalog.format('%I.%I', b.target_schema, b.target_table) AS target,
+       b.source_name,
+       b.state,
+       b.started_by::text AS started_by,
+       b.started_at,
+       b.rows_total,
+       b.rows_valid,
+       b.rows_rejected,
+       b.inserted,
+       b.updated,
+       b.unchanged,
+       b.rolled_back_at,
+       (b.state OPERATOR(pg_catalog.<>) 'applied'
+        AND COALESCE(b.rollback_leftovers, 0) OPERATOR(pg_catalog.=) 0) AS safe_to_retry,
+       b.last_error,
+       b.source_bytes,
+       pg_catalog.encode(b.source_sha256, 'hex') AS source_sha256,
+       b.load_method,
+       b.key_columns,
+       b.options,
+       b.staged_at,
+       b.validated_at,
+       b.applied_at,
+       b.ended_at
+  FROM import_rollback.batch b
+ WHERE b.started_by OPERATOR(pg_catalog.=) CURRENT_USER
+    OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r
+         WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+    OR EXISTS (SELECT 1
+                 FROM pg_catalog.pg_class c
+                 JOIN pg_catalog.pg_namespace n
+                   ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                WHERE n.nspname OPERATOR(pg_catalog.=) b.target_schema
+                  AND c.relname OPERATOR(pg_catalog.=) b.target_table
+                  AND pg_catalog.has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE'));
+COMMENT ON VIEW @extschema@.ir_batches IS 'what each file did, and whether it can be run again';
+
+CREATE VIEW @extschema@.ir_batch_events WITH (security_barrier) AS
+SELECT e.event_id, e.batch_id, e.event_at, e.role_name::text AS role_name,
+       e.from_state, e.to_state, e.detail
+  FROM import_rollback.batch_event e
+ WHERE EXISTS (SELECT 1 FROM @extschema@.ir_batches v
+                WHERE v.batch_id OPERATOR(pg_catalog.=) e.batch_id);
+COMMENT ON VIEW @extschema@.ir_batch_events IS 'state transitions of the batches visible to the caller';
+
+GRANT SELECT ON @extschema@.ir_batches, @extschema@.ir_batch_events TO PUBLIC;
+
+--
+-- Validation and review
+--
+
+-- One row per ir_validate run: what it was run with and what it found.
+CREATE TABLE import_rollback.validation_run (
+    batch_id        bigint NOT NULL REFERENCES import_rollback.batch,
+    run_no          integer NOT NULL,
+    run_at          timestamptz NOT NULL,
+    role_name       name NOT NULL,
+    options         jsonb NOT NULL,
+    rows_total      bigint NOT NULL,
+    rows_valid      bigint NOT NULL,
+    rows_rejected   bigint NOT NULL,
+    stop_reason     text,
+    notes           text,
+    PRIMARY KEY (batch_id, run_no)
+);
+REVOKE ALL ON import_rollback.validation_run FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.validation_run', '');
+
+-- Typed value of a staged text through the input function of the second
+-- argument's type and typmod, as an INSERT of the text would convert it.
+CREATE FUNCTION import_rollback.ir_cast(value text, target anyelement)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'ir_cast'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION @extschema@.ir_validate(batch bigint, options jsonb DEFAULT '{}')
+RETURNS TABLE(state text, rows_total bigint, rows_valid bigint, rows_rejected bigint,
+              stop_reason text)
+AS 'MODULE_PATHNAME', 'ir_validate'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_validate(bigint, jsonb)
+    IS 'mark every staged row valid or rejected, evaluate hard stops';
+
+CREATE FUNCTION @extschema@.ir_sample(batch bigint, n int DEFAULT 10)
+RETURNS TABLE(row_no bigint, action text, source jsonb, mapped jsonb, "current" jsonb)
+AS 'MODULE_PATHNAME', 'ir_sample'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_sample(bigint, int)
+    IS 'rows spread over the whole file with source, typed values, live record and action';
+
+CREATE FUNCTION @extschema@.ir_preview(batch bigint)
+RETURNS TABLE(column_name text, rows_changed bigint, example_old text, example_new text)
+AS 'MODULE_PATHNAME', 'ir_preview'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_preview(bigint)
+    IS 'per column, how many records would change, with an example; plus inserts and unchanged';
+
+--
+-- Apply, change log and rollback
+--
+-- Targets carrying the change-log triggers, and when they were last
+-- truncated (a rollback across a TRUNCATE is refused).
+CREATE TABLE import_rollback.tracked_table (
+    target_schema   name NOT NULL,
+    target_table    name NOT NULL,
+    tracked_at      timestamptz NOT NULL,
+    truncated_at    timestamptz,
+    PRIMARY KEY (target_schema, target_table)
+);
+REVOKE ALL ON import_rollback.tracked_table FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.tracked_table', '');
+
+CREATE FUNCTION import_rollback.ir_changelog()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ir_changelog'
+LANGUAGE C;
+
+CREATE FUNCTION import_rollback.ir_logging()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'ir_logging'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION import_rollback.ir_truncated()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'ir_truncated'
+LANGUAGE C;
+
+CREATE FUNCTION import_rollback.ir_note_row(row_no bigint, value anyelement)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'ir_note_row'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+CREATE FUNCTION @extschema@.ir_apply(batch bigint, options jsonb DEFAULT '{}')
+RETURNS TABLE(batch_id bigint, inserted bigint, updated bigint, unchanged bigint, rejected bigint)
+AS 'MODULE_PATHNAME', 'ir_apply'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_apply(bigint, jsonb)
+    IS 'write the valid rows of a validated batch in one logged, idempotent upsert';
+
+CREATE FUNCTION @extschema@.ir_rollback(batch bigint, options jsonb DEFAULT '{}')
+RETURNS TABLE(batch_id bigint, deleted bigint, restored bigint, conflicts bigint)
+AS 'MODULE_PATHNAME', 'ir_rollback'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_rollback(bigint, jsonb)
+    IS 'undo exactly what one applied batch wrote, detecting later changes';
+
+CREATE FUNCTION @extschema@.ir_rollback_preview(batch bigint)
+RETURNS TABLE(record_key jsonb, action text, status text, column_name text,
+              batch_value text, current_value text, changed_by_batch bigint)
+AS 'MODULE_PATHNAME', 'ir_rollback_preview'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_rollback_preview(bigint)
+    IS 'per logged field: restorable, conflict or gone, and which later batch changed it';
+
+CREATE FUNCTION @extschema@.ir_changes(batch bigint)
+RETURNS TABLE(change_id bigint, row_no bigint, action text, record_key jsonb,
+              old_values jsonb, new_values jsonb)
+AS 'MODULE_PATHNAME', 'ir_changes'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_changes(bigint)
+    IS 'every write of a batch, its apply''s then its rollback''s';
+
+CREATE FUNCTION @extschema@.ir_drill(batch bigint)
+RETURNS TABLE(batch_id bigint, inserted bigint, updated bigint, unchanged bigint,
+              rejected bigint, deleted bigint, restored bigint, round_trip_exact boolean)
+AS 'MODULE_PATHNAME', 'ir_drill'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_drill(bigint)
+    IS 'apply, roll back and verify inside a subtransaction, then undo it all';
+
+CREATE FUNCTION @extschema@.ir_untrack(target regclass)
+RETURNS void
+AS 'MODULE_PATHNAME', 'ir_untrack'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_untrack(regclass)
+    IS 'remove the change-log triggers from a table with no batch left to roll back';
+
+-- Are two values the same datum, bit for bit (NULL = NULL)?  The test the
+-- change-log trigger logs writes with, for the SQL of rollbacks.
+CREATE FUNCTION import_rollback.ir_same(a anyelement, b anyelement)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'ir_same'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
