@@ -365,6 +365,27 @@ ir_key_eq_operators(Oid relid, int nkeys, char **keys, Oid *ops)
 }
 
 /*
+ * Refuse a caller that the target's row security applies to.  A batch's
+ * staged rows, rejects and change log are not filtered by the target's
+ * policies, and its validation, apply and rollback must see and restore
+ * every record it concerns: none of that can be done for part of a table.
+ */
+static void
+refuse_row_security(Oid relid, const char *what)
+{
+	if (check_enable_rls(relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for %s", what),
+				 errdetail("Row security applies to you on %s; batches are not filtered by its policies, "
+						   "and a rollback must restore every record a batch wrote.",
+						   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+													  get_rel_name(relid))),
+				 errhint("Import into this table as a role that row security does not apply to "
+						 "(its owner, or a role with BYPASSRLS).")));
+}
+
+/*
  * Check that relid can be an import target for the caller, and resolve its
  * key.  Also checks the shape of the options.  The target stays locked
  * AccessShareLock until the end of the transaction.
@@ -413,6 +434,7 @@ ir_check_target(Oid relid, Jsonb *options, IrLoadMethod method, IrTarget *target
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for table %s", relname),
 				 errdetail("Staging a file for a table requires INSERT or UPDATE privilege on it.")));
+	refuse_row_security(relid, psprintf("table %s", relname));
 
 	key = key_from_options(options);
 	if (key == NIL)
@@ -687,17 +709,8 @@ ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access)
 						   "Changing a batch requires INSERT or UPDATE privilege on its target table %s.",
 						   quote_qualified_identifier(b->target_schema, b->target_table))));
 
-	/*
-	 * Staged rows and change logs are not filtered by row security: a role
-	 * the target's policies apply to reads no batch's rows.
-	 */
-	if (access == IR_ACCESS_READ && OidIsValid(b->target_relid) &&
-		check_enable_rls(b->target_relid, InvalidOid, true) == RLS_ENABLED)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for batch " INT64_FORMAT, batch_id),
-				 errdetail("Row security applies to you on %s; a batch's rows are not filtered by it.",
-						   quote_qualified_identifier(b->target_schema, b->target_table))));
+	if (OidIsValid(b->target_relid))
+		refuse_row_security(b->target_relid, psprintf("batch " INT64_FORMAT, batch_id));
 	return b;
 }
 

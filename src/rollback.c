@@ -223,6 +223,20 @@ differs(LogMeta *meta, int pos)
 	return distinct(meta, pos, "n");
 }
 
+/*
+ * SQL: field pos of log entry l conflicts: it holds neither what the batch
+ * wrote nor (for an update) what the batch overwrote.  A field a later
+ * write set back to its old value is left as it is and is not a conflict:
+ * the rollback overwrites nothing there.  The preview, the abort and the
+ * counts all use this one test.
+ */
+static char *
+conflicts_sql(LogMeta *meta, int pos)
+{
+	return psprintf("(%s AND (l.action = 'insert' OR %s))", differs(meta, pos),
+					distinct(meta, pos, "o"));
+}
+
 static bool
 is_key(LogMeta *meta, int pos)
 {
@@ -268,7 +282,7 @@ status_sql(LogMeta *meta)
 						   " array_remove(ARRAY[");
 	for (int p = 1; p <= meta->ncols; p++)
 		appendStringInfo(&q, "%sCASE WHEN %s AND %s THEN %d END", p > 1 ? ", " : "",
-						 was_logged(p), differs(meta, p), p);
+						 was_logged(p), conflicts_sql(meta, p), p);
 	appendStringInfo(&q, "]::int[], NULL) AS conflicting"
 					 " FROM %s l LEFT JOIN %s t ON %s"
 					 " WHERE l.action IN ('insert', 'update')",
@@ -682,16 +696,16 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 }
 
 /*
- * The two write statements, as the caller.  Returns the records restored
- * and deleted, and the conflicting records: those with a field left as it
- * is, deleted since, or (created ones) edited since.  Under force every
- * present record is written, and conflicts are counted beforehand.
+ * The two write statements, as the caller.  Returns the records deleted
+ * and the conflicting records: those with a field left as it is, deleted
+ * since, or (created ones) edited since; the caller takes the records
+ * restored from the change log.  Under force every present record is
+ * written, and conflicts are counted beforehand.
  */
 static void
 write_rollback(LogMeta *meta, bool force, IrRollbackResult *res)
 {
 	StringInfoData sets;
-	StringInfoData back;
 	StringInfoData left;
 	StringInfoData any_differs;
 	bool		isnull;
@@ -700,7 +714,6 @@ write_rollback(LogMeta *meta, bool force, IrRollbackResult *res)
 
 	/* restore updated fields, each only if the batch's value is still there */
 	initStringInfo(&sets);
-	initStringInfo(&back);
 	initStringInfo(&left);
 	for (int p = 1; p <= meta->ncols; p++)
 	{
@@ -712,26 +725,20 @@ write_rollback(LogMeta *meta, bool force, IrRollbackResult *res)
 			continue;
 		appendStringInfo(&sets, "%s%s = CASE WHEN %s THEN l.o%d ELSE t.%s END",
 						 sets.len ? ", " : "", col, ok, p, col);
-		/* after the write: a changed field holding its old value was restored */
-		appendStringInfo(&back, "%s(%d = ANY (l.changed) AND NOT %s)",
-						 back.len ? " OR " : "", p, distinct(meta, p, "o"));
+		/* after the write: a changed field not holding its old value was left */
 		appendStringInfo(&left, "%s(%d = ANY (l.changed) AND %s)",
 						 left.len ? " OR " : "", p, distinct(meta, p, "o"));
 	}
-	res->restored = 0;
 	if (meta->updated > 0 && sets.len > 0)
 	{
 		ir_spi_exec(psprintf("WITH u AS (UPDATE %s AS t SET %s FROM %s l"
 							 "   WHERE l.action = 'update' AND %s"
-							 "   RETURNING (%s) AS restored, (%s) AS left_alone)"
-							 " SELECT count(*), count(*) FILTER (WHERE restored),"
-							 "  count(*) FILTER (WHERE left_alone) FROM u",
-							 meta->scan, sets.data, meta->log, key_match(meta),
-							 back.data, left.data),
+							 "   RETURNING (%s) AS left_alone)"
+							 " SELECT count(*), count(*) FILTER (WHERE left_alone) FROM u",
+							 meta->scan, sets.data, meta->log, key_match(meta), left.data),
 					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 		present = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		res->restored = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		conflicted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		conflicted = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	}
 	/* update entries whose record is gone conflict too */
 	conflicted += meta->updated - present;
@@ -852,6 +859,8 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 	SPI_finish();
 	ir_log_end(&counts);
 	ir_staging_close(&acc);
+	/* restored: the records whose writes the change log saw change a field */
+	res->restored = counts.updated;
 
 	{
 		IrOwnerSave save;
@@ -965,7 +974,7 @@ ir_rollback_preview(PG_FUNCTION_ARGS)
 	for (int p = 1; p <= meta->ncols; p++)
 		appendStringInfo(&fields, "%s(%d, %s, l.n%d::text, t.%s::text, %s)", p > 1 ? ", " : "", p,
 						 quote_literal_cstr(meta->names[p - 1]), p,
-						 quote_identifier(meta->names[p - 1]), differs(meta, p));
+						 quote_identifier(meta->names[p - 1]), conflicts_sql(meta, p));
 	initStringInfo(&keys);
 	initStringInfo(&keyvals);
 	for (int k = 0; k < meta->nkeys; k++)

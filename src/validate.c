@@ -1850,7 +1850,7 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 								 GUC_ACTION_SAVE, true, 0, false);
 
 	/* start over from the raw rows (nothing to clear on a first run) */
-	if (batch->validated && batch->rows_rejected > batch->rows_malformed)
+	if (batch->rows_rejected > batch->rows_malformed)
 		ir_spi_exec(psprintf("UPDATE %s SET status = NULL, errors = NULL WHERE status = 'rejected'",
 							 run.stage),
 					0, NULL, NULL, NULL, SPI_OK_UPDATE, NULL);
