@@ -18,7 +18,8 @@ PGFILEDESC  = "import_rollback - tracked, reversible file imports"
 REGRESS     = init stage_basic stage_dialect stage_hostile stage_errors \
               stage_marker stage_file stage_client batches null_args privileges \
               validate validate_mapping validate_seeds review apply rollback \
-              hijack row_security revalidate inheritance attribution
+              hijack row_security revalidate inheritance attribution \
+              bad_options limits
 REGRESS_OPTS = --load-extension=plpgsql
 
 # isolation specs live in test/specs, their expected output in test/expected

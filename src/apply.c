@@ -190,12 +190,13 @@ log_columns(IrMapping *m, int **keypos, Datum *names_out, Datum *types_out,
 		n++;
 	}
 	relation_close(rel, NoLock);
-	if (3 + 2 * n > MaxHeapAttributeNumber)
+	if (n > IR_MAX_LOGGED_COLUMNS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("%s has too many columns for a change log", m->table),
 				 errdetail("The log keeps an old and a new value of each of its %d columns; at most %d fit.",
-						   n, (MaxHeapAttributeNumber - 3) / 2)));
+						   n, IR_MAX_LOGGED_COLUMNS),
+				 errhint("Columns were added since the batch was staged.")));
 	*coldefs = psprintf("%s%s", olds.data, news.data);
 	*names_out = PointerGetDatum(construct_array(names, n, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
 	*types_out = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));

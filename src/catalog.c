@@ -182,17 +182,10 @@ check_option_value(const char *key, JsonbValue *v)
 	}
 	else if (strcmp(key, "expect_rows") == 0 || strcmp(key, "bytes") == 0)
 	{
-		bool		ok = false;
+		int64		n;
 
-		if (v->type == jbvNumeric)
-		{
-			char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out,
-																NumericGetDatum(v->val.numeric)));
-
-			ok = strspn(s, "0123456789") == strlen(s);
-		}
-		if (!ok)
-			option_error(key, "a non-negative integer");
+		if (!ir_json_count(v, &n))
+			option_error(key, "a whole number from 0 to 9223372036854775807");
 	}
 	else if (strcmp(key, "mapping") == 0 || strcmp(key, "rules") == 0)
 	{
@@ -386,6 +379,29 @@ refuse_row_security(Oid relid, const char *what)
 }
 
 /*
+ * The change log keeps an old and a new value of every column of the
+ * target (besides three of its own): a table wider than that cannot be
+ * an import target, and is refused before a file is staged for it.
+ */
+static void
+check_loggable_width(Relation rel)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	int			n = 0;
+
+	for (int a = 0; a < desc->natts; a++)
+		if (!TupleDescAttr(desc, a)->attisdropped && !TupleDescAttr(desc, a)->attgenerated)
+			n++;
+	if (n > IR_MAX_LOGGED_COLUMNS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("table \"%s\" has too many columns to be an import target",
+						RelationGetRelationName(rel)),
+				 errdetail("It has %d columns; the change log keeps an old and a new value of each, and at most %d fit.",
+						   n, IR_MAX_LOGGED_COLUMNS)));
+}
+
+/*
  * Check that relid can be an import target for the caller, and resolve its
  * key.  Also checks the shape of the options.  The target stays locked
  * AccessShareLock until the end of the transaction.
@@ -435,6 +451,7 @@ ir_check_target(Oid relid, Jsonb *options, IrLoadMethod method, IrTarget *target
 				 errmsg("permission denied for table %s", relname),
 				 errdetail("Staging a file for a table requires INSERT or UPDATE privilege on it.")));
 	refuse_row_security(relid, psprintf("table %s", relname));
+	check_loggable_width(rel);
 
 	key = key_from_options(options);
 	if (key == NIL)

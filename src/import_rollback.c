@@ -240,6 +240,51 @@ ir_option_string(Jsonb *options, const char *key)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/* A JSON number's exact text (numeric_out), or NULL when v is not a number. */
+static char *
+json_number_text(JsonbValue *v)
+{
+	if (v == NULL || v->type != jbvNumeric)
+		return NULL;
+	return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+}
+
+/*
+ * A JSON number that is a whole count from 0 to 2^63 - 1 ("5" or "5.0"),
+ * in *out; false for anything else (a fraction, a negative, a number too
+ * large for bigint, a string): the caller says what was expected.
+ */
+bool
+ir_json_count(JsonbValue *v, int64 *out)
+{
+	char	   *s = json_number_text(v);
+	size_t		digits;
+	char	   *end;
+
+	if (s == NULL)
+		return false;
+	digits = strspn(s, "0123456789");
+	if (digits == 0 || (s[digits] != '\0' &&
+						(s[digits] != '.' || strspn(s + digits + 1, "0") != strlen(s + digits + 1))))
+		return false;
+	s[digits] = '\0';
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+/* A JSON number from 0 to 1, in *out; false for anything else. */
+bool
+ir_json_ratio(JsonbValue *v, double *out)
+{
+	char	   *s = json_number_text(v);
+
+	if (s == NULL)
+		return false;
+	*out = strtod(s, NULL);
+	return *out >= 0 && *out <= 1;
+}
+
 /*
  * The strings of a JSON array, as a List of char * in *out.  False when v
  * is not an array or holds anything but strings; the caller says why.

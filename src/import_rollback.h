@@ -44,6 +44,12 @@
  */
 #define IR_SEARCH_PATH "pg_catalog, pg_temp"
 
+/*
+ * Widest target: its change log holds change_id, action and changed, then
+ * an old and a new value of every column (apply.c).
+ */
+#define IR_MAX_LOGGED_COLUMNS ((MaxHeapAttributeNumber - 3) / 2)
+
 /* Batch states (contract). */
 typedef enum IrState
 {
@@ -198,6 +204,8 @@ extern void ir_check_object(Jsonb *options);
 extern JsonbValue *ir_option(Jsonb *options, const char *key);
 extern char *ir_option_string(Jsonb *options, const char *key);
 extern bool ir_json_strings(JsonbValue *v, List **out);
+extern bool ir_json_count(JsonbValue *v, int64 *out);
+extern bool ir_json_ratio(JsonbValue *v, double *out);
 extern void ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
 						const Datum *values, const char *nulls,
 						int expected, SPIPlanPtr *plancache);

@@ -124,6 +124,9 @@ ir_sample(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	if (n == 0 || batch->rows_total <= 0)
 		return (Datum) 0;
+	/* more rows than the file has is the whole file */
+	if (n > batch->rows_total)
+		n = (int32) batch->rows_total;
 
 	initStringInfo(&src);
 	for (int i = 1; i <= m->nsource; i++)

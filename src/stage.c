@@ -922,8 +922,8 @@ ir_stage_begin(PG_FUNCTION_ARGS)
 
 	ir_check_target(PG_GETARG_OID(0), options, IR_LOAD_CLIENT, &target);
 	v = ir_option(options, "bytes");
-	if (v != NULL)
-		bytes = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
+	if (v != NULL && !ir_json_count(v, &bytes))
+		elog(ERROR, "option \"bytes\" was not checked");
 
 	batch_id = ir_batch_create(&target, text_to_cstring(PG_GETARG_TEXT_PP(1)),
 							   IR_LOAD_CLIENT, options, bytes, client_sha256(options));

@@ -231,13 +231,26 @@ rule_column(Run *run, const char *rule, const char *name)
 	return c;
 }
 
-static double
-numeric_value(JsonbValue *v, const char *rule)
+/* A rule's count: a whole number from 0 to 2^63 - 1. */
+static int64
+count_value(JsonbValue *v, const char *rule)
 {
-	if (v->type != jbvNumeric)
-		rule_error(rule, "a number");
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-											  NumericGetDatum(v->val.numeric)));
+	int64		n;
+
+	if (!ir_json_count(v, &n))
+		rule_error(rule, "a whole number from 0 to 9223372036854775807");
+	return n;
+}
+
+/* A rule's ratio: a number from 0 to 1. */
+static double
+ratio_value(JsonbValue *v, const char *rule)
+{
+	double		d;
+
+	if (!ir_json_ratio(v, &d))
+		rule_error(rule, "a number between 0 and 1");
+	return d;
 }
 
 static char *
@@ -417,7 +430,7 @@ parse_rules(Run *run, Jsonb *options)
 	r->max_reject_ratio = 0.05;
 	r->max_reject_count = -1;
 	r->max_touch_ratio = -1;
-	r->expect_rows = ev ? (int64) numeric_value(ev, "expect_rows") : -1;
+	r->expect_rows = ev ? count_value(ev, "expect_rows") : -1;
 	r->mapping_check = MC_STOP;
 
 	if (rules == NULL)
@@ -486,25 +499,12 @@ parse_rules(Run *run, Jsonb *options)
 			parse_column_rules(run, key, &v, &r->allowed);
 		else if (strcmp(key, "reference") == 0)
 			parse_column_rules(run, key, &v, &r->references);
-		else if (strcmp(key, "max_reject_ratio") == 0 || strcmp(key, "max_touch_ratio") == 0)
-		{
-			double		d = numeric_value(&v, key);
-
-			if (d < 0 || d > 1 || isnan(d))
-				rule_error(key, "a number between 0 and 1");
-			if (key[4] == 'r')
-				r->max_reject_ratio = d;
-			else
-				r->max_touch_ratio = d;
-		}
+		else if (strcmp(key, "max_reject_ratio") == 0)
+			r->max_reject_ratio = ratio_value(&v, key);
+		else if (strcmp(key, "max_touch_ratio") == 0)
+			r->max_touch_ratio = ratio_value(&v, key);
 		else if (strcmp(key, "max_reject_count") == 0)
-		{
-			double		d = numeric_value(&v, key);
-
-			if (d < 0 || d != floor(d))
-				rule_error(key, "a non-negative integer");
-			r->max_reject_count = (int64) d;
-		}
+			r->max_reject_count = count_value(&v, key);
 		else if (strcmp(key, "mapping_check") == 0)
 		{
 			char	   *s = string_value(&v, key);
