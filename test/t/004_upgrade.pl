@@ -1,0 +1,150 @@
+# ALTER EXTENSION import_rollback UPDATE carries live 0.1.0 batches over.
+#
+# test/fixtures/upgrade/batches-0.1.0.sql is a database made by the
+# released 0.1.0 library (generate-0.1.0.sh): batches left staged,
+# validated, failed, cancelled, applied (one with a later batch on the same
+# records) and rolled back.  Restored here, it is at version 0.1.0 under
+# the current library: the library refuses to work with the old SQL
+# objects (cleanly, no crash) while application writes to tracked tables
+# go on.  After the update every live batch validates, applies and rolls
+# back exactly, and the updated extension's objects equal a fresh install's.
+use strict;
+use warnings;
+
+use File::Basename qw(dirname);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $fixture = dirname(__FILE__) . '/../fixtures/upgrade/batches-0.1.0.sql';
+my $node = PostgreSQL::Test::Cluster->new('upgrade');
+$node->init;
+$node->start;
+$node->safe_psql('postgres', q{
+	CREATE ROLE ir_loader LOGIN;
+	CREATE DATABASE upgraded;
+	CREATE DATABASE fresh;
+});
+$node->command_ok(
+	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-f', $fixture, '-d', $node->connstr('upgraded') ],
+	'the 0.1.0 database restores');
+is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'import_rollback'}),
+	'0.1.0', 'it is at version 0.1.0');
+
+# The current library under the 0.1.0 SQL objects: refusals, not crashes.
+my ($rc, $out, $err) = $node->psql('upgraded', 'SELECT * FROM ir_validate(3)');
+isnt($rc, 0, 'an operation under the old SQL objects fails');
+like($err, qr/is installed at version 0\.1\.0, but its library is version 0\.2\.0.*ALTER EXTENSION import_rollback UPDATE/s,
+	'... saying to update the extension');
+($rc, $out, $err) = $node->psql('upgraded', 'SELECT * FROM ir_rollback(1)');
+like($err, qr/ALTER EXTENSION import_rollback UPDATE/, 'a rollback is refused the same way');
+is($node->safe_psql('upgraded', q{SELECT state, count(*) FROM ir_batches GROUP BY 1 ORDER BY 1}),
+	"applied|2\ncancelled|1\nfailed|1\nrolled_back|1\nstaged|1\nvalidated|1",
+	'the old report view still reads');
+# application writes to tracked tables never depend on the update
+$node->safe_psql('upgraded', q{UPDATE customers SET name = 'by hand' WHERE id = 10});
+is($node->safe_psql('upgraded', q{SELECT name FROM customers WHERE id = 10}), 'by hand',
+	'a plain UPDATE of a tracked table works before the update');
+
+$node->safe_psql('upgraded', 'ALTER EXTENSION import_rollback UPDATE');
+is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'import_rollback'}),
+	'0.2.0', 'ALTER EXTENSION import_rollback UPDATE reaches 0.2.0');
+
+# Every live batch goes on.  The applied one first: a later batch (7)
+# wrote the same field of one of its records.
+($rc, $out, $err) = $node->psql('upgraded', 'SELECT * FROM ir_rollback(1)');
+like($err, qr/\(2\) has changed name \(by batch 7\)/,
+	'the applied 0.1.0 batch refuses to roll back over the later batch, naming it');
+is($node->safe_psql('upgraded', 'SELECT deleted, restored, conflicts FROM ir_rollback(7)'),
+	'0|1|0', 'the later batch rolls back');
+is($node->safe_psql('upgraded', 'SELECT deleted, restored, conflicts FROM ir_rollback(1)'),
+	'2|2|0', 'then the 0.1.0 batch rolls back: 2 created records deleted, 2 restored');
+is( $node->safe_psql('upgraded', q{
+		SELECT count(*) FROM (
+		  (SELECT * FROM customers EXCEPT SELECT * FROM customers_before)
+		  UNION ALL (SELECT * FROM customers_before EXCEPT SELECT * FROM customers)) d
+		 WHERE d.id <> 10}),
+	'0', 'customers are exactly as before any batch (but for the plain update)');
+is($node->safe_psql('upgraded', q{SELECT string_agg(action, ',' ORDER BY change_id) FROM ir_changes(1)}),
+	'update,update,insert,insert,undo_update,undo_update,undo_insert,undo_insert',
+	"ir_changes lists the 0.1.0 apply's writes, then the rollback's");
+
+# the validated batch applies and rolls back
+is($node->safe_psql('upgraded', 'SELECT inserted, updated, unchanged, rejected FROM ir_apply(2)'),
+	'1|1|0|0', 'the validated 0.1.0 batch applies');
+is($node->safe_psql('upgraded', 'SELECT deleted, restored, conflicts FROM ir_rollback(2)'),
+	'1|1|0', 'and rolls back');
+
+# the staged batch validates, applies, rolls back
+is($node->safe_psql('upgraded', q{SELECT state, rows_valid FROM ir_validate(3, '{"rules": {"mapping_check": "off"}}')}),
+	'validated|3', 'the staged 0.1.0 batch validates');
+is($node->safe_psql('upgraded', 'SELECT inserted, updated FROM ir_apply(3)'), '1|2', 'applies');
+is($node->safe_psql('upgraded', 'SELECT deleted, restored, conflicts FROM ir_rollback(3)'),
+	'1|2|0', 'and rolls back');
+
+# the failed batch is corrected without re-uploading
+is( $node->safe_psql('upgraded',
+		q{SELECT state, rows_valid, rows_rejected FROM ir_validate(4, '{"rules": {"max_reject_ratio": 1, "mapping_check": "off"}}')}),
+	'validated|1|1', 'the failed 0.1.0 batch validates with corrected rules, its reject kept');
+is($node->safe_psql('upgraded', 'SELECT updated, rejected FROM ir_apply(4)'), '1|1', 'applies');
+is($node->safe_psql('upgraded', 'SELECT deleted, restored, conflicts FROM ir_rollback(4)'),
+	'0|1|0', 'and rolls back');
+is( $node->safe_psql('upgraded', q{
+		SELECT count(*) FROM (
+		  (SELECT * FROM products EXCEPT SELECT * FROM products_before)
+		  UNION ALL (SELECT * FROM products_before EXCEPT SELECT * FROM products)) d}),
+	'0', 'products are exactly as before any batch');
+
+# ended batches stay ended, and new ones work beside them
+($rc, $out, $err) = $node->psql('upgraded', 'SELECT * FROM ir_apply(5)');
+like($err, qr/batch 5 is cancelled and cannot be applied/, 'the cancelled 0.1.0 batch stays cancelled');
+($rc, $out, $err) = $node->psql('upgraded', 'SELECT * FROM ir_rollback(6)');
+like($err, qr/batch 6 has already been rolled back/, 'the rolled-back one stays rolled back');
+is( $node->safe_psql('upgraded',
+		q{SELECT ir_stage('customers', 'new.csv', E'id,email\n200,n200@example.net\n', '{"rules": {"mapping_check": "off"}}') > 7}),
+	't', 'new batches continue the old ids');
+
+# The updated extension holds exactly the objects of a fresh 0.2.0 install.
+$node->safe_psql('fresh', 'CREATE EXTENSION import_rollback');
+my $objects = q{
+	SELECT 'function ' || p.oid::regprocedure::text || ' returns ' || pg_get_function_result(p.oid)
+	       || ' ' || p.provolatile::text || p.proparallel::text || CASE WHEN p.proisstrict THEN ' strict' ELSE '' END
+	       || ' ' || coalesce(p.prosrc, '') || ' ' || coalesce(array_to_string(p.proacl, ','), 'default acl')
+	       || coalesce(' ' || obj_description(p.oid, 'pg_proc'), '')
+	  FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+	  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'import_rollback'
+	UNION ALL
+	SELECT c.relkind::text || ' ' || c.oid::regclass::text || ' ' || coalesce(array_to_string(c.relacl, ','), 'default acl')
+	       || coalesce(' ' || obj_description(c.oid, 'pg_class'), '')
+	       || CASE WHEN c.relkind = 'v' THEN ' ' || pg_get_viewdef(c.oid) ELSE '' END
+	  FROM pg_class c JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+	  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'import_rollback'
+	UNION ALL
+	SELECT 'column ' || a.attrelid::regclass::text || '.' || a.attname || ' #' || a.attnum || ' ' || format_type(a.atttypid, a.atttypmod)
+	       || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+	       || coalesce(' default ' || pg_get_expr(ad.adbin, ad.adrelid), '')
+	  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+	  JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+	  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'import_rollback'
+	  LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+	 WHERE a.attnum > 0 AND NOT a.attisdropped
+	UNION ALL
+	SELECT 'constraint ' || conrelid::regclass::text || ' ' || pg_get_constraintdef(oid)
+	  FROM pg_constraint WHERE connamespace = 'import_rollback'::regnamespace
+	UNION ALL
+	SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index
+	 WHERE indrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'import_rollback'::regnamespace
+	                     AND relname NOT LIKE 'stage\_%' AND relname NOT LIKE 'changes\_%')
+	UNION ALL
+	SELECT 'schema ' || nspname || ' ' || coalesce(array_to_string(nspacl, ','), 'default acl')
+	  FROM pg_namespace WHERE nspname = 'import_rollback'
+	UNION ALL
+	SELECT 'config ' || unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'import_rollback'
+	ORDER BY 1};
+my $fresh = $node->safe_psql('fresh', $objects);
+my $updated = $node->safe_psql('upgraded', $objects);
+is($updated, $fresh, 'the updated extension has the objects of a fresh install, with the same signatures, grants and comments');
+cmp_ok(scalar(() = $fresh =~ /^function /mg), '>=', 20, '(and the comparison saw the functions)');
+
+$node->stop;
+done_testing();
