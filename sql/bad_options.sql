@@ -50,4 +50,16 @@ SELECT * FROM ir_sample(:big, -1);
 \echo :SQLSTATE
 
 \set VERBOSITY default
+
+-- a misspelt name is refused with the closest valid one, wherever it is
+-- given; an unknown one with the names valid there
+SELECT ir_stage('tallies', 'a.csv', E'id,n\n1,1\n', '{"delimeter": ";"}');
+SELECT ir_stage('tallies', 'a.csv', E'id,n\n1,1\n', '{"rules": {"max_reject_ration": 1}}');
+SELECT ir_stage('tallies', 'a.csv', E'id,n\n1,1\n', '{"colour": "blue"}');
+SELECT * FROM ir_validate(:big, '{"mappping": {"id": "id"}}');
+SELECT * FROM ir_validate(:big, '{"delimiter": ";"}');
+SELECT * FROM ir_rollback(:big, '{"on_conflit": "skip"}');
+SELECT * FROM ir_rollback(:big, '{"on_conflict": "sometimes"}');
+SELECT * FROM ir_apply(:big, '{"force": true}');
+SELECT count(*) AS batches_made FROM ir_batches WHERE batch_id > :big;
 DROP TABLE tallies;

@@ -62,69 +62,6 @@ apply_error_callback(void *arg)
 				   row_no, batch_id);
 }
 
-/* Options of ir_apply / ir_rollback: an object with only known keys. */
-void
-ir_check_call_options(Jsonb *options, const char *const *known, const char *fn)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-
-	ir_check_object(options);
-	it = JsonbIteratorInit(&options->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		bool		ok = false;
-		char	   *key;
-
-		if (tok != WJB_KEY)
-			continue;
-		key = pnstrdup(v.val.string.val, v.val.string.len);
-		for (int i = 0; known[i]; i++)
-			ok |= strcmp(key, known[i]) == 0;
-		if (!ok)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unrecognized option \"%s\" for %s", key, fn)));
-	}
-}
-
-/* Refuse a batch that is not ready to be applied, saying what to do. */
-static void
-require_applicable(IrBatch *batch)
-{
-	switch (batch->state)
-	{
-		case IR_VALIDATED:
-			return;
-		case IR_APPLIED:
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("batch " INT64_FORMAT " has already been applied", batch->batch_id),
-					 errhint("A batch is applied once. To undo it, use ir_rollback().")));
-			break;
-		case IR_ROLLED_BACK:
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("batch " INT64_FORMAT " has been rolled back and cannot be applied again",
-							batch->batch_id),
-					 errhint("Stage the file again as a new batch.")));
-			break;
-		case IR_FAILED:
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("batch " INT64_FORMAT " failed and cannot be applied", batch->batch_id),
-					 errhint("Correct its mapping or rules with ir_validate(), or stage a corrected file.")));
-			break;
-		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("batch " INT64_FORMAT " is %s and cannot be applied",
-							batch->batch_id, ir_state_name(batch->state)),
-					 errdetail("Only validated (or staged) batches can be applied.")));
-	}
-}
-
 /* A collation's schema-qualified, quoted name. */
 static char *
 qualified_collation(Oid collid)
@@ -362,7 +299,7 @@ ir_apply_batch(IrBatch *batch, IrApplyResult *res)
 					 errdetail("%s", v.stop_reason),
 					 errhint("Run ir_validate() to review and correct it, then apply it.")));
 	}
-	require_applicable(batch);
+	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_APPLY);
 	m = ir_mapping_of_batch(batch);
 	ir_track_target(m->relid);
 
@@ -434,7 +371,6 @@ ir_apply_batch(IrBatch *batch, IrApplyResult *res)
 Datum
 ir_apply(PG_FUNCTION_ARGS)
 {
-	static const char *const known[] = {NULL};
 	IrBatch    *batch;
 	IrApplyResult res;
 	TupleDesc	tupdesc;
@@ -445,7 +381,7 @@ ir_apply(PG_FUNCTION_ARGS)
 
 	ir_check_not_null(fcinfo, 0, "batch");
 	ir_check_not_null(fcinfo, 1, "options");
-	ir_check_call_options(PG_GETARG_JSONB_P(1), known, "ir_apply");
+	ir_check_options(PG_GETARG_JSONB_P(1), IR_IN_APPLY, "ir_apply");
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
@@ -520,8 +456,7 @@ ir_drill(PG_FUNCTION_ARGS)
 	tupdesc = BlessTupleDesc(tupdesc);
 
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
-	if (batch->state != IR_STAGED)
-		require_applicable(batch);
+	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_APPLY);
 
 	BeginInternalSubTransaction("ir_drill");
 	MemoryContextSwitchTo(oldcxt);
@@ -532,7 +467,7 @@ ir_drill(PG_FUNCTION_ARGS)
 			IrValidation v;
 
 			ir_validate_batch(batch, DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))), &v);
-			require_applicable(batch);
+			ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_APPLY);
 		}
 		m = ir_mapping_of_batch(batch);
 		ir_staging_open(&acc, batch, false);

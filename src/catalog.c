@@ -45,16 +45,6 @@
 
 PG_FUNCTION_INFO_V1(ir_cancel);
 
-static const char *const state_names[IR_NSTATES] = {
-	[IR_RECEIVED] = "received",
-	[IR_STAGED] = "staged",
-	[IR_VALIDATED] = "validated",
-	[IR_APPLIED] = "applied",
-	[IR_ROLLED_BACK] = "rolled_back",
-	[IR_FAILED] = "failed",
-	[IR_CANCELLED] = "cancelled",
-};
-
 static const char *const load_method_names[] = {
 	[IR_LOAD_DATA] = "data",
 	[IR_LOAD_FILE] = "file",
@@ -62,38 +52,6 @@ static const char *const load_method_names[] = {
 };
 
 #define S(st) (1 << (st))
-
-/*
- * Allowed transitions (DESIGN.md): received -> staged -> validated ->
- * applied -> rolled_back, with failed and cancelled on the side.  A failed
- * or validated batch can be validated again (corrected mapping or rules);
- * a failed batch only if its whole file reached staging.
- */
-static const int allowed_next[IR_NSTATES] = {
-	[IR_RECEIVED] = S(IR_STAGED) | S(IR_FAILED) | S(IR_CANCELLED),
-	[IR_STAGED] = S(IR_VALIDATED) | S(IR_FAILED) | S(IR_CANCELLED),
-	[IR_VALIDATED] = S(IR_VALIDATED) | S(IR_APPLIED) | S(IR_FAILED) | S(IR_CANCELLED),
-	[IR_APPLIED] = S(IR_ROLLED_BACK),
-	[IR_ROLLED_BACK] = 0,
-	[IR_FAILED] = S(IR_VALIDATED) | S(IR_FAILED) | S(IR_CANCELLED),
-	[IR_CANCELLED] = 0,
-};
-
-const char *
-ir_state_name(IrState state)
-{
-	return state_names[state];
-}
-
-IrState
-ir_state_from_name(const char *name)
-{
-	for (int i = 0; i < IR_NSTATES; i++)
-		if (strcmp(state_names[i], name) == 0)
-			return (IrState) i;
-	elog(ERROR, "unknown batch state \"%s\"", name);
-	pg_unreachable();
-}
 
 static IrLoadMethod
 load_method_from_name(const char *name)
@@ -105,161 +63,10 @@ load_method_from_name(const char *name)
 	pg_unreachable();
 }
 
-/* Comma-separated list of the states a batch in "from" may move to. */
-static char *
-next_states_list(IrState from)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (int i = 0; i < IR_NSTATES; i++)
-	{
-		if (allowed_next[from] & S(i))
-			appendStringInfo(&buf, "%s\"%s\"", buf.len ? ", " : "", state_names[i]);
-	}
-	return buf.data;
-}
-
 /* ---------------------------------------------------------------------
  * Options
  * ---------------------------------------------------------------------
  */
-
-static void
-option_error(const char *key, const char *what)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("option \"%s\" must be %s", key, what)));
-}
-
-/* Check one option value against the shape it must have. */
-static void
-check_option_value(const char *key, JsonbValue *v)
-{
-	if (v->type == jbvNull)
-		return;					/* as good as absent */
-	if (strcmp(key, "header") == 0)
-	{
-		if (v->type != jbvBool)
-			option_error(key, "a boolean");
-	}
-	else if (strcmp(key, "delimiter") == 0 || strcmp(key, "quote") == 0 ||
-			 strcmp(key, "escape") == 0 || strcmp(key, "null") == 0 ||
-			 strcmp(key, "encoding") == 0 || strcmp(key, "mode") == 0 ||
-			 strcmp(key, "sha256") == 0)
-	{
-		if (v->type != jbvString)
-			option_error(key, "a string");
-		if (strcmp(key, "mode") == 0)
-		{
-			char	   *mode = pnstrdup(v->val.string.val, v->val.string.len);
-
-			if (strcmp(mode, "upsert") != 0 && strcmp(mode, "insert") != 0 &&
-				strcmp(mode, "update") != 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid mode \"%s\"", mode),
-						 errhint("Valid modes are \"upsert\", \"insert\" and \"update\".")));
-		}
-		else if (strcmp(key, "sha256") == 0)
-		{
-			int			len = v->val.string.len;
-
-			if (len != 64 || strspn(pnstrdup(v->val.string.val, len),
-									"0123456789abcdefABCDEF") != 64)
-				option_error(key, "64 hexadecimal digits");
-		}
-		else if (strcmp(key, "encoding") == 0)
-		{
-			char	   *enc = pnstrdup(v->val.string.val, v->val.string.len);
-
-			if (pg_char_to_encoding(enc) < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("\"%s\" is not a valid encoding name", enc)));
-		}
-	}
-	else if (strcmp(key, "expect_rows") == 0 || strcmp(key, "bytes") == 0)
-	{
-		int64		n;
-
-		if (!ir_json_count(v, &n))
-			option_error(key, "a whole number from 0 to 9223372036854775807");
-	}
-	else if (strcmp(key, "mapping") == 0 || strcmp(key, "rules") == 0)
-	{
-		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-			option_error(key, "an object");
-		if (strcmp(key, "mapping") == 0)
-		{
-			JsonbIterator *it = JsonbIteratorInit(v->val.binary.data);
-			JsonbValue	elem;
-			JsonbIteratorToken tok;
-
-			while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
-			{
-				if (tok == WJB_VALUE && elem.type != jbvString)
-					option_error(key, "an object mapping source columns to target column names");
-			}
-		}
-	}
-	else if (strcmp(key, "key") == 0)
-	{
-		List	   *cols;
-
-		if (!ir_json_strings(v, &cols))
-			option_error(key, "an array of column names");
-		if (cols == NIL)
-			option_error(key, "a non-empty array of column names");
-	}
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unrecognized option \"%s\"", key),
-				 errhint("Valid options are \"header\", \"delimiter\", \"quote\", \"escape\", "
-						 "\"null\", \"encoding\", \"mapping\", \"key\", \"mode\", \"rules\" "
-						 "and \"expect_rows\"; the client path also takes \"bytes\" and \"sha256\".")));
-}
-
-/*
- * Check the shape of a batch's options: an object whose keys are all
- * known and whose values have the right types.  Catches typos
- * ("delimeter") before a batch is created.
- */
-static void
-ir_check_options(Jsonb *options, IrLoadMethod method)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
-
-	ir_check_object(options);
-
-	it = JsonbIteratorInit(&options->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-		else if (tok == WJB_VALUE)
-		{
-			if ((strcmp(key, "bytes") == 0 || strcmp(key, "sha256") == 0) &&
-				method != IR_LOAD_CLIENT)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("option \"%s\" is only accepted by ir_stage_begin", key),
-						 errdetail("The server computes the size and SHA-256 of the files it reads itself.")));
-			if (strcmp(key, "encoding") == 0 && method == IR_LOAD_DATA)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("option \"encoding\" does not apply to CSV passed as text"),
-						 errdetail("A text argument has already been converted to the database encoding by the client connection."),
-						 errhint("Set client_encoding to the file's encoding, or use ir_stage_file or the client path.")));
-			check_option_value(key, &v);
-		}
-	}
-}
 
 /* ---------------------------------------------------------------------
  * Targets
@@ -416,7 +223,9 @@ ir_check_target(Oid relid, Jsonb *options, IrLoadMethod method, IrTarget *target
 	ListCell   *lc;
 	StringInfoData keylist;
 
-	ir_check_options(options, method);
+	ir_check_options(options,
+					 method == IR_LOAD_DATA ? IR_IN_STAGE_DATA :
+					 method == IR_LOAD_FILE ? IR_IN_STAGE_FILE : IR_IN_STAGE_CLIENT, NULL);
 
 	rel = try_relation_open(relid, AccessShareLock);
 	if (rel == NULL)
@@ -757,37 +566,16 @@ ir_batch_transition(IrBatch *batch, IrState to, const char *detail)
 	IrOwnerSave save;
 	IrState		from = batch->state;
 
-	if (!(allowed_next[from] & S(to)))
-	{
-		if (allowed_next[from] == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("batch " INT64_FORMAT " is %s and cannot become %s",
-							batch->batch_id, state_names[from], state_names[to]),
-					 errdetail("State \"%s\" is final.", state_names[from])));
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("batch " INT64_FORMAT " is %s and cannot become %s",
-						batch->batch_id, state_names[from], state_names[to]),
-				 errdetail("A batch in state \"%s\" can become %s.",
-						   state_names[from], next_states_list(from))));
-	}
-	if (from == IR_FAILED && to == IR_VALIDATED && !batch->staging_complete)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("batch " INT64_FORMAT " failed before its whole file was staged",
-						batch->batch_id),
-				 errdetail("Only part of the file is in staging; validating it would import a partial file."),
-				 errhint("Fix the file and stage it again as a new batch.")));
+	ir_check_transition(batch->batch_id, from, to, batch->staging_complete);
 
 	values[0] = Int64GetDatum(batch->batch_id);
-	values[1] = CStringGetTextDatum(state_names[to]);
+	values[1] = CStringGetTextDatum(ir_state_name(to));
 	if (detail)
 		values[2] = CStringGetTextDatum(detail);
 	else
 		nulls[2] = 'n';
 	values[3] = name_datum(ir_current_role_name());
-	values[4] = CStringGetTextDatum(state_names[from]);
+	values[4] = CStringGetTextDatum(ir_state_name(from));
 
 	ir_become_owner(&save);
 	SPI_connect();
@@ -810,7 +598,7 @@ ir_batch_transition(IrBatch *batch, IrState to, const char *detail)
 	ir_restore_user(&save);
 
 	notify_transition(batch->batch_id, batch->target_schema, batch->target_table,
-					  state_names[from], state_names[to]);
+					  ir_state_name(from), ir_state_name(to));
 	batch->state = to;
 }
 
@@ -954,17 +742,7 @@ ir_cancel(PG_FUNCTION_ARGS)
 				 errhint("Say why the batch is discarded; the reason is kept in its event log.")));
 
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
-	if (batch->state == IR_CANCELLED)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("batch " INT64_FORMAT " is already cancelled", batch->batch_id)));
-	if (batch->state == IR_APPLIED || batch->state == IR_ROLLED_BACK)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("batch " INT64_FORMAT " has been applied and cannot be cancelled",
-						batch->batch_id),
-				 batch->state == IR_APPLIED ?
-				 errhint("Use ir_rollback() to undo an applied batch.") : 0));
+	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_CANCEL);
 	if (batch->load_method == IR_LOAD_CLIENT && batch->state == IR_RECEIVED)
 		ir_stage_close_client(batch);
 	ir_batch_transition(batch, IR_CANCELLED, reason);

@@ -33,6 +33,9 @@
 #include "executor/spi.h"
 
 #include "compat.h"
+#include "exec.h"
+#include "state.h"
+#include "options.h"
 
 /* Name of the internal schema; every internal reference is qualified. */
 #define IR_SCHEMA "import_rollback"
@@ -49,20 +52,6 @@
  * an old and a new value of every column (apply.c).
  */
 #define IR_MAX_LOGGED_COLUMNS ((MaxHeapAttributeNumber - 3) / 2)
-
-/* Batch states (contract). */
-typedef enum IrState
-{
-	IR_RECEIVED,
-	IR_STAGED,
-	IR_VALIDATED,
-	IR_APPLIED,
-	IR_ROLLED_BACK,
-	IR_FAILED,
-	IR_CANCELLED
-} IrState;
-
-#define IR_NSTATES (IR_CANCELLED + 1)
 
 /* How the file reached the server. */
 typedef enum IrLoadMethod
@@ -200,17 +189,7 @@ extern void ir_become_role(Oid role, int sec_flags, IrOwnerSave *save);
 extern void ir_restore_user(const IrOwnerSave *save);
 extern char *ir_staging_table_name(int64 batch_id);
 extern char *ir_staging_table_qualified(int64 batch_id);
-extern void ir_check_object(Jsonb *options);
-extern JsonbValue *ir_option(Jsonb *options, const char *key);
-extern char *ir_option_string(Jsonb *options, const char *key);
-extern bool ir_json_strings(JsonbValue *v, List **out);
-extern bool ir_json_count(JsonbValue *v, int64 *out);
-extern bool ir_json_ratio(JsonbValue *v, double *out);
-extern void ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
-						const Datum *values, const char *nulls,
-						int expected, SPIPlanPtr *plancache);
 extern char *ir_current_role_name(void);
-extern ErrorData *ir_abort_subxact(MemoryContext oldcxt, ResourceOwner oldowner);
 
 /* catalog.c */
 extern const char *ir_state_name(IrState state);
@@ -256,7 +235,6 @@ typedef struct IrValidation
 extern void ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res);
 
 /* apply.c */
-extern void ir_check_call_options(Jsonb *options, const char *const *known, const char *fn);
 extern void ir_apply_batch(IrBatch *batch, IrApplyResult *res);
 
 /* rollback.c */

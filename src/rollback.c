@@ -777,17 +777,7 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 	bool		force = (policy == IR_ON_CONFLICT_FORCE);
 	List	   *later;
 
-	if (batch->state == IR_ROLLED_BACK)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("batch " INT64_FORMAT " has already been rolled back", batch->batch_id)));
-	if (batch->state != IR_APPLIED)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("batch " INT64_FORMAT " is %s, not applied: there is nothing to roll back",
-						batch->batch_id, ir_state_name(batch->state)),
-				 batch->state == IR_VALIDATED || batch->state == IR_STAGED ?
-				 errhint("To discard it, use ir_cancel().") : 0));
+	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_ROLLBACK);
 
 	meta = load_meta(batch);
 	ir_track_target(batch->target_relid);
@@ -883,6 +873,7 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 								 force ? "force" : "skip") : NULL);
 }
 
+/* The on_conflict option (checked by ir_check_options). */
 static IrOnConflict
 on_conflict_option(Jsonb *options)
 {
@@ -890,15 +881,7 @@ on_conflict_option(Jsonb *options)
 
 	if (v == NULL || strcmp(v, "abort") == 0)
 		return IR_ON_CONFLICT_ABORT;
-	if (strcmp(v, "skip") == 0)
-		return IR_ON_CONFLICT_SKIP;
-	if (strcmp(v, "force") == 0)
-		return IR_ON_CONFLICT_FORCE;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid on_conflict \"%s\"", v),
-			 errhint("Valid values are \"abort\", \"skip\" and \"force\".")));
-	pg_unreachable();
+	return strcmp(v, "skip") == 0 ? IR_ON_CONFLICT_SKIP : IR_ON_CONFLICT_FORCE;
 }
 
 /*
@@ -908,7 +891,6 @@ on_conflict_option(Jsonb *options)
 Datum
 ir_rollback(PG_FUNCTION_ARGS)
 {
-	static const char *const known[] = {"on_conflict", NULL};
 	IrBatch    *batch;
 	IrRollbackResult res;
 	IrOnConflict policy;
@@ -920,7 +902,7 @@ ir_rollback(PG_FUNCTION_ARGS)
 
 	ir_check_not_null(fcinfo, 0, "batch");
 	ir_check_not_null(fcinfo, 1, "options");
-	ir_check_call_options(PG_GETARG_JSONB_P(1), known, "ir_rollback");
+	ir_check_options(PG_GETARG_JSONB_P(1), IR_IN_ROLLBACK, "ir_rollback");
 	policy = on_conflict_option(PG_GETARG_JSONB_P(1));
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -962,11 +944,7 @@ ir_rollback_preview(PG_FUNCTION_ARGS)
 
 	ir_check_not_null(fcinfo, 0, "batch");
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
-	if (batch->state != IR_APPLIED)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("batch " INT64_FORMAT " is %s, not applied: there is nothing to roll back",
-						batch->batch_id, ir_state_name(batch->state))));
+	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_ROLLBACK_PREVIEW);
 	meta = load_meta(batch);
 	InitMaterializedSRF(fcinfo, 0);
 

@@ -944,6 +944,17 @@ ir_stage_begin(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(batch_id);
 }
 
+/* The client path's steps are for batches ir_stage_begin() created. */
+static void
+require_client_batch(const IrBatch *batch)
+{
+	if (batch->load_method != IR_LOAD_CLIENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " was not started with ir_stage_begin()",
+						batch->batch_id)));
+}
+
 /* Append ", KEY 'value'" for a COPY option present in options. */
 static void
 append_copy_option(StringInfo buf, Jsonb *options, const char *key)
@@ -968,12 +979,8 @@ ir_stage_copy_command(PG_FUNCTION_ARGS)
 
 	ir_check_not_null(fcinfo, 0, "batch");
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_LOAD);
-	if (batch->load_method != IR_LOAD_CLIENT || batch->state != IR_RECEIVED)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("batch " INT64_FORMAT " is not waiting for COPY", batch->batch_id),
-				 errdetail("Only batches created by ir_stage_begin() and not yet finished are loaded with COPY; this one is %s.",
-						   ir_state_name(batch->state))));
+	require_client_batch(batch);
+	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_CLIENT_COPY);
 
 	ir_become_owner(&save);
 	SPI_connect();
@@ -1037,16 +1044,8 @@ ir_stage_finish(PG_FUNCTION_ARGS)
 
 	ir_check_not_null(fcinfo, 0, "batch");
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
-	if (batch->load_method != IR_LOAD_CLIENT)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("batch " INT64_FORMAT " was not started with ir_stage_begin()",
-						batch->batch_id)));
-	if (batch->state != IR_RECEIVED)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("batch " INT64_FORMAT " is %s, not waiting for COPY",
-						batch->batch_id, ir_state_name(batch->state))));
+	require_client_batch(batch);
+	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_CLIENT_FINISH);
 
 	/*
 	 * Wait for any COPY still loading the table, and keep new ones out until

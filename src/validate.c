@@ -435,6 +435,7 @@ parse_rules(Run *run, Jsonb *options)
 
 	if (rules == NULL)
 		return;
+	/* names and shapes: options.c (the options were checked as a whole) */
 	it = JsonbIteratorInit(rules->val.binary.data);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
@@ -509,22 +510,9 @@ parse_rules(Run *run, Jsonb *options)
 		{
 			char	   *s = string_value(&v, key);
 
-			if (strcmp(s, "stop") == 0)
-				r->mapping_check = MC_STOP;
-			else if (strcmp(s, "warn") == 0)
-				r->mapping_check = MC_WARN;
-			else if (strcmp(s, "off") == 0)
-				r->mapping_check = MC_OFF;
-			else
-				rule_error(key, "\"stop\", \"warn\" or \"off\"");
+			r->mapping_check = strcmp(s, "stop") == 0 ? MC_STOP :
+				strcmp(s, "warn") == 0 ? MC_WARN : MC_OFF;
 		}
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unrecognized rule \"%s\"", key),
-					 errhint("Valid rules are \"required\", \"unique_in_file\", \"pattern\", \"format\", "
-							 "\"allowed\", \"reference\", \"max_reject_ratio\", \"max_reject_count\", "
-							 "\"max_touch_ratio\" and \"mapping_check\".")));
 	}
 }
 
@@ -1684,27 +1672,7 @@ mapping_check(Run *run, int64 rows_total)
 static Jsonb *
 merged_options(IrBatch *batch, Jsonb *given)
 {
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
-
-	ir_check_object(given);
-	it = JsonbIteratorInit(&given->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok != WJB_KEY)
-			continue;
-		key = pnstrdup(v.val.string.val, v.val.string.len);
-		if (strcmp(key, "mapping") != 0 && strcmp(key, "key") != 0 &&
-			strcmp(key, "mode") != 0 && strcmp(key, "rules") != 0 &&
-			strcmp(key, "expect_rows") != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("option \"%s\" cannot be changed by ir_validate", key),
-					 errdetail("ir_validate takes corrected \"mapping\", \"key\", \"mode\", \"rules\" and \"expect_rows\"."),
-					 errhint("To read the file with another CSV dialect, stage it again.")));
-	}
+	ir_check_options(given, IR_IN_VALIDATE, "ir_validate");
 	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat,
 											  JsonbPGetDatum(batch->options),
 											  JsonbPGetDatum(given)));
@@ -1787,19 +1755,7 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 	ListCell   *lc;
 	bool		key_complete = true;
 
-	if (batch->state != IR_STAGED && batch->state != IR_VALIDATED && batch->state != IR_FAILED)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("batch " INT64_FORMAT " is %s and cannot be validated",
-						batch->batch_id, ir_state_name(batch->state)),
-				 errdetail("Only staged, validated or failed batches can be validated.")));
-	if (!batch->staging_complete)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("batch " INT64_FORMAT " failed before its whole file was staged",
-						batch->batch_id),
-				 errdetail("Only part of the file is in staging; validating it would import a partial file."),
-				 errhint("Fix the file and stage it again as a new batch.")));
+	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_VALIDATE);
 	ir_batch_require_target(batch);
 	if (pg_class_aclcheck(batch->target_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,

@@ -1,0 +1,117 @@
+/*-------------------------------------------------------------------------
+ *
+ * exec.c
+ *	  Running the extension's own SQL through SPI: statements with kept
+ *	  plans and checked result codes, errors that do not carry pages of
+ *	  generated SQL, and the clean end of a failed internal subtransaction.
+ *
+ * Who runs a statement (the caller, the extension owner) and under which
+ * search_path is decided by the caller of these functions (storage.c); this
+ * file only runs what it is given.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#include "exec.h"
+
+/*
+ * In the PG_CATCH of an internal subtransaction begun in oldcxt under
+ * oldowner: take the error, roll the subtransaction back and return to
+ * where it began.  The caller re-throws the error or handles it.
+ */
+ErrorData *
+ir_abort_subxact(MemoryContext oldcxt, ResourceOwner oldowner)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(oldcxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return edata;
+}
+
+/*
+ * Remove from an error's context the line SPI adds for our own statement
+ * sql ("SQL statement "...""): pages of generated SQL tell a DBA nothing
+ * the message and the lines around it do not (the source row being
+ * written, a user trigger's own statement and line).
+ */
+static char *
+strip_statement_context(char *context, const char *sql)
+{
+	char	   *line = psprintf("SQL statement \"%s\"", sql);
+	char	   *at;
+	size_t		len = strlen(line);
+
+	if (context == NULL || (at = strstr(context, line)) == NULL)
+		return context;
+	if (at[len] == '\n')
+		len++;
+	else if (at > context && at[-1] == '\n')
+		at--, len++;
+	memmove(at, at + len, strlen(at + len) + 1);
+	return context[0] ? context : NULL;
+}
+
+/*
+ * Run one internal statement through SPI, inside an SPI connection the
+ * caller holds.  When plancache is given the plan is prepared once per
+ * backend and kept.  The result code must equal expected.  An error keeps
+ * its message and context, less the statement's own text.
+ */
+void
+ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
+			const Datum *values, const char *nulls,
+			int expected, SPIPlanPtr *plancache)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	int			rc = 0;
+
+	PG_TRY();
+	{
+		if (plancache != NULL)
+		{
+			if (*plancache == NULL)
+			{
+				SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+
+				if (plan == NULL)
+					elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+						 sql, SPI_result_code_string(SPI_result));
+				if (SPI_keepplan(plan) != 0)
+					elog(ERROR, "SPI_keepplan failed");
+				*plancache = plan;
+			}
+			rc = SPI_execute_plan(*plancache, (Datum *) values, nulls, false, 0);
+		}
+		else if (nargs > 0)
+			rc = SPI_execute_with_args(sql, nargs, (Oid *) argtypes,
+									   (Datum *) values, nulls, false, 0);
+		else
+			rc = SPI_execute(sql, false, 0);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		edata->context = strip_statement_context(edata->context, sql);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+
+	if (rc != expected)
+		elog(ERROR, "internal statement returned %s, expected %s: %s",
+			 SPI_result_code_string(rc), SPI_result_code_string(expected), sql);
+}

@@ -1,0 +1,45 @@
+/*-------------------------------------------------------------------------
+ *
+ * state.h
+ *	  Batch states, the transitions between them, and the states each
+ *	  operation needs (state.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef IR_STATE_H
+#define IR_STATE_H
+
+/* Batch states (contract). */
+typedef enum IrState
+{
+	IR_RECEIVED,
+	IR_STAGED,
+	IR_VALIDATED,
+	IR_APPLIED,
+	IR_ROLLED_BACK,
+	IR_FAILED,
+	IR_CANCELLED
+} IrState;
+
+#define IR_NSTATES (IR_CANCELLED + 1)
+
+/* Operations on an existing batch, by the states they need. */
+typedef enum IrOperation
+{
+	IR_OP_VALIDATE,
+	IR_OP_APPLY,				/* and ir_drill */
+	IR_OP_ROLLBACK,
+	IR_OP_ROLLBACK_PREVIEW,
+	IR_OP_CANCEL,
+	IR_OP_CLIENT_COPY,			/* ir_stage_copy_command */
+	IR_OP_CLIENT_FINISH			/* ir_stage_finish */
+} IrOperation;
+
+extern const char *ir_state_name(IrState state);
+extern IrState ir_state_from_name(const char *name);
+extern void ir_check_transition(int64 batch_id, IrState from, IrState to,
+								bool staging_complete);
+extern void ir_require_state(int64 batch_id, IrState state, bool staging_complete,
+							 IrOperation op);
+
+#endif							/* IR_STATE_H */
