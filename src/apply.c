@@ -62,91 +62,13 @@ apply_error_callback(void *arg)
 				   row_no, batch_id);
 }
 
-/* A collation's schema-qualified, quoted name. */
-static char *
-qualified_collation(Oid collid)
-{
-	HeapTuple	tp = SearchSysCache1(COLLOID, ObjectIdGetDatum(collid));
-	Form_pg_collation coll;
-	char	   *name;
-
-	if (!HeapTupleIsValid(tp))
-		elog(ERROR, "cache lookup failed for collation %u", collid);
-	coll = (Form_pg_collation) GETSTRUCT(tp);
-	name = quote_qualified_identifier(get_namespace_name(coll->collnamespace),
-									  NameStr(coll->collname));
-	ReleaseSysCache(tp);
-	return name;
-}
-
-/*
- * The target columns a batch's log covers: every column that is neither
- * dropped nor generated, in attribute order; and the positions of the key.
- */
-static List *
-log_columns(IrMapping *m, int **keypos, Datum *names_out, Datum *types_out,
-			char **coldefs)
-{
-	Relation	rel = relation_open(m->relid, AccessShareLock);
-	TupleDesc	desc = RelationGetDescr(rel);
-	List	   *cols = NIL;
-	Datum	   *names = palloc(sizeof(Datum) * Max(desc->natts, 1));
-	Datum	   *types = palloc(sizeof(Datum) * Max(desc->natts, 1));
-	StringInfoData olds;
-	StringInfoData news;
-	int			n = 0;
-
-	initStringInfo(&olds);
-	initStringInfo(&news);
-
-	*keypos = palloc(sizeof(int) * m->nkeys);
-	for (int a = 0; a < desc->natts; a++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, a);
-
-		if (att->attisdropped || att->attgenerated)
-			continue;
-		for (int k = 0; k < m->nkeys; k++)
-			if (strcmp(m->key_names[k], NameStr(att->attname)) == 0)
-				(*keypos)[k] = n;
-		cols = lappend_int(cols, att->attnum);
-		names[n] = DirectFunctionCall1(namein, CStringGetDatum(NameStr(att->attname)));
-		{
-			char	   *type = format_type_extended(att->atttypid, att->atttypmod,
-													FORMAT_TYPE_TYPEMOD_GIVEN |
-													FORMAT_TYPE_FORCE_QUALIFY);
-			char	   *coll = "";
-
-			types[n] = CStringGetTextDatum(type);
-			if (OidIsValid(att->attcollation) &&
-				att->attcollation != get_typcollation(att->atttypid))
-				coll = psprintf(" COLLATE %s", qualified_collation(att->attcollation));
-			appendStringInfo(&olds, ", o%d %s%s", n + 1, type, coll);
-			appendStringInfo(&news, ", n%d %s%s", n + 1, type, coll);
-		}
-		n++;
-	}
-	relation_close(rel, NoLock);
-	if (n > IR_MAX_LOGGED_COLUMNS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s has too many columns for a change log", m->table),
-				 errdetail("The log keeps an old and a new value of each of its %d columns; at most %d fit.",
-						   n, IR_MAX_LOGGED_COLUMNS),
-				 errhint("Columns were added since the batch was staged.")));
-	*coldefs = psprintf("%s%s", olds.data, news.data);
-	*names_out = PointerGetDatum(construct_array(names, n, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
-	*types_out = PointerGetDatum(construct_array(types, n, TEXTOID, -1, false, TYPALIGN_INT));
-	return cols;
-}
-
 /* The write statement for the batch's mode. */
 static char *
 write_sql(IrBatch *batch, IrMapping *m)
 {
 	JsonbValue *mv = ir_option(batch->options, "mode");
 	const char *mode = mv ? pnstrdup(mv->val.string.val, mv->val.string.len) : "upsert";
-	char	   *stage = ir_staging_table_qualified(batch->batch_id);
+	char	   *stage = ir_stage_table(batch->batch_id);
 	StringInfoData cols;
 	StringInfoData vals;
 	StringInfoData sets;
@@ -249,7 +171,7 @@ check_update_targets(IrBatch *batch, IrMapping *m)
 	initStringInfo(&q);
 	appendStringInfo(&q, "SELECT count(*) FROM %s s WHERE s.status IS NULL AND NOT EXISTS"
 					 " (SELECT 1 FROM %s t WHERE ",
-					 ir_staging_table_qualified(batch->batch_id), m->scan);
+					 ir_stage_table(batch->batch_id), m->scan);
 	for (int k = 0; k < m->nkeys; k++)
 		appendStringInfo(&q, "%s%s", k ? " AND " : "",
 						 ir_key_match_sql(m, k, psprintf("t.%s", quote_identifier(m->key_names[k])),
@@ -275,15 +197,11 @@ void
 ir_apply_batch(IrBatch *batch, IrApplyResult *res)
 {
 	IrMapping  *m;
-	IrStagingAccess acc;
-	IrOwnerSave save;
+	IrLend acc;
 	IrLogCounts counts;
 	List	   *columns;
 	int		   *keypos;
-	Datum		names;
-	Datum		types;
 	char	   *sql;
-	char	   *coldefs;
 	int64		written = 0;
 	ErrorContextCallback errcallback;
 
@@ -301,29 +219,13 @@ ir_apply_batch(IrBatch *batch, IrApplyResult *res)
 	}
 	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_APPLY);
 	m = ir_mapping_of_batch(batch);
-	ir_track_target(m->relid);
+	ir_store_track_target(m->relid);
 
 	/* the batch's own log table, and the columns it covers */
-	columns = log_columns(m, &keypos, &names, &types, &coldefs);
-	ir_become_owner(&save);
-	SPI_connect();
-	ir_spi_exec(psprintf("CREATE TABLE import_rollback.changes_" INT64_FORMAT " ("
-						 " change_id bigint NOT NULL, action text NOT NULL, changed smallint[]%s)",
-						 batch->batch_id, coldefs),
-				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
-	{
-		Oid			argtypes[3] = {INT8OID, NAMEARRAYOID, TEXTARRAYOID};
-		Datum		values[3] = {Int64GetDatum(batch->batch_id), names, types};
-
-		ir_spi_exec("UPDATE import_rollback.batch SET log_columns = $2, log_types = $3"
-					" WHERE batch_id = $1",
-					3, argtypes, values, NULL, SPI_OK_UPDATE, NULL);
-	}
-	SPI_finish();
-	ir_restore_user(&save);
+	columns = ir_store_create_log(batch->batch_id, m->relid, m->nkeys, m->key_names, &keypos);
 
 	sql = write_sql(batch, m);
-	ir_staging_open(&acc, batch, false);
+	ir_lend_stage(&acc, batch->batch_id, false);
 	ir_log_begin(batch->batch_id, m->relid, false, columns, m->nkeys, keypos, 1);
 	SPI_connect();
 	if (sql)
@@ -342,7 +244,7 @@ ir_apply_batch(IrBatch *batch, IrApplyResult *res)
 		check_update_targets(batch, m);
 	SPI_finish();
 	ir_log_end(&counts);
-	ir_staging_close(&acc);
+	ir_lend_end(&acc);
 
 	res->batch_id = batch->batch_id;
 	res->inserted = counts.inserted;
@@ -359,7 +261,8 @@ ir_apply_batch(IrBatch *batch, IrApplyResult *res)
 						   written, counts.inserted, counts.updated),
 				 errhint("A trigger on %s may write to it too; nothing was applied.", m->table)));
 
-	ir_batch_set_apply_result(batch->batch_id, res, counts.next_change_id - 1);
+	ir_store_apply_result(batch->batch_id, res->inserted, res->updated, res->unchanged,
+						  counts.next_change_id - 1);
 	ir_batch_transition(batch, IR_APPLIED, NULL);
 }
 
@@ -416,7 +319,7 @@ fingerprint(IrBatch *batch, IrMapping *m)
 	appendStringInfo(&q, "SELECT (SELECT count(*) FROM %s)::text || ':' ||"
 					 " coalesce(md5(string_agg((t.*)::text, E'\\n' ORDER BY (t.*)::text)), '')"
 					 " FROM %s t WHERE EXISTS (SELECT 1 FROM %s s WHERE s.status IS NULL AND %s)",
-					 m->scan, m->scan, ir_staging_table_qualified(batch->batch_id), match.data);
+					 m->scan, m->scan, ir_stage_table(batch->batch_id), match.data);
 	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 	return MemoryContextStrdup(TopTransactionContext,
 							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
@@ -439,7 +342,7 @@ ir_drill(PG_FUNCTION_ARGS)
 	IrMapping  *m;
 	IrApplyResult ares;
 	IrRollbackResult rres;
-	IrStagingAccess acc;
+	IrLend acc;
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	char	   *before;
@@ -470,19 +373,19 @@ ir_drill(PG_FUNCTION_ARGS)
 			ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_APPLY);
 		}
 		m = ir_mapping_of_batch(batch);
-		ir_staging_open(&acc, batch, false);
+		ir_lend_stage(&acc, batch->batch_id, false);
 		SPI_connect();
 		before = fingerprint(batch, m);
 		SPI_finish();
-		ir_staging_close(&acc);
+		ir_lend_end(&acc);
 		ir_apply_batch(batch, &ares);
 		ir_rollback_batch(batch, IR_ON_CONFLICT_ABORT, &rres);
 		m = ir_mapping_of_batch(batch);
-		ir_staging_open(&acc, batch, false);
+		ir_lend_stage(&acc, batch->batch_id, false);
 		SPI_connect();
 		after = fingerprint(batch, m);
 		SPI_finish();
-		ir_staging_close(&acc);
+		ir_lend_end(&acc);
 		MemoryContextSwitchTo(oldcxt);
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);

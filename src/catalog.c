@@ -45,23 +45,7 @@
 
 PG_FUNCTION_INFO_V1(ir_cancel);
 
-static const char *const load_method_names[] = {
-	[IR_LOAD_DATA] = "data",
-	[IR_LOAD_FILE] = "file",
-	[IR_LOAD_CLIENT] = "client",
-};
-
 #define S(st) (1 << (st))
-
-static IrLoadMethod
-load_method_from_name(const char *name)
-{
-	for (int i = 0; i < lengthof(load_method_names); i++)
-		if (strcmp(load_method_names[i], name) == 0)
-			return (IrLoadMethod) i;
-	elog(ERROR, "unknown load method \"%s\"", name);
-	pg_unreachable();
-}
 
 /* ---------------------------------------------------------------------
  * Options
@@ -332,13 +316,6 @@ ir_check_target(Oid relid, Jsonb *options, IrLoadMethod method, IrTarget *target
  * ---------------------------------------------------------------------
  */
 
-static SPIPlanPtr create_plan;
-static SPIPlanPtr fetch_plan;
-static SPIPlanPtr fetch_lock_plan;
-static SPIPlanPtr transition_plan;
-static SPIPlanPtr staging_result_plan;
-static SPIPlanPtr duplicate_plan;
-
 /* Queue NOTIFY import_rollback for a transition; sent at commit. */
 static void
 notify_transition(int64 batch_id, const char *schema, const char *table,
@@ -360,23 +337,6 @@ notify_transition(int64 batch_id, const char *schema, const char *table,
 	Async_Notify("import_rollback", buf.data);
 }
 
-/* A SHA-256 digest as a bytea datum. */
-static Datum
-sha256_datum(const uint8 *sha256)
-{
-	bytea	   *b = palloc(VARHDRSZ + 32);
-
-	SET_VARSIZE(b, VARHDRSZ + 32);
-	memcpy(VARDATA(b), sha256, 32);
-	return PointerGetDatum(b);
-}
-
-static Datum
-name_datum(const char *s)
-{
-	return DirectFunctionCall1(namein, CStringGetDatum(s));
-}
-
 /*
  * Create a batch in state "received" and record its first event.  Returns
  * the new batch id.  sha256 may be NULL (not known yet).
@@ -386,56 +346,9 @@ ir_batch_create(const IrTarget *target, const char *source_name,
 				IrLoadMethod method, Jsonb *options,
 				int64 source_bytes, const uint8 *sha256)
 {
-	static const Oid argtypes[9] = {NAMEOID, NAMEOID, TEXTOID, INT8OID, BYTEAOID,
-	TEXTOID, JSONBOID, NAMEARRAYOID, NAMEOID};
-	Datum		values[9];
-	char		nulls[9] = "         ";
-	Datum	   *keys;
-	int			nkeys = list_length(target->key_columns);
-	ListCell   *lc;
-	int			i = 0;
-	char	   *role = ir_current_role_name();
-	IrOwnerSave save;
-	int64		batch_id;
-	bool		isnull;
-
-	keys = palloc(sizeof(Datum) * nkeys);
-	foreach(lc, target->key_columns)
-		keys[i++] = name_datum(lfirst(lc));
-
-	values[0] = name_datum(target->schema);
-	values[1] = name_datum(target->table);
-	values[2] = CStringGetTextDatum(source_name);
-	values[3] = Int64GetDatum(source_bytes);
-	if (source_bytes < 0)
-		nulls[3] = 'n';
-	if (sha256)
-		values[4] = sha256_datum(sha256);
-	else
-		nulls[4] = 'n';
-	values[5] = CStringGetTextDatum(load_method_names[method]);
-	values[6] = JsonbPGetDatum(options);
-	values[7] = PointerGetDatum(construct_array(keys, nkeys, NAMEOID, NAMEDATALEN,
-												false, TYPALIGN_CHAR));
-	values[8] = name_datum(role);
-
-	ir_become_owner(&save);
-	SPI_connect();
-	ir_spi_exec("WITH b AS ("
-				" INSERT INTO import_rollback.batch"
-				"  (target_schema, target_table, source_name, source_bytes, source_sha256,"
-				"   load_method, options, key_columns, state, started_by, started_at)"
-				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $9, clock_timestamp())"
-				" RETURNING batch_id, started_at)"
-				" INSERT INTO import_rollback.batch_event"
-				"  (batch_id, event_at, role_name, from_state, to_state)"
-				" SELECT b.batch_id, b.started_at, $9, NULL, 'received' FROM b"
-				" RETURNING batch_id",
-				9, argtypes, values, nulls, SPI_OK_INSERT_RETURNING, &create_plan);
-	batch_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
-										   SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
-	ir_restore_user(&save);
+	int64		batch_id = ir_store_batch_insert(target->schema, target->table, source_name,
+												 method, options, target->key_columns,
+												 source_bytes, sha256);
 
 	notify_transition(batch_id, target->schema, target->table, NULL, "received");
 	return batch_id;
@@ -449,72 +362,9 @@ ir_batch_create(const IrTarget *target, const char *source_name,
 IrBatch *
 ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access)
 {
-	static const Oid argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(batch_id)};
-	MemoryContext callercxt = CurrentMemoryContext;
-	IrBatch    *b;
-	IrOwnerSave save;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
+	IrBatch    *b = ir_store_batch_read(batch_id, for_update);
 	Oid			nsp;
-	char	   *role = ir_current_role_name();
 	bool		allowed;
-
-	ir_become_owner(&save);
-	SPI_connect();
-	ir_spi_exec(for_update ?
-				"SELECT batch_id, target_schema::text, target_table::text, source_name,"
-				" load_method, state, started_by::text, staged_at IS NOT NULL, options,"
-				" rows_total, rows_rejected, validated_at IS NOT NULL, key_columns::text[],"
-				" coalesce(rows_malformed, 0)"
-				" FROM import_rollback.batch WHERE batch_id = $1 FOR UPDATE" :
-				"SELECT batch_id, target_schema::text, target_table::text, source_name,"
-				" load_method, state, started_by::text, staged_at IS NOT NULL, options,"
-				" rows_total, rows_rejected, validated_at IS NOT NULL, key_columns::text[],"
-				" coalesce(rows_malformed, 0)"
-				" FROM import_rollback.batch WHERE batch_id = $1",
-				1, argtypes, values, NULL, SPI_OK_SELECT,
-				for_update ? &fetch_lock_plan : &fetch_plan);
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("batch " INT64_FORMAT " does not exist", batch_id),
-				 errhint("The view ir_batches lists the batches you can see.")));
-
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	MemoryContextSwitchTo(callercxt);
-	b = palloc0(sizeof(IrBatch));
-	b->batch_id = batch_id;
-	b->target_schema = SPI_getvalue(tup, desc, 2);
-	b->target_table = SPI_getvalue(tup, desc, 3);
-	b->source_name = SPI_getvalue(tup, desc, 4);
-	b->load_method = load_method_from_name(SPI_getvalue(tup, desc, 5));
-	b->state = ir_state_from_name(SPI_getvalue(tup, desc, 6));
-	b->started_by = SPI_getvalue(tup, desc, 7);
-	b->staging_complete = DatumGetBool(SPI_getbinval(tup, desc, 8, &isnull));
-	b->options = DatumGetJsonbPCopy(SPI_getbinval(tup, desc, 9, &isnull));
-	b->rows_total = DatumGetInt64(SPI_getbinval(tup, desc, 10, &isnull));
-	if (isnull)
-		b->rows_total = -1;
-	b->rows_rejected = DatumGetInt64(SPI_getbinval(tup, desc, 11, &isnull));
-	if (isnull)
-		b->rows_rejected = -1;
-	b->validated = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
-	b->rows_malformed = DatumGetInt64(SPI_getbinval(tup, desc, 14, &isnull));
-	{
-		Datum		keys = SPI_getbinval(tup, desc, 13, &isnull);
-		Datum	   *elems;
-		int			n;
-
-		deconstruct_array(DatumGetArrayTypeP(keys), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, NULL, &n);
-		for (int i = 0; i < n; i++)
-			b->key_columns = lappend(b->key_columns, TextDatumGetCString(elems[i]));
-	}
-	SPI_finish();
-	ir_restore_user(&save);
 
 	nsp = get_namespace_oid(b->target_schema, true);
 	b->target_relid = OidIsValid(nsp) ? get_relname_relid(b->target_table, nsp) : InvalidOid;
@@ -524,7 +374,7 @@ ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access)
 									access == IR_ACCESS_READ ? ACL_SELECT :
 									(ACL_INSERT | ACL_UPDATE)) == ACLCHECK_OK;
 	else
-		allowed = superuser() || strcmp(role, b->started_by) == 0;
+		allowed = superuser() || strcmp(ir_current_role_name(), b->started_by) == 0;
 
 	if (!allowed)
 		ereport(ERROR,
@@ -553,89 +403,20 @@ ir_batch_require_target(const IrBatch *batch)
 }
 
 /*
- * The state machine: move a locked batch to state "to", record the event
- * with detail (the error for "failed", the reason for "cancelled") and
- * queue the NOTIFY.  An illegal transition raises 55000.
+ * The state machine's one door: move a locked batch to state "to" if the
+ * transition is allowed (state.c), record it with its event (detail: the
+ * error for "failed", the reason for "cancelled") and queue the NOTIFY.
  */
 void
 ir_batch_transition(IrBatch *batch, IrState to, const char *detail)
 {
-	static const Oid argtypes[5] = {INT8OID, TEXTOID, TEXTOID, NAMEOID, TEXTOID};
-	Datum		values[5];
-	char		nulls[5] = "     ";
-	IrOwnerSave save;
 	IrState		from = batch->state;
 
 	ir_check_transition(batch->batch_id, from, to, batch->staging_complete);
-
-	values[0] = Int64GetDatum(batch->batch_id);
-	values[1] = CStringGetTextDatum(ir_state_name(to));
-	if (detail)
-		values[2] = CStringGetTextDatum(detail);
-	else
-		nulls[2] = 'n';
-	values[3] = name_datum(ir_current_role_name());
-	values[4] = CStringGetTextDatum(ir_state_name(from));
-
-	ir_become_owner(&save);
-	SPI_connect();
-	ir_spi_exec("WITH u AS ("
-				" UPDATE import_rollback.batch SET state = $2,"
-				"  staged_at = CASE WHEN $2 = 'staged' THEN clock_timestamp() ELSE staged_at END,"
-				"  validated_at = CASE WHEN $2 = 'validated' THEN clock_timestamp() ELSE validated_at END,"
-				"  applied_at = CASE WHEN $2 = 'applied' THEN clock_timestamp() ELSE applied_at END,"
-				"  rolled_back_at = CASE WHEN $2 = 'rolled_back' THEN clock_timestamp() ELSE rolled_back_at END,"
-				"  ended_at = CASE WHEN $2 IN ('rolled_back', 'failed', 'cancelled') THEN clock_timestamp() END,"
-				"  last_error = CASE WHEN $2 = 'failed' THEN $3 ELSE last_error END"
-				" WHERE batch_id = $1 RETURNING batch_id)"
-				" INSERT INTO import_rollback.batch_event"
-				"  (batch_id, event_at, role_name, from_state, to_state, detail)"
-				" SELECT batch_id, clock_timestamp(), $4, $5, $2, $3 FROM u",
-				5, argtypes, values, nulls, SPI_OK_INSERT, &transition_plan);
-	if (SPI_processed != 1)
-		elog(ERROR, "batch " INT64_FORMAT " vanished during a state change", batch->batch_id);
-	SPI_finish();
-	ir_restore_user(&save);
-
+	ir_store_batch_state(batch->batch_id, from, to, detail);
 	notify_transition(batch->batch_id, batch->target_schema, batch->target_table,
 					  ir_state_name(from), ir_state_name(to));
 	batch->state = to;
-}
-
-/*
- * Record what staging found: row counts, and the file's size and SHA-256
- * when they were only known at the end (NULL / negative keeps the old).
- */
-void
-ir_batch_set_staging_result(int64 batch_id, int64 rows_total, int64 rows_rejected,
-							int64 source_bytes, const uint8 *sha256)
-{
-	static const Oid argtypes[5] = {INT8OID, INT8OID, INT8OID, INT8OID, BYTEAOID};
-	Datum		values[5];
-	char		nulls[5] = "     ";
-	IrOwnerSave save;
-
-	values[0] = Int64GetDatum(batch_id);
-	values[1] = Int64GetDatum(rows_total);
-	values[2] = Int64GetDatum(rows_rejected);
-	values[3] = Int64GetDatum(source_bytes);
-	if (source_bytes < 0)
-		nulls[3] = 'n';
-	if (sha256)
-		values[4] = sha256_datum(sha256);
-	else
-		nulls[4] = 'n';
-
-	ir_become_owner(&save);
-	SPI_connect();
- 	ir_spi_exec("UPDATE import_rollback.batch"
-				" SET rows_total = $2, rows_rejected = $3, rows_malformed = $3,"
-				"     source_bytes = coalesce($4, source_bytes),"
-				"     source_sha256 = coalesce($5, source_sha256)"
-				" WHERE batch_id = $1",
-				5, argtypes, values, nulls, SPI_OK_UPDATE, &staging_result_plan);
-	SPI_finish();
-	ir_restore_user(&save);
 }
 
 /*
@@ -645,79 +426,20 @@ ir_batch_set_staging_result(int64 batch_id, int64 rows_total, int64 rows_rejecte
 void
 ir_report_duplicate_file(const IrBatch *batch)
 {
-	static const Oid argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(batch->batch_id)};
-	IrOwnerSave save;
-	StringInfoData others;
-	char	   *first_source = NULL;
-	char	   *sha = NULL;
-	int64		first_id = 0;
+	int64		first_id;
+	char	   *first_source;
+	char	   *sha;
+	char	   *ids;
 
-	initStringInfo(&others);
-	ir_become_owner(&save);
-	SPI_connect();
-	ir_spi_exec("SELECT o.batch_id, o.source_name, encode(o.source_sha256, 'hex')"
-				" FROM import_rollback.batch b"
-				" JOIN import_rollback.batch o"
-				"   ON o.target_schema = b.target_schema AND o.target_table = b.target_table"
-				"  AND o.source_sha256 = b.source_sha256 AND o.batch_id <> b.batch_id"
-				" WHERE b.batch_id = $1 AND o.state = 'applied'"
-				" ORDER BY o.batch_id",
-				1, argtypes, values, NULL, SPI_OK_SELECT, &duplicate_plan);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
-
-		if (i == 0)
-		{
-			first_id = id;
-			first_source = SPI_getvalue(tup, SPI_tuptable->tupdesc, 2);
-			sha = SPI_getvalue(tup, SPI_tuptable->tupdesc, 3);
-		}
-		appendStringInfo(&others, "%s" INT64_FORMAT, i ? ", " : "", id);
-	}
-	if (first_source)
-	{
-		first_source = MemoryContextStrdup(TopTransactionContext, first_source);
-		sha = MemoryContextStrdup(TopTransactionContext, sha);
-	}
-	SPI_finish();
-	ir_restore_user(&save);
-
-	if (first_source)
+	if (ir_store_duplicate_file(batch->batch_id, &first_id, &first_source, &sha, &ids))
 		ereport(WARNING,
 				(errmsg("file of batch " INT64_FORMAT " is identical to \"%s\", applied to %s as batch " INT64_FORMAT,
 						batch->batch_id, first_source,
 						quote_qualified_identifier(batch->target_schema, batch->target_table),
 						first_id),
 				 errdetail("Both files have SHA-256 %s; applied batches with this file: %s.",
-						   sha, others.data),
+						   sha, ids),
 				 errhint("If the file was sent twice by mistake, discard this batch with ir_cancel().")));
-}
-
-/* Record what an apply did, and how many changes its log holds. */
-void
-ir_batch_set_apply_result(int64 batch_id, const IrApplyResult *res, int64 change_count)
-{
-	static SPIPlanPtr plan;
-	Oid			argtypes[5] = {INT8OID, INT8OID, INT8OID, INT8OID, INT8OID};
-	Datum		values[5];
-	IrOwnerSave save;
-
-	values[0] = Int64GetDatum(batch_id);
-	values[1] = Int64GetDatum(res->inserted);
-	values[2] = Int64GetDatum(res->updated);
-	values[3] = Int64GetDatum(res->unchanged);
-	values[4] = Int64GetDatum(change_count);
-	ir_become_owner(&save);
-	SPI_connect();
-	ir_spi_exec("UPDATE import_rollback.batch SET inserted = $2, updated = $3, unchanged = $4,"
-				" change_count = $5 WHERE batch_id = $1",
-				5, argtypes, values, NULL, SPI_OK_UPDATE, &plan);
-	SPI_finish();
-	ir_restore_user(&save);
 }
 
 /*
@@ -744,7 +466,7 @@ ir_cancel(PG_FUNCTION_ARGS)
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
 	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_CANCEL);
 	if (batch->load_method == IR_LOAD_CLIENT && batch->state == IR_RECEIVED)
-		ir_stage_close_client(batch);
+		ir_store_close_client(batch->batch_id, batch->started_by);
 	ir_batch_transition(batch, IR_CANCELLED, reason);
 	PG_RETURN_VOID();
 }

@@ -81,11 +81,9 @@ PG_FUNCTION_INFO_V1(ir_untrack);
 PG_FUNCTION_INFO_V1(ir_same);
 
 /* change_id, action, changed; then o1..oN and n1..nN */
-#define LOG_FIXED 3
+#define LOG_FIXED IR_LOG_FIXED_COLS
 #define LOG_BUFFER 1000
 
-#define CHANGELOG_TRIGGER "import_rollback_changelog"
-#define TRUNCATE_TRIGGER "import_rollback_truncate"
 
 typedef struct LogColumn
 {
@@ -580,33 +578,12 @@ Datum
 ir_truncated(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = (TriggerData *) fcinfo->context;
-	static SPIPlanPtr plan;
-	Oid			argtypes[2] = {NAMEOID, NAMEOID};
-	Datum		values[2];
-	IrOwnerSave save;
-	List	   *relids;
-	ListCell   *lc;
 
 	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("ir_truncated must be an AFTER TRUNCATE trigger")));
-	/* the truncated table, and the partitioned tables it is a partition of */
-	relids = lcons_oid(RelationGetRelid(td->tg_relation),
-					   get_partition_ancestors(RelationGetRelid(td->tg_relation)));
-	ir_become_owner(&save);
-	SPI_connect();
-	foreach(lc, relids)
-	{
-		values[0] = DirectFunctionCall1(namein,
-										CStringGetDatum(get_namespace_name(get_rel_namespace(lfirst_oid(lc)))));
-		values[1] = DirectFunctionCall1(namein, CStringGetDatum(get_rel_name(lfirst_oid(lc))));
-		ir_spi_exec("UPDATE import_rollback.tracked_table SET truncated_at = clock_timestamp()"
-					" WHERE target_schema = $1 AND target_table = $2",
-					2, argtypes, values, NULL, SPI_OK_UPDATE, &plan);
-	}
-	SPI_finish();
-	ir_restore_user(&save);
+	ir_store_note_truncate(RelationGetRelid(td->tg_relation));
 	return PointerGetDatum(NULL);
 }
 
@@ -614,140 +591,6 @@ ir_truncated(PG_FUNCTION_ARGS)
  * Tracking targets
  * ---------------------------------------------------------------------
  */
-
-/*
- * tgenabled of a trigger on relid by name, '\0' when there is none, and
- * NOT_OURS when a trigger of that name is not the one this extension
- * creates (another function, events, columns, arguments or condition).
- */
-#define NOT_OURS '?'
-
-static char
-trigger_enabled(Oid relid, const char *name)
-{
-	static SPIPlanPtr plan;
-	Oid			argtypes[2] = {OIDOID, NAMEOID};
-	Datum		values[2];
-	char		result = '\0';
-
-	values[0] = ObjectIdGetDatum(relid);
-	values[1] = DirectFunctionCall1(namein, CStringGetDatum(name));
-	ir_spi_exec("SELECT CASE WHEN t.tgnargs = 0 AND pg_catalog.cardinality(t.tgattr::pg_catalog.int2[]) = 0"
-				"   AND t.tgconstraint = 0 AND CASE t.tgname"
-				"     WHEN '" CHANGELOG_TRIGGER "' THEN t.tgtype = 29"
-				"       AND t.tgfoid = 'import_rollback.ir_changelog()'::pg_catalog.regprocedure"
-				"       AND pg_catalog.pg_get_triggerdef(t.oid) LIKE"
-				"         '% FOR EACH ROW WHEN (import_rollback.ir_logging()) EXECUTE FUNCTION %'"
-				"     ELSE t.tgtype = 32 AND t.tgqual IS NULL"
-				"       AND t.tgfoid = 'import_rollback.ir_truncated()'::pg_catalog.regprocedure END"
-				" THEN t.tgenabled ELSE '?' END"
-				" FROM pg_catalog.pg_trigger t WHERE t.tgrelid = $1 AND t.tgname = $2",
-				2, argtypes, values, NULL, SPI_OK_SELECT, &plan);
-	if (SPI_processed > 0)
-	{
-		bool		isnull;
-
-		result = DatumGetChar(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	return result;
-}
-
-/*
- * Make sure relid carries the change-log and TRUNCATE triggers, enabled
- * ALWAYS: install them on first use; refuse when someone disabled them,
- * since writes would then go unlogged.
- */
-void
-ir_track_target(Oid relid)
-{
-	IrOwnerSave save;
-	char	   *qname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-												   get_rel_name(relid));
-	char		cl;
-	char		tr;
-
-	ir_become_owner(&save);
-	SPI_connect();
-	cl = trigger_enabled(relid, CHANGELOG_TRIGGER);
-	tr = trigger_enabled(relid, TRUNCATE_TRIGGER);
-	if (cl == '\0' || tr == '\0')
-	{
-		/* first use: take the lock CREATE TRIGGER needs, then look again */
-		LockRelationOid(relid, ShareRowExclusiveLock);
-		cl = trigger_enabled(relid, CHANGELOG_TRIGGER);
-		tr = trigger_enabled(relid, TRUNCATE_TRIGGER);
-	}
-	if (cl == '\0')
-		ir_spi_exec(psprintf("CREATE TRIGGER " CHANGELOG_TRIGGER
-							 " AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW"
-							 " WHEN (import_rollback.ir_logging())"
-							 " EXECUTE FUNCTION import_rollback.ir_changelog()", qname),
-					0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
-	if (tr == '\0')
-		ir_spi_exec(psprintf("CREATE TRIGGER " TRUNCATE_TRIGGER
-							 " AFTER TRUNCATE ON %s FOR EACH STATEMENT"
-							 " EXECUTE FUNCTION import_rollback.ir_truncated()", qname),
-					0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
-	if (cl == '\0' || tr == '\0')
-	{
-		ir_spi_exec(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER " CHANGELOG_TRIGGER ","
-							 " ENABLE ALWAYS TRIGGER " TRUNCATE_TRIGGER, qname),
-					0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
-		ir_spi_exec(psprintf("INSERT INTO import_rollback.tracked_table"
-							 " (target_schema, target_table, tracked_at)"
-							 " VALUES (%s, %s, clock_timestamp())"
-							 " ON CONFLICT (target_schema, target_table) DO NOTHING",
-							 quote_literal_cstr(get_namespace_name(get_rel_namespace(relid))),
-							 quote_literal_cstr(get_rel_name(relid))),
-					0, NULL, NULL, NULL, SPI_OK_INSERT, NULL);
-	}
-	/*
-	 * Statement triggers are not cloned to partitions: a TRUNCATE of one
-	 * partition must be seen too.
-	 */
-	if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
-	{
-		ListCell   *lc;
-
-		foreach(lc, find_all_inheritors(relid, NoLock, NULL))
-		{
-			Oid			part = lfirst_oid(lc);
-			char	   *pname;
-
-			if (part == relid || get_rel_relkind(part) != RELKIND_RELATION ||
-				trigger_enabled(part, TRUNCATE_TRIGGER) != '\0')
-				continue;
-			pname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(part)),
-											   get_rel_name(part));
-			ir_spi_exec(psprintf("CREATE TRIGGER " TRUNCATE_TRIGGER
-								 " AFTER TRUNCATE ON %s FOR EACH STATEMENT"
-								 " EXECUTE FUNCTION import_rollback.ir_truncated()", pname),
-						0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
-			ir_spi_exec(psprintf("ALTER TABLE %s ENABLE ALWAYS TRIGGER " TRUNCATE_TRIGGER, pname),
-						0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
-		}
-	}
-	SPI_finish();
-	ir_restore_user(&save);
-
-	if (cl == NOT_OURS || tr == NOT_OURS)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("trigger \"%s\" on %s is not the one import_rollback installs",
-						cl == NOT_OURS ? CHANGELOG_TRIGGER : TRUNCATE_TRIGGER, qname),
-				 errdetail("Its function, events, columns, arguments or WHEN condition differ; "
-						   "a batch's writes could go unlogged."),
-				 errhint("Drop the trigger; the next ir_apply() creates it again.")));
-	if ((cl != '\0' && cl != TRIGGER_FIRES_ALWAYS) ||
-		(tr != '\0' && tr != TRIGGER_FIRES_ALWAYS))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("the change-log triggers of %s are not enabled ALWAYS", qname),
-				 errdetail("A disabled or replica-dependent trigger would let a batch's writes go unlogged, "
-						   "and the batch could not be rolled back."),
-				 errhint("Run ALTER TABLE %s ENABLE ALWAYS TRIGGER " CHANGELOG_TRIGGER
-						 ", ENABLE ALWAYS TRIGGER " TRUNCATE_TRIGGER ".", qname)));
-}
 
 /*
  * ir_untrack(target regclass): remove the change-log triggers from a
@@ -758,11 +601,8 @@ Datum
 ir_untrack(PG_FUNCTION_ARGS)
 {
 	Oid			relid;
-	IrOwnerSave save;
-	char	   *nsp;
 	char	   *rel;
 	int64		applied;
-	bool		isnull;
 
 	ir_require_installed_version();
 
@@ -773,43 +613,19 @@ ir_untrack(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	nsp = get_namespace_name(get_rel_namespace(relid));
 	if (!ir_table_ownercheck(relid, GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table %s", rel)));
-
-	ir_become_owner(&save);
-	SPI_connect();
-	ir_spi_exec(psprintf("SELECT count(*) FROM import_rollback.batch"
-						 " WHERE target_schema = %s AND target_table = %s AND state = 'applied'",
-						 quote_literal_cstr(nsp), quote_literal_cstr(rel)),
-				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
-	applied = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	applied = ir_store_untrack_target(relid);
 	if (applied > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("%s has " INT64_FORMAT " applied batch%s that could still be rolled back",
-						quote_qualified_identifier(nsp, rel), applied, applied == 1 ? "" : "es"),
+				 errmsg_plural("%s has " INT64_FORMAT " applied batch that could still be rolled back",
+							   "%s has " INT64_FORMAT " applied batches that could still be rolled back",
+							   applied,
+							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), rel),
+							   applied),
 				 errhint("Roll them back first; rollback relies on the change-log triggers.")));
-	ir_spi_exec(psprintf("DROP TRIGGER IF EXISTS " CHANGELOG_TRIGGER " ON %s",
-						 quote_qualified_identifier(nsp, rel)),
-				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
-	{
-		ListCell   *lc;
-
-		/* the TRUNCATE trigger is on every partition too */
-		foreach(lc, find_all_inheritors(relid, NoLock, NULL))
-			ir_spi_exec(psprintf("DROP TRIGGER IF EXISTS " TRUNCATE_TRIGGER " ON %s",
-								 quote_qualified_identifier(get_namespace_name(get_rel_namespace(lfirst_oid(lc))),
-															get_rel_name(lfirst_oid(lc)))),
-						0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
-	}
-	ir_spi_exec(psprintf("DELETE FROM import_rollback.tracked_table"
-						 " WHERE target_schema = %s AND target_table = %s",
-						 quote_literal_cstr(nsp), quote_literal_cstr(rel)),
-				0, NULL, NULL, NULL, SPI_OK_DELETE, NULL);
-	SPI_finish();
-	ir_restore_user(&save);
 	PG_RETURN_VOID();
 }

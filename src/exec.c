@@ -14,6 +14,9 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
 #include "executor/spi.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -114,4 +117,80 @@ ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
 	if (rc != expected)
 		elog(ERROR, "internal statement returned %s, expected %s: %s",
 			 SPI_result_code_string(rc), SPI_result_code_string(expected), sql);
+}
+
+/*
+ * Run query (with nargs parameters) through a cursor, a batch of rows at a
+ * time, and put every row into ts: a large result never sits in SPI's
+ * memory whole.  desc is the tuplestore's row type.
+ */
+void
+ir_spi_materialize(const char *query, int nargs, const Oid *argtypes, const Datum *values,
+				   Tuplestorestate *ts, TupleDesc desc)
+{
+	SPIPlanPtr	plan;
+	Portal		portal;
+	Datum	   *vals = palloc(sizeof(Datum) * desc->natts);
+	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+
+	plan = SPI_prepare(query, nargs, (Oid *) argtypes);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query, SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, (Datum *) values, NULL, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, IR_FETCH_ROWS);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			for (int c = 0; c < desc->natts; c++)
+				vals[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+										c + 1, &nulls[c]);
+			tuplestore_putvalues(ts, desc, vals, nulls);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+}
+
+/* ---------------------------------------------------------------------
+ * Arrays of text, for parameters and results
+ * ---------------------------------------------------------------------
+ */
+
+/* A text[] datum from C strings (NULL entries become NULL). */
+Datum
+ir_text_array(char **items, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		nulls[i] = items[i] == NULL;
+		elems[i] = nulls[i] ? (Datum) 0 : CStringGetTextDatum(items[i]);
+	}
+	if (n == 0)
+		return PointerGetDatum(construct_empty_array(TEXTOID));
+	return PointerGetDatum(construct_md_array(elems, nulls, 1, dims, lbs,
+											  TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* The strings of a text[] (or name[] cast to text[]) datum, in cxt. */
+char **
+ir_array_strings(Datum arr, int *n, MemoryContext cxt)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+
+	deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, n);
+	out = MemoryContextAlloc(cxt, sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		out[i] = MemoryContextStrdup(cxt, TextDatumGetCString(elems[i]));
+	return out;
 }

@@ -36,30 +36,8 @@
 #include "exec.h"
 #include "state.h"
 #include "options.h"
-
-/* Name of the internal schema; every internal reference is qualified. */
-#define IR_SCHEMA "import_rollback"
-
-/*
- * The search_path every statement the extension builds runs under, as
- * the caller or as the owner: names left unqualified resolve in pg_catalog
- * only (functions and operators are never looked up in pg_temp).
- */
-#define IR_SEARCH_PATH "pg_catalog, pg_temp"
-
-/*
- * Widest target: its change log holds change_id, action and changed, then
- * an old and a new value of every column (apply.c).
- */
-#define IR_MAX_LOGGED_COLUMNS ((MaxHeapAttributeNumber - 3) / 2)
-
-/* How the file reached the server. */
-typedef enum IrLoadMethod
-{
-	IR_LOAD_DATA,				/* ir_stage: CSV text argument */
-	IR_LOAD_FILE,				/* ir_stage_file: server-side file */
-	IR_LOAD_CLIENT				/* ir_stage_begin/finish: COPY FROM STDIN */
-} IrLoadMethod;
+#include "sqlgen.h"
+#include "storage.h"
 
 /* What a caller must be allowed to do on a batch's target. */
 typedef enum IrAccess
@@ -67,26 +45,6 @@ typedef enum IrAccess
 	IR_ACCESS_READ,				/* SELECT on the target, no row security */
 	IR_ACCESS_LOAD				/* INSERT or UPDATE on the target */
 } IrAccess;
-
-/* A batch row, as read (and locked) from import_rollback.batch. */
-typedef struct IrBatch
-{
-	int64		batch_id;
-	char	   *target_schema;
-	char	   *target_table;
-	Oid			target_relid;	/* InvalidOid if the target no longer exists */
-	char	   *source_name;
-	IrLoadMethod load_method;
-	IrState		state;
-	char	   *started_by;
-	bool		staging_complete;	/* the whole file reached staging */
-	bool		validated;		/* validated at least once */
-	Jsonb	   *options;
-	List	   *key_columns;	/* char *, the key it was validated with */
-	int64		rows_total;
-	int64		rows_rejected;
-	int64		rows_malformed; /* rejected at staging: wrong field count */
-} IrBatch;
 
 /* Result of checking a target table at staging time. */
 typedef struct IrTarget
@@ -96,14 +54,6 @@ typedef struct IrTarget
 	char	   *table;
 	List	   *key_columns;	/* List of char * (target column names) */
 } IrTarget;
-
-/* Saved identity while running as the extension owner. */
-typedef struct IrOwnerSave
-{
-	Oid			userid;
-	int			sec_context;
-	int			guc_nestlevel;
-} IrOwnerSave;
 
 /* What ir_apply did. */
 typedef struct IrApplyResult
@@ -163,14 +113,6 @@ typedef struct IrMapping
 	char	  **source_keys;
 } IrMapping;
 
-/* The caller's temporary access to a staging table (mapping.c). */
-typedef struct IrStagingAccess
-{
-	char	   *table;			/* qualified table lent */
-	bool		granted;
-	int			guc_nestlevel;
-} IrStagingAccess;
-
 /* What a change log recorded while it was active (changelog.c). */
 typedef struct IrLogCounts
 {
@@ -183,13 +125,6 @@ typedef struct IrLogCounts
 
 /* import_rollback.c */
 extern void ir_check_not_null(FunctionCallInfo fcinfo, int argno, const char *argname);
-extern void ir_require_installed_version(void);
-extern void ir_become_owner(IrOwnerSave *save);
-extern void ir_become_role(Oid role, int sec_flags, IrOwnerSave *save);
-extern void ir_restore_user(const IrOwnerSave *save);
-extern char *ir_staging_table_name(int64 batch_id);
-extern char *ir_staging_table_qualified(int64 batch_id);
-extern char *ir_current_role_name(void);
 
 /* catalog.c */
 extern const char *ir_state_name(IrState state);
@@ -203,12 +138,7 @@ extern int64 ir_batch_create(const IrTarget *target, const char *source_name,
 extern IrBatch *ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access);
 extern void ir_batch_require_target(const IrBatch *batch);
 extern void ir_batch_transition(IrBatch *batch, IrState to, const char *detail);
-extern void ir_batch_set_staging_result(int64 batch_id, int64 rows_total,
-										int64 rows_rejected, int64 source_bytes,
-										const uint8 *sha256);
 extern void ir_report_duplicate_file(const IrBatch *batch);
-extern void ir_batch_set_apply_result(int64 batch_id, const IrApplyResult *res,
-									  int64 change_count);
 
 /* mapping.c */
 extern IrMapping *ir_mapping_resolve(const IrBatch *batch, Jsonb *options,
@@ -219,9 +149,6 @@ extern char *ir_typed_expr(const IrColumn *c, const char *alias);
 extern char *ir_distinct_sql(const IrColumn *c, const char *a, const char *b);
 extern char *ir_key_match_sql(const IrMapping *m, int k, const char *a, const char *b);
 extern IrMapping *ir_mapping_of_batch(const IrBatch *batch);
-extern void ir_staging_open(IrStagingAccess *acc, const IrBatch *batch, bool write);
-extern void ir_changes_open(IrStagingAccess *acc, const IrBatch *batch, int64 log_batch_id);
-extern void ir_staging_close(IrStagingAccess *acc);
 
 /* validate.c */
 typedef struct IrValidation
@@ -245,19 +172,7 @@ extern void ir_log_begin(int64 batch_id, Oid relid, bool undo, List *columns,
 						 int nkeys, const int *keypos, int64 first_change);
 extern void ir_log_end(IrLogCounts *counts);
 extern bool ir_log_current(int64 *batch_id, int64 *row_no);
-extern void ir_track_target(Oid relid);
-
-/* sqlgen.c */
-extern Oid	ir_type_eq_operator(Oid typid);
-extern char *ir_sql_op(Oid opno, const char *a, const char *b);
-extern char *ir_sql_op_any(Oid opno, const char *a, const char *b, const char *from);
-extern Oid	ir_compatible_eq_operator(Oid ltype, Oid rtype);
-extern char *ir_sql_eq(Oid typid, const char *a, const char *b);
-extern char *ir_sql_distinct(Oid typid, const char *a, const char *b);
-extern char *ir_sql_same(const char *a, const char *b);
-extern char *ir_sql_scan(Oid relid);
 
 /* stage.c */
-extern void ir_stage_close_client(const IrBatch *batch);
 
 #endif							/* IMPORT_ROLLBACK_H */

@@ -88,32 +88,6 @@ ir_cast(PG_FUNCTION_ARGS)
 	return InputFunctionCall(&cache->input, str, cache->typioparam, cache->typmod);
 }
 
-/* Source keys of a batch's file, in file order. */
-static char **
-batch_source_keys(int64 batch_id, int *n)
-{
-	static SPIPlanPtr plan;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(batch_id)};
-	MemoryContext callercxt = CurrentMemoryContext;
-	IrOwnerSave save;
-	char	  **keys;
-
-	ir_become_owner(&save);
-	SPI_connect();
-	ir_spi_exec("SELECT source_key FROM import_rollback.batch_column"
-				" WHERE batch_id = $1 ORDER BY ordinal",
-				1, argtypes, values, NULL, SPI_OK_SELECT, &plan);
-	*n = (int) SPI_processed;
-	keys = MemoryContextAlloc(callercxt, sizeof(char *) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
-		keys[i] = MemoryContextStrdup(callercxt,
-									  SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	SPI_finish();
-	ir_restore_user(&save);
-	return keys;
-}
-
 static int
 find_source(IrMapping *m, const char *key)
 {
@@ -179,7 +153,7 @@ ir_mapping_resolve(const IrBatch *batch, Jsonb *options, List *key_columns)
 	m->table = pstrdup(RelationGetRelationName(rel));
 	m->qualified = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 											  m->table);
-	m->source_keys = batch_source_keys(batch->batch_id, &m->nsource);
+	m->source_keys = ir_store_source_keys(batch->batch_id, &m->nsource);
 	m->cols = palloc0(sizeof(IrColumn) * Max(desc->natts, 1));
 
 	if (mapping != NULL)
@@ -384,72 +358,4 @@ ir_mapping_of_batch(const IrBatch *batch)
 							m->key_names[k], batch->batch_id),
 					 errhint("Correct the mapping with ir_validate().")));
 	return m;
-}
-
-/* Grant or revoke, as the owner, the caller's access to a table of ours. */
-static void
-lend_acl(const char *table, const char *verb, const char *privs, const char *prep)
-{
-	IrOwnerSave save;
-	char	   *role = ir_current_role_name();
-
-	ir_become_owner(&save);
-	SPI_connect();
-	ir_spi_exec(psprintf("%s %s ON %s %s %s", verb, privs, table, prep,
-						 quote_identifier(role)),
-				0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
-	SPI_finish();
-	ir_restore_user(&save);
-}
-
-static void
-lend_open(IrStagingAccess *acc, const IrBatch *batch, char *table, const char *relname,
-		  const char *privs)
-{
-	acc->table = table;
-	acc->granted = !superuser();
-	if (acc->granted)
-	{
-		/*
-		 * Two sessions granting on one table would update its pg_class row
-		 * concurrently: the second waits for the first to finish instead.
-		 */
-		LockRelationOid(get_relname_relid(relname, get_namespace_oid(IR_SCHEMA, false)),
-						ShareUpdateExclusiveLock);
-		lend_acl(table, "GRANT", privs, "TO");
-	}
-	acc->guc_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", IR_SEARCH_PATH,
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-}
-
-/*
- * Let the caller read (and with write, mark) a batch's staging table until
- * ir_staging_close().  Pins search_path for the caller's internal SQL.
- * Nothing to lend to a superuser.  The grant is made and taken back inside
- * the caller's transaction, so no other session ever sees it.
- */
-void
-ir_staging_open(IrStagingAccess *acc, const IrBatch *batch, bool write)
-{
-	lend_open(acc, batch, ir_staging_table_qualified(batch->batch_id),
-			  ir_staging_table_name(batch->batch_id),
-			  write ? "SELECT, UPDATE (status, errors)" : "SELECT");
-}
-
-/* Likewise for reading a batch's change log. */
-void
-ir_changes_open(IrStagingAccess *acc, const IrBatch *batch, int64 log_batch_id)
-{
-	lend_open(acc, batch, psprintf("%s.changes_" INT64_FORMAT, IR_SCHEMA, log_batch_id),
-			  psprintf("changes_" INT64_FORMAT, log_batch_id), "SELECT");
-}
-
-void
-ir_staging_close(IrStagingAccess *acc)
-{
-	AtEOXact_GUC(true, acc->guc_nestlevel);
-	if (acc->granted)
-		lend_acl(acc->table, "REVOKE", "ALL", "FROM");
 }

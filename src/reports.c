@@ -32,78 +32,6 @@ PG_FUNCTION_INFO_V1(ir_changes);
 #define FETCH_ROWS 1000
 
 /*
- * SQL text: the raw source row of a staging table as jsonb, keyed by the
- * file's column keys ($1, a text[] in file order).
- */
-static char *
-source_json_expr(int ncols)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "jsonb_object($1::text[], ARRAY[");
-	for (int i = 1; i <= ncols; i++)
-		appendStringInfo(&buf, "%ss.c%d", i > 1 ? ", " : "", i);
-	appendStringInfoString(&buf, "]::text[])");
-	return buf.data;
-}
-
-/*
- * Run query (with $1, a text[], when keys is not 0) through a cursor and
- * put every row, natts columns, into the function's tuplestore.
- */
-static void
-materialize_query(FunctionCallInfo fcinfo, const char *query, Datum keys, int natts)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	Oid			argtypes[1] = {TEXTARRAYOID};
-	Datum		values[1] = {keys};
-	Portal		portal;
-	SPIPlanPtr	plan;
-
-	plan = SPI_prepare(query, keys ? 1 : 0, argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, keys ? values : NULL, NULL, true);
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, FETCH_ROWS);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			Datum		vals[8];
-			bool		nulls[8];
-
-			Assert(natts <= 8);
-			for (int c = 0; c < natts; c++)
-				vals[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-										c + 1, &nulls[c]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, nulls);
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(portal);
-}
-
-/* The file's column keys of a batch, in file order, as a text[] datum. */
-static Datum
-batch_keys(int64 batch_id, int *ncols)
-{
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(batch_id)};
-	bool		isnull;
-	Datum		keys;
-
-	ir_spi_exec("SELECT coalesce(array_agg(source_key ORDER BY ordinal), '{}'), count(*)::int4"
-				" FROM import_rollback.batch_column WHERE batch_id = $1",
-				1, argtypes, values, NULL, SPI_OK_SELECT, NULL);
-	keys = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	*ncols = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	return keys;
-}
-
-/*
  * ir_rejects(batch bigint) RETURNS TABLE(row_no bigint, errors text[], source jsonb)
  * Every rejected row of the batch, in file order.
  */
@@ -111,9 +39,6 @@ Datum
 ir_rejects(PG_FUNCTION_ARGS)
 {
 	IrBatch    *batch;
-	IrOwnerSave save;
-	Datum		keys;
-	int			ncols;
 
 	ir_require_installed_version();
 
@@ -121,17 +46,8 @@ ir_rejects(PG_FUNCTION_ARGS)
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
 	InitMaterializedSRF(fcinfo, 0);
 
-	ir_become_owner(&save);
-	SPI_connect();
-	keys = batch_keys(batch->batch_id, &ncols);
-	materialize_query(fcinfo,
-					  psprintf("SELECT s.row_no, s.errors, %s FROM %s s"
-							   " WHERE s.status IS NOT NULL ORDER BY s.row_no",
-							   source_json_expr(ncols),
-							   ir_staging_table_qualified(batch->batch_id)),
-					  keys, 3);
-	SPI_finish();
-	ir_restore_user(&save);
+	ir_store_read_rejects(batch->batch_id, ((ReturnSetInfo *) fcinfo->resultinfo)->setResult,
+						  ((ReturnSetInfo *) fcinfo->resultinfo)->setDesc);
 	return (Datum) 0;
 }
 
@@ -151,22 +67,19 @@ ir_changes(PG_FUNCTION_ARGS)
 {
 	IrBatch    *batch;
 	IrMapping  *m;
-	IrOwnerSave save;
-	IrStagingAccess log_acc;
-	IrStagingAccess stage_acc;
-	MemoryContext callercxt = CurrentMemoryContext;
+	IrLogInfo	info;
+	IrLend		log_acc;
+	IrLend stage_acc;
 	StringInfoData keynames;
 	StringInfoData keyvals;
 	StringInfoData olds;
 	StringInfoData news;
 	StringInfoData match;
 	StringInfoData typedkeys;
-	char	   *logname;
 	Oid			logrelid;
 	char	  **names;
 	bool	   *present;
 	int			ncols;
-	bool		isnull;
 
 	ir_require_installed_version();
 
@@ -174,29 +87,15 @@ ir_changes(PG_FUNCTION_ARGS)
 	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
 	InitMaterializedSRF(fcinfo, 0);
 
-	logname = psprintf("changes_" INT64_FORMAT, batch->batch_id);
-	logrelid = get_relname_relid(logname, get_namespace_oid(IR_SCHEMA, false));
+	logrelid = ir_log_table_oid(batch->batch_id);
 	if (!OidIsValid(logrelid))
 		return (Datum) 0;		/* never applied: no writes */
 	m = ir_mapping_of_batch(batch);
 
-	/* the log's columns, read from the catalog as the owner */
-	ir_become_owner(&save);
-	SPI_connect();
-	ir_spi_exec(psprintf("SELECT log_columns::text[] FROM import_rollback.batch WHERE batch_id = " INT64_FORMAT,
-						 batch->batch_id),
-				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
-	{
-		Datum	   *elems;
-
-		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
-						  TEXTOID, -1, false, TYPALIGN_INT, &elems, NULL, &ncols);
-		names = MemoryContextAlloc(callercxt, sizeof(char *) * Max(ncols, 1));
-		for (int i = 0; i < ncols; i++)
-			names[i] = MemoryContextStrdup(callercxt, TextDatumGetCString(elems[i]));
-	}
-	SPI_finish();
-	ir_restore_user(&save);
+	/* the log's columns, as the catalog records them */
+	ir_store_log_info(batch->batch_id, &info);
+	names = info.names;
+	ncols = info.ncols;
 
 	/*
 	 * A logged column whose type was dropped with CASCADE is gone from the
@@ -252,11 +151,10 @@ ir_changes(PG_FUNCTION_ARGS)
 	 * call: the key's typed conversion may run user code (a domain's CHECK),
 	 * which must never run as the owner.
 	 */
-	ir_changes_open(&log_acc, batch, batch->batch_id);
-	ir_staging_open(&stage_acc, batch, false);
+	ir_lend_log(&log_acc, batch->batch_id);
+	ir_lend_stage(&stage_acc, batch->batch_id, false);
 	SPI_connect();
-	materialize_query(fcinfo,
-					  psprintf("SELECT l.change_id, s.row_no, l.action,"
+	ir_spi_materialize(psprintf("SELECT l.change_id, s.row_no, l.action,"
 							   " jsonb_object(ARRAY[%s]::text[], ARRAY[%s]::text[]),"
 							   " CASE WHEN l.action NOT IN ('insert', 'undo_delete') THEN"
 							   "  (SELECT jsonb_object_agg(c.name, c.v) FROM (VALUES %s) c(name, v, pos)"
@@ -264,15 +162,16 @@ ir_changes(PG_FUNCTION_ARGS)
 							   " CASE WHEN l.action NOT IN ('delete', 'undo_insert') THEN"
 							   "  (SELECT jsonb_object_agg(c.name, c.v) FROM (VALUES %s) c(name, v, pos)"
 							   "    WHERE c.name IS NOT NULL AND (l.changed IS NULL OR c.pos = ANY (l.changed))) END"
-							   " FROM %s.%s l"
+							   " FROM %s l"
 							   " LEFT JOIN (SELECT s.row_no%s FROM %s s) s ON %s"
 							   " ORDER BY l.change_id",
 							   keynames.data, keyvals.data, olds.data, news.data,
-							   IR_SCHEMA, logname, typedkeys.data,
-							   ir_staging_table_qualified(batch->batch_id), match.data),
-					  (Datum) 0, 6);
+							   ir_log_table(batch->batch_id), typedkeys.data,
+							   ir_stage_table(batch->batch_id), match.data),
+					   0, NULL, NULL, ((ReturnSetInfo *) fcinfo->resultinfo)->setResult,
+					   ((ReturnSetInfo *) fcinfo->resultinfo)->setDesc);
 	SPI_finish();
-	ir_staging_close(&stage_acc);
-	ir_staging_close(&log_acc);
+	ir_lend_end(&stage_acc);
+	ir_lend_end(&log_acc);
 	return (Datum) 0;
 }

@@ -102,7 +102,7 @@ ir_sample(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	IrBatch    *batch;
 	IrMapping  *m;
-	IrStagingAccess acc;
+	IrLend acc;
 	StringInfoData q;
 	StringInfoData mapped;
 	StringInfoData src;
@@ -148,14 +148,14 @@ ir_sample(PG_FUNCTION_ARGS)
 					 " FROM %s LEFT JOIN %s t ON %s"
 					 " ORDER BY s.row_no",
 					 any_change(m), src.data, mapped.data,
-					 typed_rows_sql(m, ir_staging_table_qualified(batch->batch_id),
+					 typed_rows_sql(m, ir_stage_table(batch->batch_id),
 									psprintf("s.row_no IN (SELECT DISTINCT floor((g + 0.5) * " INT64_FORMAT " / %d)::bigint + 1"
 											 " FROM generate_series(0, %d) g)",
 											 batch->rows_total, n, n - 1)),
 					 m->scan, join_on_key(m));
 
 	args[0] = source_keys_array(m);
-	ir_staging_open(&acc, batch, false);
+	ir_lend_stage(&acc, batch->batch_id, false);
 	SPI_connect();
 	ir_spi_exec(q.data, 1, argtypes, args, NULL, SPI_OK_SELECT, NULL);
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -168,7 +168,7 @@ ir_sample(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, nulls);
 	}
 	SPI_finish();
-	ir_staging_close(&acc);
+	ir_lend_end(&acc);
 	return (Datum) 0;
 }
 
@@ -186,7 +186,7 @@ ir_preview(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	IrBatch    *batch;
 	IrMapping  *m;
-	IrStagingAccess acc;
+	IrLend acc;
 	StringInfoData q;
 	StringInfoData keytext;
 	int			nout = 0;
@@ -225,7 +225,7 @@ ir_preview(PG_FUNCTION_ARGS)
 	appendStringInfo(&q, ", %s AS keytext, t.ctid IS NOT NULL AND (%s) AS changed"
 					 " FROM %s LEFT JOIN %s t ON %s)",
 					 keytext.data, any_change(m),
-					 typed_rows_sql(m, ir_staging_table_qualified(batch->batch_id), "s.status IS NULL"),
+					 typed_rows_sql(m, ir_stage_table(batch->batch_id), "s.status IS NULL"),
 					 m->scan, join_on_key(m));
 	for (int k = 0; k < nout; k++)
 		appendStringInfo(&q, " SELECT %s::text, (SELECT count(*) FROM j WHERE ch%d),"
@@ -239,7 +239,7 @@ ir_preview(PG_FUNCTION_ARGS)
 						   " UNION ALL"
 						   " SELECT '(unchanged)', (SELECT count(*) FROM j WHERE found AND NOT changed), NULL, NULL");
 
-	ir_staging_open(&acc, batch, false);
+	ir_lend_stage(&acc, batch->batch_id, false);
 	SPI_connect();
 	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 	for (uint64 r = 0; r < SPI_processed; r++)
@@ -252,6 +252,6 @@ ir_preview(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, nulls);
 	}
 	SPI_finish();
-	ir_staging_close(&acc);
+	ir_lend_end(&acc);
 	return (Datum) 0;
 }

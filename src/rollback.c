@@ -84,63 +84,27 @@ typedef struct LogMeta
 	char	   *scan;			/* the target to read and write: ONLY for a plain table */
 } LogMeta;
 
-static char **
-text_array_strings(Datum arr, int *n)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	char	  **out;
-
-	deconstruct_array(DatumGetArrayTypeP(arr), TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &nulls, n);
-	out = palloc(sizeof(char *) * Max(*n, 1));
-	for (int i = 0; i < *n; i++)
-		out[i] = TextDatumGetCString(elems[i]);
-	return out;
-}
-
 /* Read the log's description, and check the target still matches it. */
 static LogMeta *
 load_meta(IrBatch *batch)
 {
-	static SPIPlanPtr plan;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(batch->batch_id)};
-	MemoryContext callercxt = CurrentMemoryContext;
 	LogMeta    *meta = palloc0(sizeof(LogMeta));
+	IrLogInfo	info;
 	Relation	rel;
-	IrOwnerSave save;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	int			n;
 
 	ir_batch_require_target(batch);
+	ir_store_log_info(batch->batch_id, &info);
+	meta->names = info.names;
+	meta->ncols = info.ncols;
+	meta->types = info.types;
+	meta->change_count = info.change_count;
+	meta->truncated = info.truncated;
+	meta->keys = info.keys;
+	meta->nkeys = info.nkeys;
+	meta->inserted = info.inserted;
+	meta->updated = info.updated;
 
-	ir_become_owner(&save);
-	SPI_connect();
-	ir_spi_exec("SELECT b.log_columns::text[], b.log_types, b.change_count,"
-				" coalesce(t.truncated_at > b.applied_at, false), b.key_columns::text[],"
-				" b.inserted, b.updated"
-				" FROM import_rollback.batch b"
-				" LEFT JOIN import_rollback.tracked_table t"
-				"   ON t.target_schema = b.target_schema AND t.target_table = b.target_table"
-				" WHERE b.batch_id = $1",
-				1, argtypes, values, NULL, SPI_OK_SELECT, &plan);
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-	MemoryContextSwitchTo(callercxt);
-	meta->names = text_array_strings(SPI_getbinval(tup, desc, 1, &isnull), &meta->ncols);
-	meta->types = text_array_strings(SPI_getbinval(tup, desc, 2, &isnull), &n);
-	meta->change_count = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-	meta->truncated = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-	meta->keys = text_array_strings(SPI_getbinval(tup, desc, 5, &isnull), &meta->nkeys);
-	meta->inserted = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
-	meta->updated = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
-	SPI_finish();
-	ir_restore_user(&save);
-
-	meta->log = psprintf("%s.changes_" INT64_FORMAT, IR_SCHEMA, batch->batch_id);
+	meta->log = ir_log_table(batch->batch_id);
 	meta->target = quote_qualified_identifier(batch->target_schema, batch->target_table);
 	meta->typids = palloc(sizeof(Oid) * Max(meta->ncols, 1));
 	meta->settable = palloc(sizeof(bool) * Max(meta->ncols, 1));
@@ -290,54 +254,6 @@ status_sql(LogMeta *meta)
 	return q.data;
 }
 
-/* A later, still-applied batch on the same target, whatever its key. */
-typedef struct LaterBatch
-{
-	int64		batch_id;
-	int			ncols;
-	char	  **names;			/* its log_columns */
-	int			nkeys;
-	char	  **keys;			/* its key columns */
-} LaterBatch;
-
-static List *
-later_batches(IrBatch *batch)
-{
-	static SPIPlanPtr plan;
-	Oid			argtypes[1] = {INT8OID};
-	Datum		values[1] = {Int64GetDatum(batch->batch_id)};
-	IrOwnerSave save;
-	MemoryContext callercxt = CurrentMemoryContext;
-	List	   *result = NIL;
-
-	ir_become_owner(&save);
-	SPI_connect();
-	ir_spi_exec("SELECT o.batch_id, o.log_columns::text[], o.key_columns::text[]"
-				" FROM import_rollback.batch b JOIN import_rollback.batch o"
-				"   ON o.target_schema = b.target_schema AND o.target_table = b.target_table"
-				"  AND o.applied_at > b.applied_at"
-				" WHERE b.batch_id = $1 AND o.state = 'applied'"
-				" ORDER BY o.applied_at",
-				1, argtypes, values, NULL, SPI_OK_SELECT, &plan);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		MemoryContext old = MemoryContextSwitchTo(callercxt);
-		LaterBatch *lb = palloc(sizeof(LaterBatch));
-
-		lb->batch_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		lb->names = text_array_strings(SPI_getbinval(tup, desc, 2, &isnull), &lb->ncols);
-		lb->keys = text_array_strings(SPI_getbinval(tup, desc, 3, &isnull), &lb->nkeys);
-		result = lappend(result, lb);
-		MemoryContextSwitchTo(old);
-	}
-	SPI_finish();
-	ir_restore_user(&save);
-	return result;
-}
-
 /* 1-based position of column name among names, 0 when absent. */
 static int
 position_of(char **names, int n, const char *name)
@@ -350,7 +266,7 @@ position_of(char **names, int n, const char *name)
 
 /* Does the later batch find records by the same key columns as this one? */
 static bool
-same_key(LogMeta *meta, LaterBatch *lb)
+same_key(LogMeta *meta, IrLaterBatch *lb)
 {
 	if (lb->nkeys != meta->nkeys)
 		return false;
@@ -381,7 +297,7 @@ later_writes_sql(LogMeta *meta, List *later)
 	initStringInfo(&q);
 	foreach(lc, later)
 	{
-		LaterBatch *lb = lfirst(lc);
+		IrLaterBatch *lb = lfirst(lc);
 		StringInfoData cols;
 		StringInfoData join;
 		bool		same = same_key(meta, lb);
@@ -413,11 +329,11 @@ later_writes_sql(LogMeta *meta, List *later)
 										   psprintf("w.n%d", position_of(lb->names, lb->ncols, lb->keys[k]))));
 		}
 		appendStringInfo(&q, ", c.name AS column_name"
-						 " FROM %s.changes_" INT64_FORMAT " w%s"
+						 " FROM %s w%s"
 						 " JOIN (VALUES %s) AS c(pos, name)"
 						 "   ON w.action = 'insert' OR c.pos = ANY (w.changed)"
 						 " WHERE w.action IN ('insert', 'update')",
-						 IR_SCHEMA, lb->batch_id, join.data, cols.data);
+						 ir_log_table(lb->batch_id), join.data, cols.data);
 		seq++;
 	}
 	return q.data;
@@ -442,23 +358,23 @@ later_match(LogMeta *meta, const char *alias)
  * are this target's own batches, and the caller may read the target.
  * Returned in opening order; closed in reverse.
  */
-static IrStagingAccess *
+static IrLend *
 lend_logs(const IrBatch *batch, List *later)
 {
-	IrStagingAccess *acc = palloc(sizeof(IrStagingAccess) * Max(list_length(later), 1));
+	IrLend *acc = palloc(sizeof(IrLend) * Max(list_length(later), 1));
 	int			i = 0;
 	ListCell   *lc;
 
 	foreach(lc, later)
-		ir_changes_open(&acc[i++], batch, ((LaterBatch *) lfirst(lc))->batch_id);
+		ir_lend_log(&acc[i++], ((IrLaterBatch *) lfirst(lc))->batch_id);
 	return acc;
 }
 
 static void
-return_logs(List *later, IrStagingAccess *acc)
+return_logs(List *later, IrLend *acc)
 {
 	for (int i = list_length(later) - 1; i >= 0; i--)
-		ir_staging_close(&acc[i]);
+		ir_lend_end(&acc[i]);
 }
 
 /* SQL: the key of log entry l as "(v1, v2)" text. */
@@ -564,73 +480,30 @@ raise_conflicts(IrBatch *batch, LogMeta *meta, int64 nconflicts, List *laterb)
 static void
 check_cascades(IrBatch *batch, LogMeta *meta)
 {
-	SPITupleTable *fks;
-	uint64		nfks;
-	IrOwnerSave owner;
+	ListCell   *lc;
 
-	/*
-	 * The keys, and the SQL fragments later run as another role, come from
-	 * the catalogs alone: read as the extension owner with search_path
-	 * pinned, so no function or operator of the caller's shapes them.
-	 */
-	ir_become_owner(&owner);
-	ir_spi_exec(psprintf("SELECT c.conname::text, c.conrelid::pg_catalog.regclass::text, c.confdeltype::text,"
-						 " c.confupdtype::text,"
-						 " (SELECT pg_catalog.array_agg(f.attname::text ORDER BY k.i)"
-						 "    FROM pg_catalog.unnest(c.confkey) WITH ORDINALITY AS k(tgt, i)"
-						 "    JOIN pg_catalog.pg_attribute f ON f.attrelid = c.confrelid AND f.attnum = k.tgt),"
-						 " (SELECT pg_catalog.array_agg(a.attname::text ORDER BY k.i)"
-						 "    FROM pg_catalog.unnest(c.conkey) WITH ORDINALITY AS k(ref, i)"
-						 "    JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.ref),"
-						 " c.conpfeqop,"
-						 " c.conrelid, r.relowner"
-						 " FROM pg_catalog.pg_constraint c JOIN pg_catalog.pg_class r ON r.oid = c.conrelid"
-						 " JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace"
-						 " WHERE c.confrelid = %u AND c.contype = 'f'"
-						 " AND (c.confdeltype IN ('c', 'n', 'd') OR c.confupdtype IN ('c', 'n', 'd'))",
-						 batch->target_relid),
-				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
-	ir_restore_user(&owner);
-	fks = SPI_tuptable;
-	nfks = SPI_processed;
-	for (uint64 i = 0; i < nfks; i++)
+	foreach(lc, ir_store_cascading_keys(batch->target_relid))
 	{
-		HeapTuple	tup = fks->vals[i];
-		char	   *conname = SPI_getvalue(tup, fks->tupdesc, 1);
-		char	   *referencing = SPI_getvalue(tup, fks->tupdesc, 2);
-		char	   *deltype = SPI_getvalue(tup, fks->tupdesc, 3);
-		char	   *updtype = SPI_getvalue(tup, fks->tupdesc, 4);
-		bool		isnull;
-		int			nref;
-		char	  **refcols = text_array_strings(SPI_getbinval(tup, fks->tupdesc, 5, &isnull), &nref);
-		int			nfk;
-		char	  **fkcols = text_array_strings(SPI_getbinval(tup, fks->tupdesc, 6, &isnull), &nfk);
-		Datum	   *ops;
-		int			nops;
-		/* ONLY for a plain table: the key does not apply to its inheritance children */
-		char	   *refrel = ir_sql_scan(DatumGetObjectId(SPI_getbinval(tup, fks->tupdesc, 8, &isnull)));
-		Oid			refowner = DatumGetObjectId(SPI_getbinval(tup, fks->tupdesc, 9, &isnull));
-		StringInfoData join;
+		IrCascadeKey *key = lfirst(lc);
 		StringInfoData cond;
 		StringInfoData q;
 		Oid		   *argtypes;
 		Datum	   *values;
 		char	   *nulls;
-		IrOwnerSave save;
-		bool		found;
+		bool		isnull;
 
 		initStringInfo(&cond);
-		if (strchr("cnd", deltype[0]))
+		if (strchr("cnd", key->on_delete))
 			appendStringInfoString(&cond, "l.action = 'insert'");
-		if (strchr("cnd", updtype[0]))
+		if (strchr("cnd", key->on_update))
 		{
 			/* restores of the referenced columns */
 			for (int p = 1; p <= meta->ncols; p++)
 			{
 				bool		referenced = false;
 
-				for (int c = 0; c < nref; c++)
-					referenced |= (strcmp(refcols[c], meta->names[p - 1]) == 0);
+				for (int c = 0; c < key->ncols; c++)
+					referenced |= (strcmp(key->target_cols[c], meta->names[p - 1]) == 0);
 				if (referenced)
 					appendStringInfo(&cond, "%s(l.action = 'update' AND %d = ANY (l.changed))",
 									 cond.len ? " OR " : "", p);
@@ -639,31 +512,22 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 		if (cond.len == 0)
 			continue;
 
-		/* the key's own PK = FK operators, found by OID (sqlgen.c) */
-		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, fks->tupdesc, 7, &isnull)),
-						  OIDOID, sizeof(Oid), true, TYPALIGN_INT, &ops, NULL, &nops);
-		initStringInfo(&join);
-		for (int c = 0; c < nops && c < nfk; c++)
-			appendStringInfo(&join, "%s%s", c ? " AND " : "",
-							 ir_sql_op(DatumGetObjectId(ops[c]), psprintf("k.c%d", c + 1),
-									   psprintf("r.%s", quote_identifier(fkcols[c]))));
-
 		/* the referenced values of the records concerned, as the caller */
 		initStringInfo(&q);
 		appendStringInfoString(&q, "SELECT ");
-		for (int c = 0; c < nref; c++)
+		for (int c = 0; c < key->ncols; c++)
 			appendStringInfo(&q, "%spg_catalog.array_agg(t.%s)", c ? ", " : "",
-							 quote_identifier(refcols[c]));
+							 quote_identifier(key->target_cols[c]));
 		appendStringInfo(&q, " FROM %s l JOIN %s t ON %s WHERE %s",
 						 meta->log, meta->scan, key_match(meta), cond.data);
 		ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 		(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (isnull)
 			continue;			/* no such record left */
-		argtypes = palloc(sizeof(Oid) * nref);
-		values = palloc(sizeof(Datum) * nref);
-		nulls = palloc(nref);
-		for (int c = 0; c < nref; c++)
+		argtypes = palloc(sizeof(Oid) * key->ncols);
+		values = palloc(sizeof(Datum) * key->ncols);
+		nulls = palloc(key->ncols);
+		for (int c = 0; c < key->ncols; c++)
 		{
 			argtypes[c] = SPI_gettypeid(SPI_tuptable->tupdesc, c + 1);
 			values[c] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1, &isnull);
@@ -671,26 +535,14 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 		}
 
 		/* are any of them referenced?  As the referencing table's owner */
-		resetStringInfo(&q);
-		appendStringInfo(&q, "SELECT EXISTS (SELECT 1 FROM ROWS FROM (");
-		for (int c = 0; c < nref; c++)
-			appendStringInfo(&q, "%spg_catalog.unnest($%d)", c ? ", " : "", c + 1);
-		appendStringInfoString(&q, ") AS k(");
-		for (int c = 0; c < nref; c++)
-			appendStringInfo(&q, "%sc%d", c ? ", " : "", c + 1);
-		appendStringInfo(&q, ") JOIN %s r ON %s)", refrel, join.data);
-		ir_become_role(refowner, SECURITY_NOFORCE_RLS, &save);
-		ir_spi_exec(q.data, nref, argtypes, values, nulls, SPI_OK_SELECT, NULL);
-		found = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		ir_restore_user(&save);
-		if (found)
+		if (ir_store_key_referenced(key, argtypes, values, nulls))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("rolling back batch " INT64_FORMAT " would cascade to table %s",
-							batch->batch_id, referencing),
+							batch->batch_id, key->referencing),
 					 errdetail("Records the batch wrote are referenced through foreign key \"%s\", "
 							   "whose ON DELETE or ON UPDATE action would change rows of %s that no batch wrote.",
-							   conname, referencing),
+							   key->name, key->referencing),
 					 errhint("Remove or repoint those references first, then roll back.")));
 	}
 }
@@ -769,7 +621,7 @@ void
 ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 {
 	LogMeta    *meta;
-	IrStagingAccess acc;
+	IrLend acc;
 	IrLogCounts counts;
 	List	   *columns = NIL;
 	int		   *keypos;
@@ -780,10 +632,10 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_ROLLBACK);
 
 	meta = load_meta(batch);
-	ir_track_target(batch->target_relid);
+	ir_store_track_target(batch->target_relid);
 
-	later = later_batches(batch);
-	ir_changes_open(&acc, batch, batch->batch_id);
+	later = ir_store_later_batches(batch->batch_id);
+	ir_lend_log(&acc, batch->batch_id);
 	SPI_connect();
 
 	/* every apply write the log counts as neither insert nor update is a delete */
@@ -848,24 +700,12 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 
 	SPI_finish();
 	ir_log_end(&counts);
-	ir_staging_close(&acc);
+	ir_lend_end(&acc);
 	/* restored: the records whose writes the change log saw change a field */
 	res->restored = counts.updated;
 
-	{
-		IrOwnerSave save;
-		Oid			argtypes[3] = {INT8OID, INT8OID, INT8OID};
-		Datum		values[3] = {Int64GetDatum(batch->batch_id), Int64GetDatum(counts.next_change_id - 1),
-		Int64GetDatum(policy == IR_ON_CONFLICT_SKIP ? res->conflicts : 0)};
-
-		ir_become_owner(&save);
-		SPI_connect();
-		ir_spi_exec("UPDATE import_rollback.batch SET change_count = $2, rollback_leftovers = $3"
-					" WHERE batch_id = $1",
-					3, argtypes, values, NULL, SPI_OK_UPDATE, NULL);
-		SPI_finish();
-		ir_restore_user(&save);
-	}
+	ir_store_rollback_result(batch->batch_id, counts.next_change_id - 1,
+							 policy == IR_ON_CONFLICT_SKIP ? res->conflicts : 0);
 	ir_batch_transition(batch, IR_ROLLED_BACK,
 						res->conflicts > 0 ?
 						psprintf(INT64_FORMAT " conflicting record%s, on_conflict %s",
@@ -931,14 +771,14 @@ ir_rollback_preview(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	IrBatch    *batch;
 	LogMeta    *meta;
-	IrStagingAccess acc;
+	IrLend acc;
 	StringInfoData q;
 	StringInfoData fields;
 	StringInfoData keys;
 	StringInfoData keyvals;
 	char	   *later;
 	List	   *laterb;
-	IrStagingAccess *lent;
+	IrLend *lent;
 
 	ir_require_installed_version();
 
@@ -961,8 +801,8 @@ ir_rollback_preview(PG_FUNCTION_ARGS)
 		appendStringInfo(&keyvals, "%sl.n%d::text", k ? ", " : "", meta->keypos[k]);
 	}
 
-	laterb = later_batches(batch);
-	ir_changes_open(&acc, batch, batch->batch_id);
+	laterb = ir_store_later_batches(batch->batch_id);
+	ir_lend_log(&acc, batch->batch_id);
 	lent = lend_logs(batch, laterb);
 	SPI_connect();
 	later = later_writes_sql(meta, laterb);
@@ -1007,6 +847,6 @@ ir_rollback_preview(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	return_logs(laterb, lent);
-	ir_staging_close(&acc);
+	ir_lend_end(&acc);
 	return (Datum) 0;
 }

@@ -775,9 +775,7 @@ static void
 stage_scan_begin(StageScan *ss, Run *run, int maxatt)
 {
 	ss->snapshot = RegisterSnapshot(GetTransactionSnapshot());
-	ss->rel = table_open(get_relname_relid(ir_staging_table_name(run->batch->batch_id),
-										   get_namespace_oid(IR_SCHEMA, false)),
-						 AccessShareLock);
+	ss->rel = table_open(ir_stage_table_oid(run->batch->batch_id), AccessShareLock);
 	ss->slot = table_slot_create(ss->rel, NULL);
 	ss->scan = table_beginscan(ss->rel, ss->snapshot, 0, NULL);
 	ss->maxatt = maxatt;
@@ -1744,8 +1742,7 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 	Jsonb	   *options;
 	JsonbValue *mode;
 	IrTarget	target;
-	IrStagingAccess acc;
-	IrOwnerSave save;
+	IrLend acc;
 	char	  **typed;
 	int64		rows_total;
 	int64		rows_rejected;
@@ -1769,7 +1766,7 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 	memset(&run, 0, sizeof(run));
 	run.keepcxt = CurrentMemoryContext;
 	run.batch = batch;
-	run.stage = ir_staging_table_qualified(batch->batch_id);
+	run.stage = ir_stage_table(batch->batch_id);
 	run.m = ir_mapping_resolve(batch, options, target.key_columns);
 	mode = ir_option(options, "mode");
 	run.mode = mode ? pnstrdup(mode->val.string.val, mode->val.string.len) : "upsert";
@@ -1797,7 +1794,7 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 	run.paramtypes[2] = TEXTARRAYOID;
 	initStringInfo(&run.sql);
 
-	ir_staging_open(&acc, batch, true);
+	ir_lend_stage(&acc, batch->batch_id, true);
 	SPI_connect();
 
 	/* more room for the hash tables of the duplicate and reference checks */
@@ -1887,7 +1884,7 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 	mapping_check(&run, rows_total);
 
 	SPI_finish();
-	ir_staging_close(&acc);
+	ir_lend_end(&acc);
 
 	stop_reason = join_list(run.stops, "; ");
 	notes = join_list(run.notes, "; ");
@@ -1895,44 +1892,8 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 		ereport(NOTICE, (errmsg("%s", notes)));
 
 	/* record the run and the batch's new state */
-	{
-		static SPIPlanPtr plan;
-		Oid			argtypes[9] = {INT8OID, JSONBOID, NAMEARRAYOID, INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, NAMEOID};
-		Datum		args[9];
-		char		argnulls[9] = "         ";
-		Datum	   *keys = palloc(sizeof(Datum) * run.m->nkeys);
-
-		for (int k = 0; k < run.m->nkeys; k++)
-			keys[k] = DirectFunctionCall1(namein, CStringGetDatum(run.m->key_names[k]));
-		args[0] = Int64GetDatum(batch->batch_id);
-		args[1] = JsonbPGetDatum(options);
-		args[2] = PointerGetDatum(construct_array(keys, run.m->nkeys, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR));
-		args[3] = Int64GetDatum(rows_total);
-		args[4] = Int64GetDatum(rows_valid);
-		args[5] = Int64GetDatum(rows_rejected);
-		args[6] = stop_reason ? CStringGetTextDatum(stop_reason) : (Datum) 0;
-		argnulls[6] = stop_reason ? ' ' : 'n';
-		args[7] = notes ? CStringGetTextDatum(notes) : (Datum) 0;
-		argnulls[7] = notes ? ' ' : 'n';
-		args[8] = DirectFunctionCall1(namein, CStringGetDatum(ir_current_role_name()));
-
-		ir_become_owner(&save);
-		SPI_connect();
-		ir_spi_exec("WITH b AS ("
-					" UPDATE import_rollback.batch SET options = $2, key_columns = $3,"
-					"  rows_total = $4, rows_valid = $5, rows_rejected = $6"
-					" WHERE batch_id = $1 RETURNING batch_id)"
-					" INSERT INTO import_rollback.validation_run"
-					"  (batch_id, run_no, run_at, role_name, options, rows_total, rows_valid,"
-					"   rows_rejected, stop_reason, notes)"
-					" SELECT b.batch_id,"
-					"  (SELECT coalesce(max(run_no), 0) + 1 FROM import_rollback.validation_run r"
-					"    WHERE r.batch_id = $1),"
-					"  clock_timestamp(), $9, $2, $4, $5, $6, $7, $8 FROM b",
-					9, argtypes, args, argnulls, SPI_OK_INSERT, &plan);
-		SPI_finish();
-		ir_restore_user(&save);
-	}
+	ir_store_validation_run(batch->batch_id, options, run.m->nkeys, run.m->key_names,
+							rows_total, rows_valid, rows_rejected, stop_reason, notes);
 	ir_batch_transition(batch, stop_reason ? IR_FAILED : IR_VALIDATED, stop_reason);
 	batch->options = options;
 	batch->key_columns = target.key_columns;
