@@ -2,8 +2,7 @@
  *
  * apply.c
  *	  ir_apply: write a validated batch's valid rows to its target in one
- *	  set-based statement, logged by the change-log trigger; and ir_drill:
- *	  apply, roll back and verify inside a subtransaction, then undo it all.
+ *	  set-based statement, logged by the change-log trigger.
  *
  * The write runs as the caller, so the target's privileges, row security
  * and triggers apply exactly as for the caller's own INSERT/UPDATE; the
@@ -45,10 +44,13 @@
 #include "utils/resowner.h"
 #include "utils/syscache.h"
 
-#include "import_rollback.h"
-
-PG_FUNCTION_INFO_V1(ir_apply);
-PG_FUNCTION_INFO_V1(ir_drill);
+#include "catalog.h"
+#include "changelog.h"
+#include "exec.h"
+#include "mapping.h"
+#include "ops.h"
+#include "options.h"
+#include "storage.h"
 
 /* Error context while rows are being written: which source row. */
 static void
@@ -209,7 +211,7 @@ ir_apply_batch(IrBatch *batch, IrApplyResult *res)
 	{
 		IrValidation v;
 
-		ir_validate_batch(batch, DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))), &v);
+		ir_validate_batch(batch, ir_empty_options(), &v);
 		if (v.stop_reason)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -217,7 +219,6 @@ ir_apply_batch(IrBatch *batch, IrApplyResult *res)
 					 errdetail("%s", v.stop_reason),
 					 errhint("Run ir_validate() to review and correct it, then apply it.")));
 	}
-	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_APPLY);
 	m = ir_mapping_of_batch(batch);
 	ir_store_track_target(m->relid);
 
@@ -266,144 +267,3 @@ ir_apply_batch(IrBatch *batch, IrApplyResult *res)
 	ir_batch_transition(batch, IR_APPLIED, NULL);
 }
 
-/*
- * ir_apply(batch bigint, options jsonb)
- *	 RETURNS TABLE(batch_id bigint, inserted bigint, updated bigint,
- *				   unchanged bigint, rejected bigint)
- */
-Datum
-ir_apply(PG_FUNCTION_ARGS)
-{
-	IrBatch    *batch;
-	IrApplyResult res;
-	TupleDesc	tupdesc;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
-
-	ir_require_installed_version();
-
-	ir_check_not_null(fcinfo, 0, "batch");
-	ir_check_not_null(fcinfo, 1, "options");
-	ir_check_options(PG_GETARG_JSONB_P(1), IR_IN_APPLY, "ir_apply");
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
-	ir_apply_batch(batch, &res);
-
-	values[0] = Int64GetDatum(res.batch_id);
-	values[1] = Int64GetDatum(res.inserted);
-	values[2] = Int64GetDatum(res.updated);
-	values[3] = Int64GetDatum(res.unchanged);
-	values[4] = Int64GetDatum(res.rejected);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
-}
-
-/*
- * Fingerprint of the target records a batch can touch (those whose key is
- * in its valid rows) and of the table's size: equal before and after a
- * round trip exactly when every such record is byte for byte as before.
- */
-static char *
-fingerprint(IrBatch *batch, IrMapping *m)
-{
-	StringInfoData q;
-	StringInfoData match;
-
-	initStringInfo(&match);
-	for (int k = 0; k < m->nkeys; k++)
-		appendStringInfo(&match, "%s%s", k ? " AND " : "",
-						 ir_key_match_sql(m, k, psprintf("t.%s", quote_identifier(m->key_names[k])),
-										  ir_typed_expr(&m->cols[m->key_col[k]], "s")));
-	initStringInfo(&q);
-	appendStringInfo(&q, "SELECT (SELECT count(*) FROM %s)::text || ':' ||"
-					 " coalesce(md5(string_agg((t.*)::text, E'\\n' ORDER BY (t.*)::text)), '')"
-					 " FROM %s t WHERE EXISTS (SELECT 1 FROM %s s WHERE s.status IS NULL AND %s)",
-					 m->scan, m->scan, ir_stage_table(batch->batch_id), match.data);
-	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
-	return MemoryContextStrdup(TopTransactionContext,
-							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-}
-
-/*
- * ir_drill(batch bigint)
- *	 RETURNS TABLE(batch_id bigint, inserted bigint, updated bigint,
- *				   unchanged bigint, rejected bigint, deleted bigint,
- *				   restored bigint, round_trip_exact boolean)
- *
- * Applies the batch, rolls it back and checks that every record it could
- * touch is back exactly as it was, all inside a subtransaction that is
- * then rolled back: afterwards nothing has changed, not even the batch.
- */
-Datum
-ir_drill(PG_FUNCTION_ARGS)
-{
-	IrBatch    *batch;
-	IrMapping  *m;
-	IrApplyResult ares;
-	IrRollbackResult rres;
-	IrLend acc;
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	char	   *before;
-	char	   *after;
-	TupleDesc	tupdesc;
-	Datum		values[8];
-	bool		nulls[8] = {false, false, false, false, false, false, false, false};
-
-	ir_require_installed_version();
-
-	ir_check_not_null(fcinfo, 0, "batch");
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-	tupdesc = BlessTupleDesc(tupdesc);
-
-	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
-	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_APPLY);
-
-	BeginInternalSubTransaction("ir_drill");
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		if (batch->state == IR_STAGED)
-		{
-			IrValidation v;
-
-			ir_validate_batch(batch, DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"))), &v);
-			ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_APPLY);
-		}
-		m = ir_mapping_of_batch(batch);
-		ir_lend_stage(&acc, batch->batch_id, false);
-		SPI_connect();
-		before = fingerprint(batch, m);
-		SPI_finish();
-		ir_lend_end(&acc);
-		ir_apply_batch(batch, &ares);
-		ir_rollback_batch(batch, IR_ON_CONFLICT_ABORT, &rres);
-		m = ir_mapping_of_batch(batch);
-		ir_lend_stage(&acc, batch->batch_id, false);
-		SPI_connect();
-		after = fingerprint(batch, m);
-		SPI_finish();
-		ir_lend_end(&acc);
-		MemoryContextSwitchTo(oldcxt);
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ReThrowError(ir_abort_subxact(oldcxt, oldowner));
-	}
-	PG_END_TRY();
-
-	values[0] = Int64GetDatum(ares.batch_id);
-	values[1] = Int64GetDatum(ares.inserted);
-	values[2] = Int64GetDatum(ares.updated);
-	values[3] = Int64GetDatum(ares.unchanged);
-	values[4] = Int64GetDatum(ares.rejected);
-	values[5] = Int64GetDatum(rres.deleted);
-	values[6] = Int64GetDatum(rres.restored);
-	values[7] = BoolGetDatum(strcmp(before, after) == 0 && rres.conflicts == 0);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
-}

@@ -71,13 +71,13 @@
 #include "utils/rel.h"
 #include "utils/typcache.h"
 
-#include "import_rollback.h"
+#include "changelog.h"
+#include "storage.h"
 
 PG_FUNCTION_INFO_V1(ir_changelog);
 PG_FUNCTION_INFO_V1(ir_logging);
 PG_FUNCTION_INFO_V1(ir_truncated);
 PG_FUNCTION_INFO_V1(ir_note_row);
-PG_FUNCTION_INFO_V1(ir_untrack);
 PG_FUNCTION_INFO_V1(ir_same);
 
 /* change_id, action, changed; then o1..oN and n1..nN */
@@ -585,47 +585,4 @@ ir_truncated(PG_FUNCTION_ARGS)
 				 errmsg("ir_truncated must be an AFTER TRUNCATE trigger")));
 	ir_store_note_truncate(RelationGetRelid(td->tg_relation));
 	return PointerGetDatum(NULL);
-}
-
-/* ---------------------------------------------------------------------
- * Tracking targets
- * ---------------------------------------------------------------------
- */
-
-/*
- * ir_untrack(target regclass): remove the change-log triggers from a
- * target.  Refused while a batch applied to it has not been rolled back:
- * that batch's rollback relies on them.
- */
-Datum
-ir_untrack(PG_FUNCTION_ARGS)
-{
-	Oid			relid;
-	char	   *rel;
-	int64		applied;
-
-	ir_require_installed_version();
-
-	ir_check_not_null(fcinfo, 0, "target");
-	relid = PG_GETARG_OID(0);
-	rel = get_rel_name(relid);
-	if (rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	if (!ir_table_ownercheck(relid, GetUserId()))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("must be owner of table %s", rel)));
-	applied = ir_store_untrack_target(relid);
-	if (applied > 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg_plural("%s has " INT64_FORMAT " applied batch that could still be rolled back",
-							   "%s has " INT64_FORMAT " applied batches that could still be rolled back",
-							   applied,
-							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), rel),
-							   applied),
-				 errhint("Roll them back first; rollback relies on the change-log triggers.")));
-	PG_RETURN_VOID();
 }

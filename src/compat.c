@@ -16,7 +16,8 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
-#include "import_rollback.h"
+#include "compat.h"
+#include "exec.h"
 
 #if PG_VERSION_NUM >= 160000
 

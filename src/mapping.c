@@ -39,7 +39,12 @@
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
-#include "import_rollback.h"
+#include "catalog.h"
+#include "mapping.h"
+#include "options.h"
+#include "sqlgen.h"
+#include "storage.h"
+#include "target.h"
 
 PG_FUNCTION_INFO_V1(ir_cast);
 

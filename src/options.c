@@ -429,3 +429,10 @@ ir_json_strings(JsonbValue *v, List **out)
 	}
 	return true;
 }
+
+/* An empty options object: {}. */
+Jsonb *
+ir_empty_options(void)
+{
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum("{}")));
+}

@@ -25,6 +25,7 @@ extern void ir_check_options(Jsonb *options, int where, const char *fn);
 extern void ir_check_option_values(JsonbContainer *obj, int where, const char *fn);
 extern void ir_check_object(Jsonb *options);
 
+extern Jsonb *ir_empty_options(void);
 extern JsonbValue *ir_option(Jsonb *options, const char *key);
 extern char *ir_option_string(Jsonb *options, const char *key);
 extern bool ir_json_strings(JsonbValue *v, List **out);

@@ -24,48 +24,33 @@
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
-#include "import_rollback.h"
-
-PG_FUNCTION_INFO_V1(ir_rejects);
-PG_FUNCTION_INFO_V1(ir_changes);
-
-#define FETCH_ROWS 1000
+#include "exec.h"
+#include "mapping.h"
+#include "ops.h"
+#include "storage.h"
 
 /*
- * ir_rejects(batch bigint) RETURNS TABLE(row_no bigint, errors text[], source jsonb)
- * Every rejected row of the batch, in file order.
+ * ir_rejects: every rejected row of the batch, in file order, into ts as
+ * (row_no, errors, source).
  */
-Datum
-ir_rejects(PG_FUNCTION_ARGS)
+void
+ir_rejects_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 {
-	IrBatch    *batch;
-
-	ir_require_installed_version();
-
-	ir_check_not_null(fcinfo, 0, "batch");
-	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
-	InitMaterializedSRF(fcinfo, 0);
-
-	ir_store_read_rejects(batch->batch_id, ((ReturnSetInfo *) fcinfo->resultinfo)->setResult,
-						  ((ReturnSetInfo *) fcinfo->resultinfo)->setDesc);
-	return (Datum) 0;
+	ir_store_read_rejects(batch->batch_id, ts, desc);
 }
 
 /*
- * ir_changes(batch bigint)
- *	 RETURNS TABLE(change_id bigint, row_no bigint, action text,
- *				   record_key jsonb, old_values jsonb, new_values jsonb)
- *
- * Every write of the batch in order: its apply's, then its rollback's.
+ * ir_changes: into ts, (change_id, row_no, action, record_key, old_values,
+ * new_values) for every write of the batch in order: its apply's, then its
+ * rollback's.
  * Values are shown as the types' output text, keyed by column; an update
  * shows exactly the changed columns.  row_no is the staging row with the
  * record's key (one-to-one in a valid batch).  A column dropped from the
  * log (DROP TYPE ... CASCADE) is left out.
  */
-Datum
-ir_changes(PG_FUNCTION_ARGS)
+void
+ir_changes_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 {
-	IrBatch    *batch;
 	IrMapping  *m;
 	IrLogInfo	info;
 	IrLend		log_acc;
@@ -81,15 +66,9 @@ ir_changes(PG_FUNCTION_ARGS)
 	bool	   *present;
 	int			ncols;
 
-	ir_require_installed_version();
-
-	ir_check_not_null(fcinfo, 0, "batch");
-	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
-	InitMaterializedSRF(fcinfo, 0);
-
 	logrelid = ir_log_table_oid(batch->batch_id);
 	if (!OidIsValid(logrelid))
-		return (Datum) 0;		/* never applied: no writes */
+		return;					/* never applied: no writes */
 	m = ir_mapping_of_batch(batch);
 
 	/* the log's columns, as the catalog records them */
@@ -168,10 +147,8 @@ ir_changes(PG_FUNCTION_ARGS)
 							   keynames.data, keyvals.data, olds.data, news.data,
 							   ir_log_table(batch->batch_id), typedkeys.data,
 							   ir_stage_table(batch->batch_id), match.data),
-					   0, NULL, NULL, ((ReturnSetInfo *) fcinfo->resultinfo)->setResult,
-					   ((ReturnSetInfo *) fcinfo->resultinfo)->setDesc);
+					   0, NULL, NULL, ts, desc);
 	SPI_finish();
 	ir_lend_end(&stage_acc);
 	ir_lend_end(&log_acc);
-	return (Datum) 0;
 }

@@ -22,10 +22,10 @@
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
-#include "import_rollback.h"
-
-PG_FUNCTION_INFO_V1(ir_sample);
-PG_FUNCTION_INFO_V1(ir_preview);
+#include "exec.h"
+#include "mapping.h"
+#include "ops.h"
+#include "storage.h"
 
 /*
  * SQL text of a subquery "s" over the staging table with, for valid rows,
@@ -90,40 +90,25 @@ source_keys_array(IrMapping *m)
 }
 
 /*
- * ir_sample(batch bigint, n int)
- *	 RETURNS TABLE(row_no bigint, action text, source jsonb, mapped jsonb, current jsonb)
- *
- * n rows at evenly spaced positions over the whole file (the middle of
- * each of n equal slices), so the same batch always gives the same sample.
+ * ir_sample: n rows of a validated batch at evenly spaced positions over
+ * the whole file (the middle of each of n equal slices), so the same batch
+ * always gives the same sample, into ts as (row_no, action, source,
+ * mapped, current).
  */
-Datum
-ir_sample(PG_FUNCTION_ARGS)
+void
+ir_sample_batch(IrBatch *batch, int32 n, Tuplestorestate *ts, TupleDesc desc)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	IrBatch    *batch;
 	IrMapping  *m;
 	IrLend acc;
 	StringInfoData q;
 	StringInfoData mapped;
 	StringInfoData src;
-	int32		n;
 	Oid			argtypes[1] = {TEXTARRAYOID};
 	Datum		args[1];
 
-	ir_require_installed_version();
-
-	ir_check_not_null(fcinfo, 0, "batch");
-	ir_check_not_null(fcinfo, 1, "n");
-	n = PG_GETARG_INT32(1);
-	if (n < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("sample size must not be negative")));
-	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
 	m = ir_mapping_of_batch(batch);
-	InitMaterializedSRF(fcinfo, 0);
 	if (n == 0 || batch->rows_total <= 0)
-		return (Datum) 0;
+		return;
 	/* more rows than the file has is the whole file */
 	if (n > batch->rows_total)
 		n = (int32) batch->rows_total;
@@ -165,26 +150,22 @@ ir_sample(PG_FUNCTION_ARGS)
 
 		for (int c = 0; c < 5; c++)
 			vals[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, nulls);
+		tuplestore_putvalues(ts, desc, vals, nulls);
 	}
 	SPI_finish();
 	ir_lend_end(&acc);
-	return (Datum) 0;
 }
 
 /*
- * ir_preview(batch bigint)
- *	 RETURNS TABLE(column_name text, rows_changed bigint, example_old text, example_new text)
- *
- * One row per mapped non-key column: the records whose value would change,
- * with the first such record's old and new value; then "(insert)" (new
- * records, example: the first new key) and "(unchanged)".
+ * ir_preview: into ts, one row per mapped non-key column of a validated
+ * batch (column_name, rows_changed, example_old, example_new): the
+ * records whose value would change, with the first such record's old and
+ * new value; then "(insert)" (new records, example: the first new key)
+ * and "(unchanged)".
  */
-Datum
-ir_preview(PG_FUNCTION_ARGS)
+void
+ir_preview_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	IrBatch    *batch;
 	IrMapping  *m;
 	IrLend acc;
 	StringInfoData q;
@@ -192,12 +173,7 @@ ir_preview(PG_FUNCTION_ARGS)
 	int			nout = 0;
 	int		   *colidx;
 
-	ir_require_installed_version();
-
-	ir_check_not_null(fcinfo, 0, "batch");
-	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
 	m = ir_mapping_of_batch(batch);
-	InitMaterializedSRF(fcinfo, 0);
 
 	initStringInfo(&keytext);
 	for (int k = 0; k < m->nkeys; k++)
@@ -249,9 +225,8 @@ ir_preview(PG_FUNCTION_ARGS)
 
 		for (int c = 0; c < 4; c++)
 			vals[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, nulls);
+		tuplestore_putvalues(ts, desc, vals, nulls);
 	}
 	SPI_finish();
 	ir_lend_end(&acc);
-	return (Datum) 0;
 }

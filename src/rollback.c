@@ -54,10 +54,13 @@
 #include "utils/resowner.h"
 #include "utils/typcache.h"
 
-#include "import_rollback.h"
-
-PG_FUNCTION_INFO_V1(ir_rollback);
-PG_FUNCTION_INFO_V1(ir_rollback_preview);
+#include "catalog.h"
+#include "changelog.h"
+#include "exec.h"
+#include "ops.h"
+#include "sqlgen.h"
+#include "storage.h"
+#include "target.h"
 
 /* Conflicts named in an abort's message. */
 #define CONFLICTS_SHOWN 5
@@ -629,7 +632,6 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 	bool		force = (policy == IR_ON_CONFLICT_FORCE);
 	List	   *later;
 
-	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_ROLLBACK);
 
 	meta = load_meta(batch);
 	ir_store_track_target(batch->target_relid);
@@ -713,63 +715,16 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 								 force ? "force" : "skip") : NULL);
 }
 
-/* The on_conflict option (checked by ir_check_options). */
-static IrOnConflict
-on_conflict_option(Jsonb *options)
-{
-	char	   *v = ir_option_string(options, "on_conflict");
-
-	if (v == NULL || strcmp(v, "abort") == 0)
-		return IR_ON_CONFLICT_ABORT;
-	return strcmp(v, "skip") == 0 ? IR_ON_CONFLICT_SKIP : IR_ON_CONFLICT_FORCE;
-}
 
 /*
- * ir_rollback(batch bigint, options jsonb)
- *	 RETURNS TABLE(batch_id bigint, deleted bigint, restored bigint, conflicts bigint)
+ * ir_rollback_preview: into ts, one row per logged field of an applied
+ * batch's apply (record_key, action, status, column_name, batch_value,
+ * current_value, changed_by_batch): restorable, conflict, or gone, with
+ * the later batch that changed it.
  */
-Datum
-ir_rollback(PG_FUNCTION_ARGS)
+void
+ir_rollback_preview_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 {
-	IrBatch    *batch;
-	IrRollbackResult res;
-	IrOnConflict policy;
-	TupleDesc	tupdesc;
-	Datum		values[4];
-	bool		nulls[4] = {false, false, false, false};
-
-	ir_require_installed_version();
-
-	ir_check_not_null(fcinfo, 0, "batch");
-	ir_check_not_null(fcinfo, 1, "options");
-	ir_check_options(PG_GETARG_JSONB_P(1), IR_IN_ROLLBACK, "ir_rollback");
-	policy = on_conflict_option(PG_GETARG_JSONB_P(1));
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
-	ir_rollback_batch(batch, policy, &res);
-
-	values[0] = Int64GetDatum(res.batch_id);
-	values[1] = Int64GetDatum(res.deleted);
-	values[2] = Int64GetDatum(res.restored);
-	values[3] = Int64GetDatum(res.conflicts);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
-}
-
-/*
- * ir_rollback_preview(batch bigint)
- *	 RETURNS TABLE(record_key jsonb, action text, status text, column_name text,
- *				   batch_value text, current_value text, changed_by_batch bigint)
- *
- * One row per logged field of the batch's apply: restorable, conflict, or
- * gone, with the later batch that changed it.
- */
-Datum
-ir_rollback_preview(PG_FUNCTION_ARGS)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	IrBatch    *batch;
 	LogMeta    *meta;
 	IrLend acc;
 	StringInfoData q;
@@ -780,13 +735,7 @@ ir_rollback_preview(PG_FUNCTION_ARGS)
 	List	   *laterb;
 	IrLend *lent;
 
-	ir_require_installed_version();
-
-	ir_check_not_null(fcinfo, 0, "batch");
-	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_READ);
-	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_ROLLBACK_PREVIEW);
 	meta = load_meta(batch);
-	InitMaterializedSRF(fcinfo, 0);
 
 	initStringInfo(&fields);
 	for (int p = 1; p <= meta->ncols; p++)
@@ -843,10 +792,9 @@ ir_rollback_preview(PG_FUNCTION_ARGS)
 
 		for (int c = 0; c < 7; c++)
 			vals[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, vals, nulls);
+		tuplestore_putvalues(ts, desc, vals, nulls);
 	}
 	SPI_finish();
 	return_logs(laterb, lent);
 	ir_lend_end(&acc);
-	return (Datum) 0;
 }

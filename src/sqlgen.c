@@ -42,7 +42,7 @@
 #include "utils/syscache.h"
 #include "utils/typcache.h"
 
-#include "import_rollback.h"
+#include "sqlgen.h"
 
 /* The equality operator of a type's default opclass; InvalidOid if none. */
 Oid

@@ -64,23 +64,12 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 
-#include "import_rollback.h"
-
-PG_FUNCTION_INFO_V1(ir_stage);
-PG_FUNCTION_INFO_V1(ir_stage_file);
-PG_FUNCTION_INFO_V1(ir_stage_begin);
-PG_FUNCTION_INFO_V1(ir_stage_copy_command);
-PG_FUNCTION_INFO_V1(ir_stage_finish);
-
-/* Fixed columns of a staging table, before c1..cN. */
-#define STAGE_FIXED_COLS 4
-#define STAGE_COL_ROW_NO 0
-#define STAGE_COL_STATUS 1
-#define STAGE_COL_ERRORS 2
-#define STAGE_COL_EXTRA 3
-
-/* Most data columns a staging table can have. */
-#define STAGE_MAX_COLS (MaxHeapAttributeNumber - STAGE_FIXED_COLS)
+#include "catalog.h"
+#include "exec.h"
+#include "ops.h"
+#include "options.h"
+#include "storage.h"
+#include "target.h"
 
 /* Rows buffered per multi-insert, and per parsing subtransaction. */
 #define STAGE_CHUNK_ROWS 1000
@@ -347,7 +336,7 @@ buffer_record(StageRun *run, char **fields, int nfields)
 	MemoryContext oldcxt = MemoryContextSwitchTo(run->rowcxt);
 	Datum	   *values;
 	bool	   *isnull;
-	int			natts = STAGE_FIXED_COLS + run->ncols;
+	int			natts = IR_STAGE_FIXED_COLS + run->ncols;
 
 	ExecClearTuple(slot);
 	values = slot->tts_values;
@@ -355,8 +344,8 @@ buffer_record(StageRun *run, char **fields, int nfields)
 	memset(isnull, true, sizeof(bool) * natts);
 
 	run->rows++;
-	values[STAGE_COL_ROW_NO] = Int64GetDatum(run->rows);
-	isnull[STAGE_COL_ROW_NO] = false;
+	values[IR_STAGE_ROW_NO - 1] = Int64GetDatum(run->rows);
+	isnull[IR_STAGE_ROW_NO - 1] = false;
 
 	for (int i = 0; i < run->ncols && i < nfields; i++)
 	{
@@ -364,8 +353,8 @@ buffer_record(StageRun *run, char **fields, int nfields)
 		{
 			size_t		len = strlen(fields[i]);
 
-			values[STAGE_FIXED_COLS + i] = PointerGetDatum(cstring_to_text_with_len(fields[i], len));
-			isnull[STAGE_FIXED_COLS + i] = false;
+			values[IR_STAGE_FIELD(i + 1) - 1] = PointerGetDatum(cstring_to_text_with_len(fields[i], len));
+			isnull[IR_STAGE_FIELD(i + 1) - 1] = false;
 			run->bytes_buffered += len;
 		}
 	}
@@ -379,14 +368,14 @@ buffer_record(StageRun *run, char **fields, int nfields)
 		else
 			reason = psprintf("row has %d field%s, expected %d", nfields,
 							  nfields == 1 ? "" : "s", run->ncols);
-		values[STAGE_COL_STATUS] = CStringGetTextDatum("malformed");
-		isnull[STAGE_COL_STATUS] = false;
-		values[STAGE_COL_ERRORS] = ir_text_array(&reason, 1);
-		isnull[STAGE_COL_ERRORS] = false;
+		values[IR_STAGE_STATUS - 1] = CStringGetTextDatum("malformed");
+		isnull[IR_STAGE_STATUS - 1] = false;
+		values[IR_STAGE_ERRORS - 1] = ir_text_array(&reason, 1);
+		isnull[IR_STAGE_ERRORS - 1] = false;
 		if (nfields > run->ncols)
 		{
-			values[STAGE_COL_EXTRA] = ir_text_array(fields + run->ncols, nfields - run->ncols);
-			isnull[STAGE_COL_EXTRA] = false;
+			values[IR_STAGE_EXTRA - 1] = ir_text_array(fields + run->ncols, nfields - run->ncols);
+			isnull[IR_STAGE_EXTRA - 1] = false;
 		}
 		run->rejected++;
 	}
@@ -622,9 +611,9 @@ stage_source(Oid relid, const char *source_name, Jsonb *options,
 		failure = parse_error_text(&run, true);
 	else if (ncols < 0)
 		failure = pstrdup("the file is empty");
-	else if (ncols > STAGE_MAX_COLS)
+	else if (ncols > IR_STAGE_MAX_COLS)
 		failure = psprintf("the file has %d columns; at most %d are supported",
-						   ncols, STAGE_MAX_COLS);
+						   ncols, IR_STAGE_MAX_COLS);
 	else
 	{
 		char	  **keys = source_keys(headers, ncols, have_header);
@@ -672,58 +661,30 @@ stage_source(Oid relid, const char *source_name, Jsonb *options,
 }
 
 /* ---------------------------------------------------------------------
- * SQL-callable functions
+ * The ways a file arrives
  * ---------------------------------------------------------------------
  */
 
-/* ir_stage(target regclass, source_name text, data text, options jsonb) */
-Datum
-ir_stage(PG_FUNCTION_ARGS)
+/* Stage CSV passed as text (already in the database encoding). */
+int64
+ir_stage_text(Oid relid, const char *source_name, const char *data, size_t len,
+			  Jsonb *options)
 {
-	text	   *data;
 	IrSource	src;
 
-	ir_require_installed_version();
-
-	ir_check_not_null(fcinfo, 0, "target");
-	ir_check_not_null(fcinfo, 1, "source_name");
-	ir_check_not_null(fcinfo, 2, "data");
-	ir_check_not_null(fcinfo, 3, "options");
-
-	data = PG_GETARG_TEXT_PP(2);
 	memset(&src, 0, sizeof(src));
-	src.data = VARDATA_ANY(data);
-	src.len = VARSIZE_ANY_EXHDR(data);
-
-	PG_RETURN_INT64(stage_source(PG_GETARG_OID(0),
-								 text_to_cstring(PG_GETARG_TEXT_PP(1)),
-								 PG_GETARG_JSONB_P(3), &src, IR_LOAD_DATA,
-								 (int64) src.len));
+	src.data = data;
+	src.len = len;
+	return stage_source(relid, source_name, options, &src, IR_LOAD_DATA, (int64) len);
 }
 
-/* ir_stage_file(target regclass, path text, options jsonb) */
-Datum
-ir_stage_file(PG_FUNCTION_ARGS)
+/* Stage a file on the database server (the caller checked its right to). */
+int64
+ir_stage_server_file(Oid relid, const char *path, Jsonb *options)
 {
-	char	   *path;
 	IrSource	src;
 	struct stat st;
 	int64		batch_id;
-
-	ir_require_installed_version();
-
-	ir_check_not_null(fcinfo, 0, "target");
-	ir_check_not_null(fcinfo, 1, "path");
-	ir_check_not_null(fcinfo, 2, "options");
-	path = text_to_cstring(PG_GETARG_TEXT_PP(1));
-
-	if (!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to read server file \"%s\"", path),
-				 errdetail("Only roles with privileges of the \"pg_read_server_files\" role may stage files from the database server."),
-				 errhint("Send the file from the client instead: ir_stage() with its contents, "
-						 "or ir_stage_begin() followed by COPY ... FROM STDIN and ir_stage_finish().")));
 
 	memset(&src, 0, sizeof(src));
 	src.path = path;
@@ -743,10 +704,9 @@ ir_stage_file(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is a directory", path)));
 
-	batch_id = stage_source(PG_GETARG_OID(0), path, PG_GETARG_JSONB_P(2), &src,
-							IR_LOAD_FILE, (int64) st.st_size);
+	batch_id = stage_source(relid, path, options, &src, IR_LOAD_FILE, (int64) st.st_size);
 	FreeFile(src.file);
-	PG_RETURN_INT64(batch_id);
+	return batch_id;
 }
 
 /* Decode the client's "sha256" option (64 hex digits), or NULL. */
@@ -769,80 +729,34 @@ client_sha256(Jsonb *options)
 }
 
 /*
- * ir_stage_begin(target regclass, source_name text, columns text[], options jsonb)
- *
  * Client path, step 1: create the batch ("received") and its staging table
- * with one column per entry of columns (the file's headers), and let the
- * caller INSERT into its data columns.  Step 2 is the COPY statement that
- * ir_stage_copy_command() returns, run by the client with the file as
- * STDIN; step 3 is ir_stage_finish().
+ * with one field per header, and let the caller INSERT into the fields.
+ * Step 2 is the COPY statement that ir_stage_client_copy_command() gives,
+ * run by the client with the file as STDIN; step 3 ir_stage_client_finish().
  */
-Datum
-ir_stage_begin(PG_FUNCTION_ARGS)
+int64
+ir_stage_client_begin(Oid relid, const char *source_name, char **headers, int ncols,
+					  Jsonb *options)
 {
-	ArrayType  *arr;
-	Datum	   *elems;
-	bool	   *elnulls;
-	int			ncols;
-	char	  **headers;
-	char	  **keys;
-	Jsonb	   *options;
 	IrTarget	target;
 	int64		batch_id;
 	int64		bytes = -1;
 	JsonbValue *v;
 
-	ir_require_installed_version();
-
-	ir_check_not_null(fcinfo, 0, "target");
-	ir_check_not_null(fcinfo, 1, "source_name");
-	ir_check_not_null(fcinfo, 2, "columns");
-	ir_check_not_null(fcinfo, 3, "options");
-	options = PG_GETARG_JSONB_P(3);
-
-	arr = PG_GETARG_ARRAYTYPE_P(2);
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("columns must be a one-dimensional array")));
-	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &elnulls, &ncols);
-	if (ncols == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("columns must name at least one column"),
-				 errhint("Pass the file's header fields, in file order.")));
-	if (ncols > STAGE_MAX_COLS)
+	if (ncols > IR_STAGE_MAX_COLS)
 		ereport(ERROR,
 				(errcode(ERRCODE_TOO_MANY_COLUMNS),
-				 errmsg("a file can have at most %d columns", STAGE_MAX_COLS)));
-	headers = palloc(sizeof(char *) * ncols);
-	for (int i = 0; i < ncols; i++)
-		headers[i] = elnulls[i] ? pstrdup("") : TextDatumGetCString(elems[i]);
-
-	ir_check_target(PG_GETARG_OID(0), options, IR_LOAD_CLIENT, &target);
+				 errmsg("a file can have at most %d columns", IR_STAGE_MAX_COLS)));
+	ir_check_target(relid, options, IR_LOAD_CLIENT, &target);
 	v = ir_option(options, "bytes");
 	if (v != NULL && !ir_json_count(v, &bytes))
 		elog(ERROR, "option \"bytes\" was not checked");
 
-	batch_id = ir_batch_create(&target, text_to_cstring(PG_GETARG_TEXT_PP(1)),
-							   IR_LOAD_CLIENT, options, bytes, client_sha256(options));
-	keys = source_keys(headers, ncols, true);
-
+	batch_id = ir_batch_create(&target, source_name, IR_LOAD_CLIENT, options, bytes,
+							   client_sha256(options));
 	(void) ir_store_create_stage(batch_id, ncols, true);
-	ir_store_add_stage_fields(batch_id, headers, keys, ncols);
-
-	PG_RETURN_INT64(batch_id);
-}
-
-/* The client path's steps are for batches ir_stage_begin() created. */
-static void
-require_client_batch(const IrBatch *batch)
-{
-	if (batch->load_method != IR_LOAD_CLIENT)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("batch " INT64_FORMAT " was not started with ir_stage_begin()",
-						batch->batch_id)));
+	ir_store_add_stage_fields(batch_id, headers, source_keys(headers, ncols, true), ncols);
+	return batch_id;
 }
 
 /* Append ", KEY 'value'" for a COPY option present in options. */
@@ -855,23 +769,14 @@ append_copy_option(StringInfo buf, Jsonb *options, const char *key)
 		appendStringInfo(buf, ", %s %s", key, quote_literal_cstr(val));
 }
 
-/* ir_stage_copy_command(batch bigint): the client path's COPY statement. */
-Datum
-ir_stage_copy_command(PG_FUNCTION_ARGS)
+/* Client path, step 2: the COPY ... FROM STDIN statement to run. */
+char *
+ir_stage_client_copy_command(IrBatch *batch)
 {
-	IrBatch    *batch;
 	StringInfoData buf;
 	int			ncols;
 
-	ir_require_installed_version();
-
-	ir_check_not_null(fcinfo, 0, "batch");
-	batch = ir_batch_fetch(PG_GETARG_INT64(0), false, IR_ACCESS_LOAD);
-	require_client_batch(batch);
-	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_CLIENT_COPY);
-
 	(void) ir_store_source_keys(batch->batch_id, &ncols);
-
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "COPY %s (%s) FROM STDIN WITH (format csv, header %s",
 					 ir_stage_table(batch->batch_id),
@@ -883,31 +788,20 @@ ir_stage_copy_command(PG_FUNCTION_ARGS)
 	append_copy_option(&buf, batch->options, "null");
 	append_copy_option(&buf, batch->options, "encoding");
 	appendStringInfoChar(&buf, ')');
-	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
+	return buf.data;
 }
 
 /*
- * ir_stage_finish(batch bigint): client path, last step.  Closes the
- * staging table to the loader, numbers the rows 1..N in the order COPY
- * stored them (failed COPY attempts leave gaps in the identity), and
- * moves the batch to "staged".  Returns the number of rows.
+ * Client path, last step: close the staging table to the loader, number
+ * the rows, and move the batch to "staged".  Returns the number of rows.
  */
-Datum
-ir_stage_finish(PG_FUNCTION_ARGS)
+int64
+ir_stage_client_finish(IrBatch *batch)
 {
-	IrBatch    *batch;
-	int64		rows;
+	int64		rows = ir_store_finish_client(batch->batch_id, batch->started_by);
 
-	ir_require_installed_version();
-
-	ir_check_not_null(fcinfo, 0, "batch");
-	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
-	require_client_batch(batch);
-	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_CLIENT_FINISH);
-
-	rows = ir_store_finish_client(batch->batch_id, batch->started_by);
 	ir_store_staging_result(batch->batch_id, rows, 0, -1, NULL);
 	ir_batch_transition(batch, IR_STAGED, NULL);
 	ir_report_duplicate_file(batch);
-	PG_RETURN_INT64(rows);
+	return rows;
 }

@@ -68,19 +68,22 @@
 #include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
-#include "import_rollback.h"
-
-PG_FUNCTION_INFO_V1(ir_validate);
+#include "catalog.h"
+#include "compat.h"
+#include "exec.h"
+#include "mapping.h"
+#include "ops.h"
+#include "options.h"
+#include "sqlgen.h"
+#include "state.h"
+#include "storage.h"
+#include "target.h"
 
 /* Longest piece of a value quoted in a reason. */
 #define VALUE_SHOWN 200
 
 /* Type-check pass: rows per chunk of checks. */
 #define TYPE_FETCH 1000
-
-/* Attribute numbers in a staging table: row_no, status, errors, extra, c1.. */
-#define STAGE_ATTNUM_STATUS 2
-#define STAGE_ATTNUM(src) (4 + (src))
 
 /* Mapping check: values sampled per side, and fewest live values to judge. */
 #define SHAPE_SAMPLE 1000
@@ -788,7 +791,7 @@ stage_scan_next(StageScan *ss, int64 *row_no)
 	while (table_scan_getnextslot(ss->scan, ForwardScanDirection, ss->slot))
 	{
 		slot_getsomeattrs(ss->slot, ss->maxatt);
-		if (!ss->slot->tts_isnull[STAGE_ATTNUM_STATUS - 1])
+		if (!ss->slot->tts_isnull[IR_STAGE_STATUS - 1])
 			continue;			/* malformed at staging */
 		*row_no = DatumGetInt64(ss->slot->tts_values[0]);
 		return true;
@@ -816,7 +819,7 @@ load_row(TypePass *tp, TupleTableSlot *slot, int64 row_no)
 	{
 		ChunkCol   *cc = &tp->cols[k];
 		IrColumn   *c = &tp->run->m->cols[cc->col];
-		int			a = STAGE_ATTNUM(c->src) - 1;
+		int			a = IR_STAGE_FIELD(c->src) - 1;
 
 		cc->ok[r] = true;
 		if (slot->tts_isnull[a])
@@ -900,7 +903,7 @@ check_types(Run *run)
 		cc->in = palloc(sizeof(char *) * TYPE_FETCH);
 		cc->in_row = palloc(sizeof(int) * TYPE_FETCH);
 		cc->in_value = palloc(sizeof(Datum) * TYPE_FETCH);
-		maxatt = Max(maxatt, STAGE_ATTNUM(c->src));
+		maxatt = Max(maxatt, IR_STAGE_FIELD(c->src));
 	}
 	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "import_rollback type checks",
 									 ALLOCSET_DEFAULT_SIZES);
@@ -1023,7 +1026,7 @@ duplicate_candidates(Run *run, List *cols)
 				qsort(bad[i], run->nbad[idx], sizeof(int64), cmp_int64);
 			}
 		}
-		maxatt = Max(maxatt, STAGE_ATTNUM(c[i]->src));
+		maxatt = Max(maxatt, IR_STAGE_FIELD(c[i]->src));
 		i++;
 	}
 
@@ -1040,7 +1043,7 @@ duplicate_candidates(Run *run, List *cols)
 		oldcxt = MemoryContextSwitchTo(rowcxt);
 		for (i = 0; i < n; i++)
 		{
-			int			a = STAGE_ATTNUM(c[i]->src) - 1;
+			int			a = IR_STAGE_FIELD(c[i]->src) - 1;
 			int			idx = (int) (c[i] - run->m->cols);
 			Datum		v = slot->tts_values[a];
 
@@ -1752,7 +1755,6 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 	ListCell   *lc;
 	bool		key_complete = true;
 
-	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, IR_OP_VALIDATE);
 	ir_batch_require_target(batch);
 	if (pg_class_aclcheck(batch->target_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
@@ -1905,39 +1907,4 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 	res->rows_valid = rows_valid;
 	res->rows_rejected = rows_rejected;
 	res->stop_reason = stop_reason;
-}
-
-/*
- * ir_validate(batch bigint, options jsonb)
- *	 RETURNS TABLE(state text, rows_total bigint, rows_valid bigint,
- *				   rows_rejected bigint, stop_reason text)
- */
-Datum
-ir_validate(PG_FUNCTION_ARGS)
-{
-	IrBatch    *batch;
-	IrValidation res;
-	TupleDesc	tupdesc;
-	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
-
-	ir_require_installed_version();
-
-	ir_check_not_null(fcinfo, 0, "batch");
-	ir_check_not_null(fcinfo, 1, "options");
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	batch = ir_batch_fetch(PG_GETARG_INT64(0), true, IR_ACCESS_LOAD);
-	ir_validate_batch(batch, PG_GETARG_JSONB_P(1), &res);
-
-	values[0] = CStringGetTextDatum(ir_state_name(batch->state));
-	values[1] = Int64GetDatum(res.rows_total);
-	values[2] = Int64GetDatum(res.rows_valid);
-	values[3] = Int64GetDatum(res.rows_rejected);
-	if (res.stop_reason)
-		values[4] = CStringGetTextDatum(res.stop_reason);
-	else
-		nulls[4] = true;
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
 }
