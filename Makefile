@@ -19,7 +19,7 @@ REGRESS     = init stage_basic stage_dialect stage_hostile stage_errors \
               stage_marker stage_file stage_client batches null_args privileges \
               validate validate_mapping validate_seeds review apply rollback \
               hijack row_security revalidate inheritance attribution \
-              bad_options limits
+              bad_options limits rebinding
 REGRESS_OPTS = --load-extension=plpgsql
 
 # isolation specs live in test/specs, their expected output in test/expected

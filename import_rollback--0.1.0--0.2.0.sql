@@ -13,3 +13,70 @@ CREATE FUNCTION import_rollback.ir_same(a anyelement, b anyelement)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'ir_same'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- A value as its type's output function writes it: reports show values
+-- this way, never through a cast that a type's owner could have created.
+CREATE FUNCTION import_rollback.ir_text(value anyelement)
+RETURNS text
+AS 'MODULE_PATHNAME', 'ir_text'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+-- Batches and tracked targets are bound to the table itself, not only to
+-- its name (see import_rollback--0.2.0.sql): existing rows are bound to
+-- the table their names name now.
+ALTER TABLE import_rollback.batch ADD COLUMN target_relid regclass;
+UPDATE import_rollback.batch b SET target_relid = c.oid
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE n.nspname OPERATOR(pg_catalog.=) b.target_schema AND c.relname OPERATOR(pg_catalog.=) b.target_table;
+CREATE INDEX batch_target_relid_idx ON import_rollback.batch (target_relid);
+ALTER TABLE import_rollback.tracked_table DROP CONSTRAINT tracked_table_pkey;
+ALTER TABLE import_rollback.tracked_table ADD COLUMN target_relid regclass;
+UPDATE import_rollback.tracked_table t SET target_relid = c.oid
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE n.nspname OPERATOR(pg_catalog.=) t.target_schema AND c.relname OPERATOR(pg_catalog.=) t.target_table;
+CREATE UNIQUE INDEX tracked_table_relid_idx ON import_rollback.tracked_table (target_relid);
+
+CREATE OR REPLACE VIEW @extschema@.ir_batches WITH (security_barrier) AS
+SELECT b.batch_id,
+       pg_catalog.format('%I.%I', COALESCE(n.nspname, b.target_schema),
+                         COALESCE(c.relname, b.target_table)) AS target,
+       b.source_name,
+       b.state,
+       b.started_by::text AS started_by,
+       b.started_at,
+       b.rows_total,
+       b.rows_valid,
+       b.rows_rejected,
+       b.inserted,
+       b.updated,
+       b.unchanged,
+       b.rolled_back_at,
+       (b.state OPERATOR(pg_catalog.<>) 'applied'
+        AND COALESCE(b.rollback_leftovers, 0) OPERATOR(pg_catalog.=) 0) AS safe_to_retry,
+       b.last_error,
+       b.source_bytes,
+       pg_catalog.encode(b.source_sha256, 'hex') AS source_sha256,
+       b.load_method,
+       b.key_columns,
+       b.options,
+       b.staged_at,
+       b.validated_at,
+       b.applied_at,
+       b.ended_at
+  FROM import_rollback.batch b
+  LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) b.target_relid
+  LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE b.started_by OPERATOR(pg_catalog.=) CURRENT_USER
+    OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r
+         WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+    OR (c.oid IS NOT NULL
+        AND pg_catalog.has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE'));
+
+-- A dropped target leaves its batches (their rows, rejects and logs are
+-- kept): they are unbound from its OID, which the server may reuse.
+CREATE FUNCTION import_rollback.ir_dropped()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'ir_dropped'
+LANGUAGE C;
+CREATE EVENT TRIGGER import_rollback_dropped ON sql_drop
+    EXECUTE FUNCTION import_rollback.ir_dropped();

@@ -17,8 +17,12 @@ GRANT USAGE ON SCHEMA import_rollback TO PUBLIC;
 
 CREATE SEQUENCE import_rollback.batch_id_seq;
 
--- One row per file.  Target is kept by name (not OID, not regclass) so that
--- the catalog survives pg_dump/restore and pg_upgrade.
+-- One row per file.  The target is kept by name, as it was when the file
+-- was staged, and by regclass (target_relid): a batch follows its table
+-- through renames and belongs to no other table created under its old
+-- name; pg_dump writes a regclass as the table's name and pg_upgrade keeps
+-- relation OIDs.  Dropping the target clears target_relid (the event
+-- trigger import_rollback_dropped), so no OID is left to be reused.
 CREATE TABLE import_rollback.batch (
     batch_id        bigint PRIMARY KEY
                     DEFAULT pg_catalog.nextval('import_rollback.batch_id_seq'),
@@ -52,10 +56,12 @@ CREATE TABLE import_rollback.batch (
     log_columns     name[],             -- target columns its change log covers
     log_types       text[],             -- their types when it was applied
     change_count    bigint,             -- writes logged so far
-    rollback_leftovers bigint           -- records a "skip" rollback left some of its writes in
+    rollback_leftovers bigint,          -- records a "skip" rollback left some of its writes in
+    target_relid    regclass            -- the target itself; NULL once it is dropped
 );
 CREATE INDEX batch_target_idx
     ON import_rollback.batch (target_schema, target_table, source_sha256);
+CREATE INDEX batch_target_relid_idx ON import_rollback.batch (target_relid);
 
 -- The file's columns, in file order.  Staging tables name their data
 -- columns c1..cN by position, so header text is data, never an identifier:
@@ -158,7 +164,8 @@ COMMENT ON FUNCTION @extschema@.ir_rejects(bigint)
 -- those it started, and all of them for superusers.
 CREATE VIEW @extschema@.ir_batches WITH (security_barrier) AS
 SELECT b.batch_id,
-       pg_catalog.format('%I.%I', b.target_schema, b.target_table) AS target,
+       pg_catalog.format('%I.%I', COALESCE(n.nspname, b.target_schema),
+                         COALESCE(c.relname, b.target_table)) AS target,
        b.source_name,
        b.state,
        b.started_by::text AS started_by,
@@ -183,16 +190,13 @@ SELECT b.batch_id,
        b.applied_at,
        b.ended_at
   FROM import_rollback.batch b
+  LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) b.target_relid
+  LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
  WHERE b.started_by OPERATOR(pg_catalog.=) CURRENT_USER
     OR (SELECT r.rolsuper FROM pg_catalog.pg_roles r
          WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
-    OR EXISTS (SELECT 1
-                 FROM pg_catalog.pg_class c
-                 JOIN pg_catalog.pg_namespace n
-                   ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
-                WHERE n.nspname OPERATOR(pg_catalog.=) b.target_schema
-                  AND c.relname OPERATOR(pg_catalog.=) b.target_table
-                  AND pg_catalog.has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE'));
+    OR (c.oid IS NOT NULL
+        AND pg_catalog.has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE'));
 COMMENT ON VIEW @extschema@.ir_batches IS 'what each file did, and whether it can be run again';
 
 CREATE VIEW @extschema@.ir_batch_events WITH (security_barrier) AS
@@ -261,12 +265,13 @@ COMMENT ON FUNCTION @extschema@.ir_preview(bigint)
 -- Targets carrying the change-log triggers, and when they were last
 -- truncated (a rollback across a TRUNCATE is refused).
 CREATE TABLE import_rollback.tracked_table (
-    target_schema   name NOT NULL,
+    target_schema   name NOT NULL,      -- its name when it was first tracked
     target_table    name NOT NULL,
     tracked_at      timestamptz NOT NULL,
     truncated_at    timestamptz,
-    PRIMARY KEY (target_schema, target_table)
+    target_relid    regclass
 );
+CREATE UNIQUE INDEX tracked_table_relid_idx ON import_rollback.tracked_table (target_relid);
 REVOKE ALL ON import_rollback.tracked_table FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('import_rollback.tracked_table', '');
 
@@ -341,3 +346,19 @@ CREATE FUNCTION import_rollback.ir_same(a anyelement, b anyelement)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'ir_same'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- A value as its type's output function writes it: reports show values
+-- this way, never through a cast that a type's owner could have created.
+CREATE FUNCTION import_rollback.ir_text(value anyelement)
+RETURNS text
+AS 'MODULE_PATHNAME', 'ir_text'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+-- A dropped target leaves its batches (their rows, rejects and logs are
+-- kept): they are unbound from its OID, which the server may reuse.
+CREATE FUNCTION import_rollback.ir_dropped()
+RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'ir_dropped'
+LANGUAGE C;
+CREATE EVENT TRIGGER import_rollback_dropped ON sql_drop
+    EXECUTE FUNCTION import_rollback.ir_dropped();

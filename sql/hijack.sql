@@ -123,6 +123,94 @@ SELECT record_key, status, column_name FROM ir_rollback_preview(:c);
 SELECT * FROM ir_rollback(:c);
 SELECT email, name FROM hj_people WHERE email = 'p1@example.com';
 
-DROP OWNED BY regress_ir_mallory;
+-- casts are created by a type's owner: the extension never calls one.  A
+-- reference to a column of the planter's enum finds no operator that needs
+-- no cast (refused), and the planter's casts of the target's own enum to
+-- text and json run in no report
+SET ROLE regress_ir_mallory;
+CREATE TYPE public.code_t AS ENUM ('A', 'B');
+CREATE FUNCTION public.code_text(public.code_t) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.trap('cast code_t'); RETURN textin(enum_out($1)); END $$;
+CREATE CAST (public.code_t AS text) WITH FUNCTION public.code_text(public.code_t) AS IMPLICIT;
+CREATE TABLE public.hj_codes (code public.code_t PRIMARY KEY);
+INSERT INTO public.hj_codes VALUES ('A'), ('B');
+GRANT SELECT ON public.hj_codes TO PUBLIC;
+CREATE TYPE public.tone AS ENUM ('sad', 'ok', 'happy');
+GRANT USAGE ON TYPE public.tone TO PUBLIC;
+CREATE FUNCTION public.tone_text(public.tone) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.trap('cast tone text'); RETURN textin(enum_out($1)); END $$;
+CREATE CAST (public.tone AS text) WITH FUNCTION public.tone_text(public.tone);
+CREATE FUNCTION public.tone_json(public.tone) RETURNS json LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.trap('cast tone json'); RETURN '"x"'; END $$;
+CREATE CAST (public.tone AS json) WITH FUNCTION public.tone_json(public.tone);
+RESET ROLE;
+CREATE TABLE hj_orders (id int PRIMARY KEY, code text, mood public.tone);
+INSERT INTO hj_orders SELECT g, 'A', 'ok' FROM generate_series(1, 30) g;
+SELECT ir_stage('hj_orders', 'o.csv', E'id,code,mood\n1,A,happy\n3,C,sad\n40,B,ok\n') AS o \gset
+SELECT * FROM ir_validate(:o, '{"rules": {"reference": {"code": "public.hj_codes.code"}}}');
+SELECT state, rows_valid FROM ir_validate(:o, '{"rules": {"max_reject_ratio": 1}}');
+SELECT row_no, action, mapped, "current" FROM ir_sample(:o, 3);
+SELECT * FROM ir_preview(:o);
+SELECT inserted, updated FROM ir_apply(:o);
+SELECT record_key, column_name, batch_value, current_value FROM ir_rollback_preview(:o) ORDER BY 1, 2;
+SELECT change_id, record_key, old_values, new_values FROM ir_changes(:o);
+SELECT deleted, restored FROM ir_rollback(:o);
+SELECT count(*) AS hijacked_calls FROM hijacked;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_ir_mallory';
+
+-- settings user code changes inside a batch's statements end with them: a
+-- CHECK constraint's function that sets search_path (to where the planter
+-- put unnest and array_remove for bigint[]) changes no name the
+-- extension's next statements resolve, and the caller's own path is back
+-- after
+SET ROLE regress_ir_mallory;
+CREATE FUNCTION public.unnest(bigint[]) RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.trap('unnest'); RETURN QUERY SELECT * FROM pg_catalog.unnest($1); END $$;
+CREATE FUNCTION public.array_remove(bigint[], bigint) RETURNS bigint[] LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.trap('array_remove'); RETURN pg_catalog.array_remove($1, $2); END $$;
+CREATE FUNCTION public.cardinality(bigint[]) RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.trap('cardinality'); RETURN pg_catalog.cardinality($1); END $$;
+RESET ROLE;
+CREATE FUNCTION valid_sku(s text) RETURNS boolean LANGUAGE plpgsql AS
+$$ BEGIN SET search_path = public, pg_catalog; RETURN s ~ '^[A-Z]'; END $$;
+CREATE TABLE hj_items (id int PRIMARY KEY, sku text CHECK (valid_sku(sku)));
+INSERT INTO hj_items SELECT g, 'S' || g FROM generate_series(1, 30) g;
+RESET search_path;
+SHOW search_path;
+SELECT ir_stage('hj_items', 'i.csv', E'id,sku\n1,S1\n2,bad\n40,S40\n40,S41\n') AS it \gset
+SELECT state, rows_valid, rows_rejected FROM ir_validate(:it, '{"rules": {"mapping_check": "off", "max_reject_ratio": 1}}');
+SELECT row_no, errors FROM ir_rejects(:it);
+SHOW search_path;
+SELECT count(*) AS hijacked_calls FROM hijacked;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_ir_mallory';
+
+-- a role switch by user code ends with the pass that ran it, and the
+-- access lent to the caller goes back from that role: neither keeps it
+CREATE ROLE regress_ir_bob;
+CREATE ROLE regress_ir_bob2;
+GRANT regress_ir_bob2 TO regress_ir_bob;
+CREATE FUNCTION switch_role(s text) RETURNS boolean LANGUAGE plpgsql AS
+$$ BEGIN IF current_user = 'regress_ir_bob' THEN SET ROLE regress_ir_bob2; END IF; RETURN true; END $$;
+CREATE TABLE hj_things (id int PRIMARY KEY, name text CHECK (switch_role(name)));
+GRANT SELECT, INSERT, UPDATE, DELETE ON hj_things TO regress_ir_bob;
+SET ROLE regress_ir_bob;
+SELECT ir_stage('hj_things', 't.csv', E'id,name\n1,one\n2,two\n') AS th \gset
+SELECT state FROM ir_validate(:th, '{"rules": {"mapping_check": "off"}}');
+SELECT current_user;
+RESET ROLE;
+SELECT has_table_privilege('regress_ir_bob', 'import_rollback.stage_' || :th, 'SELECT') AS bob_reads,
+       has_column_privilege('regress_ir_bob', 'import_rollback.stage_' || :th, 'status', 'UPDATE') AS bob_marks,
+       has_table_privilege('regress_ir_bob2', 'import_rollback.stage_' || :th, 'SELECT') AS bob2_reads;
+
+DROP TABLE hj_orders, hj_items, hj_things;
+DROP FUNCTION valid_sku(text), switch_role(text);
+DROP OWNED BY regress_ir_bob, regress_ir_bob2;
+DROP ROLE regress_ir_bob, regress_ir_bob2;
+DROP CAST (public.code_t AS text);
+DROP CAST (public.tone AS text);
+DROP CAST (public.tone AS json);
+SET client_min_messages = warning;
+DROP OWNED BY regress_ir_mallory CASCADE;
+RESET client_min_messages;
 REVOKE CREATE ON SCHEMA public FROM regress_ir_mallory;
 DROP ROLE regress_ir_mallory;

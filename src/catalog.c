@@ -81,7 +81,8 @@ ir_batch_create(const IrTarget *target, const char *source_name,
 				IrLoadMethod method, Jsonb *options,
 				int64 source_bytes, const uint8 *sha256)
 {
-	int64		batch_id = ir_store_batch_insert(target->schema, target->table, source_name,
+	int64		batch_id = ir_store_batch_insert(target->relid, target->schema, target->table,
+												 source_name,
 												 method, options, target->key_columns,
 												 source_bytes, sha256);
 
@@ -98,11 +99,7 @@ IrBatch *
 ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access)
 {
 	IrBatch    *b = ir_store_batch_read(batch_id, for_update);
-	Oid			nsp;
 	bool		allowed;
-
-	nsp = get_namespace_oid(b->target_schema, true);
-	b->target_relid = OidIsValid(nsp) ? get_relname_relid(b->target_table, nsp) : InvalidOid;
 
 	if (OidIsValid(b->target_relid))
 		allowed = pg_class_aclcheck(b->target_relid, GetUserId(),
@@ -186,6 +183,6 @@ void
 ir_batch_cancel(IrBatch *batch, const char *reason)
 {
 	if (batch->load_method == IR_LOAD_CLIENT && batch->state == IR_RECEIVED)
-		ir_store_close_client(batch->batch_id, batch->started_by);
+		ir_store_close_client(batch->batch_id);
 	ir_batch_transition(batch, IR_CANCELLED, reason);
 }

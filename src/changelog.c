@@ -58,6 +58,7 @@
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
@@ -77,6 +78,7 @@
 PG_FUNCTION_INFO_V1(ir_changelog);
 PG_FUNCTION_INFO_V1(ir_logging);
 PG_FUNCTION_INFO_V1(ir_truncated);
+PG_FUNCTION_INFO_V1(ir_dropped);
 PG_FUNCTION_INFO_V1(ir_note_row);
 PG_FUNCTION_INFO_V1(ir_same);
 
@@ -585,4 +587,19 @@ ir_truncated(PG_FUNCTION_ARGS)
 				 errmsg("ir_truncated must be an AFTER TRUNCATE trigger")));
 	ir_store_note_truncate(RelationGetRelid(td->tg_relation));
 	return PointerGetDatum(NULL);
+}
+
+/*
+ * ir_dropped(): the sql_drop event trigger.  Batches of a dropped target
+ * are unbound from its OID (storage.c).
+ */
+Datum
+ir_dropped(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("ir_dropped must be called as an event trigger")));
+	ir_store_forget_dropped();
+	PG_RETURN_VOID();
 }

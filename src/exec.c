@@ -5,9 +5,13 @@
  *	  plans and checked result codes, errors that do not carry pages of
  *	  generated SQL, and the clean end of a failed internal subtransaction.
  *
- * Who runs a statement (the caller, the extension owner) and under which
- * search_path is decided by the caller of these functions (storage.c); this
- * file only runs what it is given.
+ * Who runs a statement (the caller, the extension owner) is decided by the
+ * caller of these functions (storage.c).  Every statement runs under its
+ * own search_path pinned to IR_SEARCH_PATH, set just before it is parsed
+ * or its plan revalidated, and every setting changed while it runs (by user
+ * code: a trigger, a CHECK constraint's function, a cast) is undone when it
+ * ends, as PostgreSQL's maintenance commands do: user code can neither
+ * redirect the names of this statement nor of the next one.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,6 +22,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "executor/spi.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -40,6 +45,28 @@ ir_abort_subxact(MemoryContext oldcxt, ResourceOwner oldowner)
 	MemoryContextSwitchTo(oldcxt);
 	CurrentResourceOwner = oldowner;
 	return edata;
+}
+
+/*
+ * Start a statement's (or a C pass over user code's) own GUC level with
+ * search_path pinned; ir_guard_end() undoes every setting made since (an
+ * error undoes them anyway), a SET ROLE by user code included.
+ */
+int
+ir_guard_begin(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", IR_SEARCH_PATH,
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+	return level;
+}
+
+void
+ir_guard_end(int level)
+{
+	AtEOXact_GUC(false, level);
 }
 
 /*
@@ -78,6 +105,7 @@ ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	int			rc = 0;
+	int			level = ir_guard_begin();
 
 	PG_TRY();
 	{
@@ -113,6 +141,7 @@ ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
+	ir_guard_end(level);
 
 	if (rc != expected)
 		elog(ERROR, "internal statement returned %s, expected %s: %s",
@@ -132,6 +161,7 @@ ir_spi_materialize(const char *query, int nargs, const Oid *argtypes, const Datu
 	Portal		portal;
 	Datum	   *vals = palloc(sizeof(Datum) * desc->natts);
 	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+	int			level = ir_guard_begin();
 
 	plan = SPI_prepare(query, nargs, (Oid *) argtypes);
 	if (plan == NULL)
@@ -152,6 +182,7 @@ ir_spi_materialize(const char *query, int nargs, const Oid *argtypes, const Datu
 		SPI_freetuptable(SPI_tuptable);
 	}
 	SPI_cursor_close(portal);
+	ir_guard_end(level);
 }
 
 /* ---------------------------------------------------------------------

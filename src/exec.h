@@ -13,6 +13,15 @@
 #include "utils/resowner.h"
 #include "utils/tuplestore.h"
 
+/*
+ * The search_path every statement the extension builds runs under, as
+ * the caller or as the owner: names left unqualified resolve in pg_catalog
+ * only (functions and operators are never looked up in pg_temp).
+ */
+#define IR_SEARCH_PATH "pg_catalog, pg_temp"
+
+extern int	ir_guard_begin(void);
+extern void ir_guard_end(int level);
 extern void ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
 						const Datum *values, const char *nulls,
 						int expected, SPIPlanPtr *plancache);

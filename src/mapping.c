@@ -47,6 +47,7 @@
 #include "target.h"
 
 PG_FUNCTION_INFO_V1(ir_cast);
+PG_FUNCTION_INFO_V1(ir_text);
 
 /* Per-call cache of ir_cast's input function. */
 typedef struct CastCache
@@ -100,6 +101,33 @@ find_source(IrMapping *m, const char *key)
 		if (strcmp(m->source_keys[i], key) == 0)
 			return i + 1;
 	return 0;
+}
+
+/*
+ * ir_text(value anyelement) RETURNS text
+ *
+ * The value as its type's output function writes it, as a report shows
+ * it: never through a cast, which a type's owner could have created.
+ */
+Datum
+ir_text(PG_FUNCTION_ARGS)
+{
+	FmgrInfo   *out = (FmgrInfo *) fcinfo->flinfo->fn_extra;
+
+	if (out == NULL)
+	{
+		Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 0);
+		Oid			outfunc;
+		bool		varlena;
+
+		if (!OidIsValid(typid))
+			elog(ERROR, "could not determine the argument type of ir_text");
+		getTypeOutputInfo(typid, &outfunc, &varlena);
+		out = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(FmgrInfo));
+		fmgr_info_cxt(outfunc, out, fcinfo->flinfo->fn_mcxt);
+		fcinfo->flinfo->fn_extra = out;
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(OutputFunctionCall(out, PG_GETARG_DATUM(0))));
 }
 
 /* Fill in a mapped column from the target's attribute. */

@@ -27,6 +27,7 @@
 #include "exec.h"
 #include "mapping.h"
 #include "ops.h"
+#include "sqlgen.h"
 #include "storage.h"
 
 /*
@@ -88,10 +89,10 @@ ir_changes_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 		present[i] = get_attnum(logrelid, psprintf("n%d", i + 1)) != InvalidAttrNumber;
 		if (!present[i])
 			continue;
-		appendStringInfo(&olds, "%s(%s, l.o%d::text, %d)", olds.len ? ", " : "",
-						 quote_literal_cstr(names[i]), i + 1, i + 1);
-		appendStringInfo(&news, "%s(%s, l.n%d::text, %d)", news.len ? ", " : "",
-						 quote_literal_cstr(names[i]), i + 1, i + 1);
+		appendStringInfo(&olds, "%s(%s, %s, %d)", olds.len ? ", " : "",
+						 quote_literal_cstr(names[i]), ir_sql_text(psprintf("l.o%d", i + 1)), i + 1);
+		appendStringInfo(&news, "%s(%s, %s, %d)", news.len ? ", " : "",
+						 quote_literal_cstr(names[i]), ir_sql_text(psprintf("l.n%d", i + 1)), i + 1);
 	}
 	if (olds.len == 0)
 	{
@@ -117,7 +118,8 @@ ir_changes_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 			appendStringInfo(&match, "%sfalse", k ? " AND " : "");
 			continue;
 		}
-		appendStringInfo(&keyvals, "%scoalesce(l.n%d, l.o%d)::text", k ? ", " : "", pos, pos);
+		appendStringInfo(&keyvals, "%s%s", k ? ", " : "",
+						 ir_sql_text(psprintf("coalesce(l.n%d, l.o%d)", pos, pos)));
 		appendStringInfo(&typedkeys, ", CASE WHEN s.status IS NULL THEN %s END AS k%d",
 						 ir_typed_expr(&m->cols[m->key_col[k]], "s"), k + 1);
 		appendStringInfo(&match, "%s%s", k ? " AND " : "",

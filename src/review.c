@@ -16,6 +16,7 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
@@ -25,6 +26,7 @@
 #include "exec.h"
 #include "mapping.h"
 #include "ops.h"
+#include "sqlgen.h"
 #include "storage.h"
 
 /*
@@ -78,6 +80,32 @@ any_change(IrMapping *m)
 	return q.len ? q.data : "false";
 }
 
+/*
+ * SQL: the live record t's columns (all of them, mapped or not) for
+ * to_jsonb(), each as ir_sql_json_value() gives it.
+ */
+static char *
+live_record_sql(IrMapping *m)
+{
+	Relation	rel = relation_open(m->relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData q;
+
+	initStringInfo(&q);
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		const char *col = quote_identifier(NameStr(att->attname));
+
+		if (att->attisdropped)
+			continue;
+		appendStringInfo(&q, "%s%s AS %s", q.len ? ", " : "",
+						 ir_sql_json_value(att->atttypid, psprintf("t.%s", col)), col);
+	}
+	relation_close(rel, NoLock);
+	return q.data;
+}
+
 /* The file's column keys of a batch, in order, as a text[] datum. */
 static Datum
 source_keys_array(IrMapping *m)
@@ -118,7 +146,8 @@ ir_sample_batch(IrBatch *batch, int32 n, Tuplestorestate *ts, TupleDesc desc)
 		appendStringInfo(&src, "%ss.c%d", i > 1 ? ", " : "", i);
 	initStringInfo(&mapped);
 	for (int i = 0; i < m->ncols; i++)
-		appendStringInfo(&mapped, "%ss.v%d AS %s", i ? ", " : "", i,
+		appendStringInfo(&mapped, "%s%s AS %s", i ? ", " : "",
+						 ir_sql_json_value(m->cols[i].typid, psprintf("s.v%d", i)),
 						 quote_identifier(m->cols[i].name));
 
 	initStringInfo(&q);
@@ -129,10 +158,10 @@ ir_sample_batch(IrBatch *batch, int32 n, Tuplestorestate *ts, TupleDesc desc)
 					 "      WHEN %s THEN 'update' ELSE 'unchanged' END,"
 					 " jsonb_object($1::text[], ARRAY[%s]::text[]),"
 					 " CASE WHEN s.status IS NULL THEN (SELECT to_jsonb(ir_m.*) FROM (SELECT %s) ir_m) END,"
-					 " CASE WHEN t.ctid IS NOT NULL THEN to_jsonb(t.*) END"
+					 " CASE WHEN t.ctid IS NOT NULL THEN (SELECT to_jsonb(ir_c.*) FROM (SELECT %s) ir_c) END"
 					 " FROM %s LEFT JOIN %s t ON %s"
 					 " ORDER BY s.row_no",
-					 any_change(m), src.data, mapped.data,
+					 any_change(m), src.data, mapped.data, live_record_sql(m),
 					 typed_rows_sql(m, ir_stage_table(batch->batch_id),
 									psprintf("s.row_no IN (SELECT DISTINCT floor((g + 0.5) * " INT64_FORMAT " / %d)::bigint + 1"
 											 " FROM generate_series(0, %d) g)",
@@ -177,7 +206,8 @@ ir_preview_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 
 	initStringInfo(&keytext);
 	for (int k = 0; k < m->nkeys; k++)
-		appendStringInfo(&keytext, "%s(s.v%d)::text", k ? " || ', ' || " : "", m->key_col[k]);
+		appendStringInfo(&keytext, "%s%s", k ? " || ', ' || " : "",
+						 ir_sql_text(psprintf("s.v%d", m->key_col[k])));
 
 	/*
 	 * One materialized join of valid rows with the target; per column the
@@ -194,9 +224,9 @@ ir_preview_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 		int			i = colidx[k];
 		const char *col = quote_identifier(m->cols[i].name);
 
-		appendStringInfo(&q, ", t.ctid IS NOT NULL AND %s AS ch%d, t.%s::text AS old%d, s.v%d::text AS new%d",
+		appendStringInfo(&q, ", t.ctid IS NOT NULL AND %s AS ch%d, %s AS old%d, %s AS new%d",
 						 ir_distinct_sql(&m->cols[i], psprintf("t.%s", col), psprintf("s.v%d", i)),
-						 k, col, k, i, k);
+						 k, ir_sql_text(psprintf("t.%s", col)), k, ir_sql_text(psprintf("s.v%d", i)), k);
 	}
 	appendStringInfo(&q, ", %s AS keytext, t.ctid IS NOT NULL AND (%s) AS changed"
 					 " FROM %s LEFT JOIN %s t ON %s)",

@@ -155,6 +155,7 @@ load_meta(IrBatch *batch)
 		if (meta->keypos[k] == 0)
 			elog(ERROR, "key column \"%s\" is not in the change log", meta->keys[k]);
 	}
+	ir_require_key_index(batch->target_relid, meta->nkeys, meta->keys);
 	meta->key_eqop = palloc(sizeof(Oid) * Max(meta->nkeys, 1));
 	ir_key_eq_operators(batch->target_relid, meta->nkeys, meta->keys, meta->key_eqop);
 	meta->scan = ir_sql_scan(batch->target_relid);
@@ -389,7 +390,8 @@ key_text(LogMeta *meta)
 	initStringInfo(&q);
 	appendStringInfoString(&q, "'(' || ");
 	for (int k = 0; k < meta->nkeys; k++)
-		appendStringInfo(&q, "%sl.n%d::text", k ? " || ', ' || " : "", meta->keypos[k]);
+		appendStringInfo(&q, "%s%s", k ? " || ', ' || " : "",
+						 ir_sql_text(psprintf("l.n%d", meta->keypos[k])));
 	appendStringInfoString(&q, " || ')'");
 	return q.data;
 }
@@ -739,15 +741,18 @@ ir_rollback_preview_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 
 	initStringInfo(&fields);
 	for (int p = 1; p <= meta->ncols; p++)
-		appendStringInfo(&fields, "%s(%d, %s, l.n%d::text, t.%s::text, %s)", p > 1 ? ", " : "", p,
-						 quote_literal_cstr(meta->names[p - 1]), p,
-						 quote_identifier(meta->names[p - 1]), conflicts_sql(meta, p));
+		appendStringInfo(&fields, "%s(%d, %s, %s, %s, %s)", p > 1 ? ", " : "", p,
+						 quote_literal_cstr(meta->names[p - 1]),
+						 ir_sql_text(psprintf("l.n%d", p)),
+						 ir_sql_text(psprintf("t.%s", quote_identifier(meta->names[p - 1]))),
+						 conflicts_sql(meta, p));
 	initStringInfo(&keys);
 	initStringInfo(&keyvals);
 	for (int k = 0; k < meta->nkeys; k++)
 	{
 		appendStringInfo(&keys, "%s%s", k ? ", " : "", quote_literal_cstr(meta->keys[k]));
-		appendStringInfo(&keyvals, "%sl.n%d::text", k ? ", " : "", meta->keypos[k]);
+		appendStringInfo(&keyvals, "%s%s", k ? ", " : "",
+						 ir_sql_text(psprintf("l.n%d", meta->keypos[k])));
 	}
 
 	laterb = ir_store_later_batches(batch->batch_id);

@@ -30,6 +30,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/transam.h"
 #include "access/stratnum.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
@@ -127,10 +128,11 @@ ir_sql_op_any(Oid opno, const char *a, const char *b, const char *from)
 
 /*
  * The equality operator for comparing a value of type ltype with values of
- * type rtype (a column referenced by a rule), as a foreign key would pick
- * it: a member of either type's btree opfamily taking exactly these types,
- * else the equality of a type both convert to implicitly.  InvalidOid when
- * there is none.
+ * type rtype (a column referenced by a rule): a member of either type's
+ * btree opfamily taking exactly these types, else the equality of a type
+ * both are binary-coercible to.  Never one that needs a cast function to
+ * reach: a cast is created by a type's owner, and would run as the caller.
+ * InvalidOid when there is none.
  */
 Oid
 ir_compatible_eq_operator(Oid ltype, Oid rtype)
@@ -157,8 +159,7 @@ ir_compatible_eq_operator(Oid ltype, Oid rtype)
 
 		if (!OidIsValid(tce->btree_opf) || get_typtype(common) == TYPTYPE_PSEUDO)
 			continue;
-		if (can_coerce_type(1, &lbase, &common, COERCION_IMPLICIT) &&
-			can_coerce_type(1, &rbase, &common, COERCION_IMPLICIT))
+		if (IsBinaryCoercible(lbase, common) && IsBinaryCoercible(rbase, common))
 			return get_opfamily_member(tce->btree_opf, common, common, BTEqualStrategyNumber);
 	}
 	return InvalidOid;
@@ -218,4 +219,30 @@ ir_sql_scan(Oid relid)
 	if (get_rel_relkind(relid) == RELKIND_RELATION)
 		return psprintf("ONLY %s", name);
 	return name;
+}
+
+/*
+ * SQL: value as text, by its type's output function (mapping.c ir_text),
+ * never through a cast to text a type's owner could have created.
+ */
+char *
+ir_sql_text(const char *value)
+{
+	return psprintf("import_rollback.ir_text(%s)", value);
+}
+
+/*
+ * SQL: value as to_jsonb() and jsonb_build_object() should see it: as is
+ * for built-in types (numbers stay numbers), as its output text for any
+ * other, for which to_jsonb would look for a cast to json a type's owner
+ * could have created.
+ */
+char *
+ir_sql_json_value(Oid typid, const char *value)
+{
+	Oid			base = getBaseType(typid);
+
+	if (base < FirstNormalObjectId)
+		return pstrdup(value);
+	return ir_sql_text(value);
 }

@@ -16,5 +16,7 @@ extern char *ir_sql_eq(Oid typid, const char *a, const char *b);
 extern char *ir_sql_distinct(Oid typid, const char *a, const char *b);
 extern char *ir_sql_same(const char *a, const char *b);
 extern char *ir_sql_scan(Oid relid);
+extern char *ir_sql_text(const char *value);
+extern char *ir_sql_json_value(Oid typid, const char *value);
 
 #endif							/* IR_SQLGEN_H */

@@ -798,7 +798,7 @@ ir_stage_client_copy_command(IrBatch *batch)
 int64
 ir_stage_client_finish(IrBatch *batch)
 {
-	int64		rows = ir_store_finish_client(batch->batch_id, batch->started_by);
+	int64		rows = ir_store_finish_client(batch->batch_id);
 
 	ir_store_staging_result(batch->batch_id, rows, 0, -1, NULL);
 	ir_batch_transition(batch, IR_STAGED, NULL);

@@ -185,7 +185,8 @@ become_owner(OwnerSave *save)
 static void
 restore_user(const OwnerSave *save)
 {
-	AtEOXact_GUC(true, save->guc_nestlevel);
+	/* settings made meanwhile (by user code, too) end with the identity */
+	AtEOXact_GUC(false, save->guc_nestlevel);
 	SetUserIdAndSecContext(save->userid, save->sec_context);
 }
 
@@ -386,15 +387,39 @@ ir_store_source_keys(int64 batch_id, int *n)
 	return keys;
 }
 
-/* Take back the INSERT right a client upload gave role (if it still exists). */
+/*
+ * Take back every right on a batch's staging table (the INSERT a client
+ * upload gave its loader, whatever that role is called now).
+ */
 void
-ir_store_close_client(int64 batch_id, const char *role)
+ir_store_close_client(int64 batch_id)
 {
-	if (!OidIsValid(get_role_oid(role, true)))
-		return;
-	owner_exec(psprintf("REVOKE ALL ON %s FROM %s", ir_stage_table(batch_id),
-						quote_identifier(role)),
-			   0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+	OwnerSave	save;
+	List	   *grantees = NIL;
+	ListCell   *lc;
+
+	become_owner(&save);
+	ir_spi_exec(psprintf("SELECT g.grantee FROM pg_catalog.pg_class c,"
+						 " LATERAL (SELECT (pg_catalog.aclexplode(c.relacl)).grantee"
+						 "          UNION SELECT (pg_catalog.aclexplode(a.attacl)).grantee"
+						 "            FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid) g"
+						 " WHERE c.oid = %u AND g.grantee <> c.relowner",
+						 ir_stage_table_oid(batch_id)),
+				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			role = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														  SPI_tuptable->tupdesc, 1, &isnull));
+
+		grantees = lappend(grantees, OidIsValid(role) ?
+						   (char *) quote_identifier(GetUserNameFromId(role, false)) : "PUBLIC");
+	}
+	foreach(lc, grantees)
+		ir_spi_exec(psprintf("REVOKE ALL ON %s FROM %s", ir_stage_table(batch_id),
+							 (char *) lfirst(lc)),
+					0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
+	restore_caller(&save);
 }
 
 /*
@@ -404,7 +429,7 @@ ir_store_close_client(int64 batch_id, const char *role)
  * COPY attempts leave gaps in the identity).  Returns the number of rows.
  */
 int64
-ir_store_finish_client(int64 batch_id, const char *role)
+ir_store_finish_client(int64 batch_id)
 {
 	char	   *qname = ir_stage_table(batch_id);
 	OwnerSave	save;
@@ -415,7 +440,7 @@ ir_store_finish_client(int64 batch_id, const char *role)
 
 	owner_exec(psprintf("LOCK TABLE %s IN SHARE MODE", qname), 0, NULL, NULL, NULL,
 			   SPI_OK_UTILITY, NULL);
-	ir_store_close_client(batch_id, role);
+	ir_store_close_client(batch_id);
 
 	become_owner(&save);
 	ir_spi_exec(psprintf("SELECT count(*), coalesce(min(row_no), 1), coalesce(max(row_no), 0) FROM %s",
@@ -485,15 +510,15 @@ load_method_from_name(const char *name)
  * new batch id.  sha256 may be NULL (not known yet), source_bytes < 0.
  */
 int64
-ir_store_batch_insert(const char *schema, const char *table, const char *source_name,
+ir_store_batch_insert(Oid relid, const char *schema, const char *table, const char *source_name,
 					  IrLoadMethod method, Jsonb *options, List *key_columns,
 					  int64 source_bytes, const uint8 *sha256)
 {
 	static SPIPlanPtr plan;
-	static const Oid argtypes[9] = {NAMEOID, NAMEOID, TEXTOID, INT8OID, BYTEAOID,
-	TEXTOID, JSONBOID, NAMEARRAYOID, NAMEOID};
-	Datum		values[9];
-	char		nulls[9] = "         ";
+	static const Oid argtypes[10] = {NAMEOID, NAMEOID, TEXTOID, INT8OID, BYTEAOID,
+	TEXTOID, JSONBOID, NAMEARRAYOID, NAMEOID, OIDOID};
+	Datum		values[10];
+	char		nulls[10] = "          ";
 	int			nkeys = list_length(key_columns);
 	Datum	   *keys = palloc(sizeof(Datum) * Max(nkeys, 1));
 	ListCell   *lc;
@@ -519,19 +544,20 @@ ir_store_batch_insert(const char *schema, const char *table, const char *source_
 	values[7] = PointerGetDatum(construct_array(keys, nkeys, NAMEOID, NAMEDATALEN,
 												false, TYPALIGN_CHAR));
 	values[8] = name_datum(ir_current_role_name());
+	values[9] = ObjectIdGetDatum(relid);
 
 	become_owner(&save);
 	ir_spi_exec("WITH b AS ("
 				" INSERT INTO import_rollback.batch"
 				"  (target_schema, target_table, source_name, source_bytes, source_sha256,"
-				"   load_method, options, key_columns, state, started_by, started_at)"
-				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $9, clock_timestamp())"
+				"   load_method, options, key_columns, state, started_by, started_at, target_relid)"
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $9, clock_timestamp(), $10)"
 				" RETURNING batch_id, started_at)"
 				" INSERT INTO import_rollback.batch_event"
 				"  (batch_id, event_at, role_name, from_state, to_state)"
 				" SELECT b.batch_id, b.started_at, $9, NULL, 'received' FROM b"
 				" RETURNING batch_id",
-				9, argtypes, values, nulls, SPI_OK_INSERT_RETURNING, &plan);
+				10, argtypes, values, nulls, SPI_OK_INSERT_RETURNING, &plan);
 	batch_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 										   SPI_tuptable->tupdesc, 1, &isnull));
 	restore_caller(&save);
@@ -540,7 +566,8 @@ ir_store_batch_insert(const char *schema, const char *table, const char *source_
 
 /*
  * Read a batch's row, optionally locking it FOR UPDATE (racing sessions
- * serialize on it).  target_relid is not filled in.  Unknown batch: 42704.
+ * serialize on it).  Its target is the table it was staged for, under its
+ * name now; InvalidOid when that table was dropped.  Unknown batch: 42704.
  */
 IrBatch *
 ir_store_batch_read(int64 batch_id, bool for_update)
@@ -563,12 +590,12 @@ ir_store_batch_read(int64 batch_id, bool for_update)
 				"SELECT batch_id, target_schema::text, target_table::text, source_name,"
 				" load_method, state, started_by::text, staged_at IS NOT NULL, options,"
 				" rows_total, rows_rejected, validated_at IS NOT NULL, key_columns::text[],"
-				" coalesce(rows_malformed, 0)"
+				" coalesce(rows_malformed, 0), target_relid::oid"
 				" FROM import_rollback.batch WHERE batch_id = $1 FOR UPDATE" :
 				"SELECT batch_id, target_schema::text, target_table::text, source_name,"
 				" load_method, state, started_by::text, staged_at IS NOT NULL, options,"
 				" rows_total, rows_rejected, validated_at IS NOT NULL, key_columns::text[],"
-				" coalesce(rows_malformed, 0)"
+				" coalesce(rows_malformed, 0), target_relid::oid"
 				" FROM import_rollback.batch WHERE batch_id = $1",
 				1, argtypes, values, NULL, SPI_OK_SELECT,
 				for_update ? &lock_plan : &plan);
@@ -602,7 +629,24 @@ ir_store_batch_read(int64 batch_id, bool for_update)
 	keys = ir_array_strings(SPI_getbinval(tup, desc, 13, &isnull), &nkeys, callercxt);
 	for (int i = 0; i < nkeys; i++)
 		b->key_columns = lappend(b->key_columns, keys[i]);
+	b->target_relid = DatumGetObjectId(SPI_getbinval(tup, desc, 15, &isnull));
+	if (isnull)
+		b->target_relid = InvalidOid;
 	restore_caller(&save);
+
+	/* the table itself, under its name now (it may have been renamed) */
+	if (OidIsValid(b->target_relid))
+	{
+		char	   *relname = get_rel_name(b->target_relid);
+
+		if (relname == NULL)
+			b->target_relid = InvalidOid;	/* dropped (not yet unbound) */
+		else
+		{
+			b->target_table = relname;
+			b->target_schema = get_namespace_name(get_rel_namespace(b->target_relid));
+		}
+	}
 	return b;
 }
 
@@ -701,7 +745,7 @@ ir_store_duplicate_file(int64 batch_id, int64 *first_id, char **first_source,
 	ir_spi_exec("SELECT o.batch_id, o.source_name, encode(o.source_sha256, 'hex')"
 				" FROM import_rollback.batch b"
 				" JOIN import_rollback.batch o"
-				"   ON o.target_schema = b.target_schema AND o.target_table = b.target_table"
+				"   ON o.target_relid = b.target_relid"
 				"  AND o.source_sha256 = b.source_sha256 AND o.batch_id <> b.batch_id"
 				" WHERE b.batch_id = $1 AND o.state = 'applied'"
 				" ORDER BY o.batch_id",
@@ -920,8 +964,7 @@ ir_store_log_info(int64 batch_id, IrLogInfo *info)
 				" coalesce(t.truncated_at > b.applied_at, false), b.key_columns::text[],"
 				" b.inserted, b.updated"
 				" FROM import_rollback.batch b"
-				" LEFT JOIN import_rollback.tracked_table t"
-				"   ON t.target_schema = b.target_schema AND t.target_table = b.target_table"
+				" LEFT JOIN import_rollback.tracked_table t ON t.target_relid = b.target_relid"
 				" WHERE b.batch_id = $1",
 				1, argtypes, values, NULL, SPI_OK_SELECT, &plan);
 	tup = SPI_tuptable->vals[0];
@@ -953,8 +996,7 @@ ir_store_later_batches(int64 batch_id)
 	become_owner(&save);
 	ir_spi_exec("SELECT o.batch_id, o.log_columns::text[], o.key_columns::text[]"
 				" FROM import_rollback.batch b JOIN import_rollback.batch o"
-				"   ON o.target_schema = b.target_schema AND o.target_table = b.target_table"
-				"  AND o.applied_at > b.applied_at"
+				"   ON o.target_relid = b.target_relid AND o.applied_at > b.applied_at"
 				" WHERE b.batch_id = $1 AND o.state = 'applied'"
 				" ORDER BY o.applied_at",
 				1, argtypes, values, NULL, SPI_OK_SELECT, &plan);
@@ -992,12 +1034,11 @@ static void
 lend(IrLend *l, char *table, Oid relid, const char *privs)
 {
 	l->table = table;
-	l->granted = !superuser();
-	if (l->granted)
+	l->grantee = superuser() ? NULL : ir_current_role_name();
+	if (l->grantee)
 	{
 		LockRelationOid(relid, ShareUpdateExclusiveLock);
-		owner_exec(psprintf("GRANT %s ON %s TO %s", privs, table,
-							quote_identifier(ir_current_role_name())),
+		owner_exec(psprintf("GRANT %s ON %s TO %s", privs, table, quote_identifier(l->grantee)),
 				   0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
 	}
 	l->guc_nestlevel = pin_search_path();
@@ -1018,14 +1059,18 @@ ir_lend_log(IrLend *l, int64 log_batch_id)
 	lend(l, ir_log_table(log_batch_id), ir_log_table_oid(log_batch_id), "SELECT");
 }
 
-/* Take back what ir_lend_stage() or ir_lend_log() lent (in reverse order). */
+/*
+ * Take back what ir_lend_stage() or ir_lend_log() lent (in reverse order),
+ * from the role it was lent to, whatever role user code has switched to
+ * meanwhile; settings user code made meanwhile (a SET ROLE, a search_path)
+ * are undone with it.
+ */
 void
 ir_lend_end(IrLend *l)
 {
-	AtEOXact_GUC(true, l->guc_nestlevel);
-	if (l->granted)
-		owner_exec(psprintf("REVOKE ALL ON %s FROM %s", l->table,
-							quote_identifier(ir_current_role_name())),
+	AtEOXact_GUC(false, l->guc_nestlevel);
+	if (l->grantee)
+		owner_exec(psprintf("REVOKE ALL ON %s FROM %s", l->table, quote_identifier(l->grantee)),
 				   0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
 }
 
@@ -1125,11 +1170,11 @@ ir_store_track_target(Oid relid)
 							 " ENABLE ALWAYS TRIGGER " IR_TRUNCATE_TRIGGER, qname),
 					0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
 		ir_spi_exec(psprintf("INSERT INTO import_rollback.tracked_table"
-							 " (target_schema, target_table, tracked_at)"
-							 " VALUES (%s, %s, clock_timestamp())"
-							 " ON CONFLICT (target_schema, target_table) DO NOTHING",
+							 " (target_schema, target_table, tracked_at, target_relid)"
+							 " VALUES (%s, %s, clock_timestamp(), %u)"
+							 " ON CONFLICT (target_relid) DO NOTHING",
 							 quote_literal_cstr(get_namespace_name(get_rel_namespace(relid))),
-							 quote_literal_cstr(get_rel_name(relid))),
+							 quote_literal_cstr(get_rel_name(relid)), relid),
 					0, NULL, NULL, NULL, SPI_OK_INSERT, NULL);
 	}
 	if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
@@ -1191,8 +1236,7 @@ ir_store_untrack_target(Oid relid)
 
 	become_owner(&save);
 	ir_spi_exec(psprintf("SELECT count(*) FROM import_rollback.batch"
-						 " WHERE target_schema = %s AND target_table = %s AND state = 'applied'",
-						 quote_literal_cstr(nsp), quote_literal_cstr(rel)),
+						 " WHERE target_relid = %u AND state = 'applied'", relid),
 				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 	applied = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (applied == 0)
@@ -1204,9 +1248,8 @@ ir_store_untrack_target(Oid relid)
 			ir_spi_exec(psprintf("DROP TRIGGER IF EXISTS " IR_TRUNCATE_TRIGGER " ON %s",
 								 relation_sql_name(lfirst_oid(lc))),
 						0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
-		ir_spi_exec(psprintf("DELETE FROM import_rollback.tracked_table"
-							 " WHERE target_schema = %s AND target_table = %s",
-							 quote_literal_cstr(nsp), quote_literal_cstr(rel)),
+		ir_spi_exec(psprintf("DELETE FROM import_rollback.tracked_table WHERE target_relid = %u",
+							 relid),
 					0, NULL, NULL, NULL, SPI_OK_DELETE, NULL);
 	}
 	restore_caller(&save);
@@ -1221,20 +1264,40 @@ void
 ir_store_note_truncate(Oid relid)
 {
 	static SPIPlanPtr plan;
-	static const Oid argtypes[2] = {NAMEOID, NAMEOID};
-	Datum		values[2];
+	static const Oid argtypes[1] = {OIDOID};
+	Datum		values[1];
 	OwnerSave	save;
 	ListCell   *lc;
 
 	become_owner(&save);
 	foreach(lc, lcons_oid(relid, get_partition_ancestors(relid)))
 	{
-		values[0] = name_datum(get_namespace_name(get_rel_namespace(lfirst_oid(lc))));
-		values[1] = name_datum(get_rel_name(lfirst_oid(lc)));
+		values[0] = ObjectIdGetDatum(lfirst_oid(lc));
 		ir_spi_exec("UPDATE import_rollback.tracked_table SET truncated_at = clock_timestamp()"
-					" WHERE target_schema = $1 AND target_table = $2",
-					2, argtypes, values, NULL, SPI_OK_UPDATE, &plan);
+					" WHERE target_relid = $1",
+					1, argtypes, values, NULL, SPI_OK_UPDATE, &plan);
 	}
+	restore_caller(&save);
+}
+
+/*
+ * In a sql_drop event trigger: unbind the batches and tracking of the
+ * tables just dropped from their OIDs (the server may reuse them).  The
+ * batches keep their rows, rejects and logs, and name the table as it was.
+ */
+void
+ir_store_forget_dropped(void)
+{
+	OwnerSave	save;
+
+	become_owner(&save);
+	ir_spi_exec("WITH d AS (SELECT objid FROM pg_catalog.pg_event_trigger_dropped_objects()"
+				"            WHERE classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND objsubid = 0),"
+				" b AS (UPDATE import_rollback.batch SET target_relid = NULL"
+				"        WHERE target_relid::pg_catalog.oid IN (SELECT objid FROM d) RETURNING 1)"
+				" DELETE FROM import_rollback.tracked_table"
+				"  WHERE target_relid::pg_catalog.oid IN (SELECT objid FROM d)",
+				0, NULL, NULL, NULL, SPI_OK_DELETE, NULL);
 	restore_caller(&save);
 }
 

@@ -16,17 +16,11 @@
 #include "utils/jsonb.h"
 #include "utils/tuplestore.h"
 
+#include "exec.h"
 #include "state.h"
 
 /* Name of the internal schema; every internal reference is qualified. */
 #define IR_SCHEMA "import_rollback"
-
-/*
- * The search_path every statement the extension builds runs under, as
- * the caller or as the owner: names left unqualified resolve in pg_catalog
- * only (functions and operators are never looked up in pg_temp).
- */
-#define IR_SEARCH_PATH "pg_catalog, pg_temp"
 
 /*
  * A staging table, import_rollback.stage_<batch>: row_no, status,
@@ -123,7 +117,7 @@ typedef struct IrCascadeKey
 typedef struct IrLend
 {
 	char	   *table;			/* qualified table lent */
-	bool		granted;
+	char	   *grantee;		/* the role lent to, NULL when none needed it */
 	int			guc_nestlevel;
 } IrLend;
 
@@ -142,12 +136,13 @@ extern char *ir_stage_fields_sql(int ncols, const char *type, const char *prefix
 extern Oid	ir_store_create_stage(int64 batch_id, int ncols, bool client);
 extern void ir_store_add_stage_fields(int64 batch_id, char **headers, char **keys, int ncols);
 extern char **ir_store_source_keys(int64 batch_id, int *n);
-extern void ir_store_close_client(int64 batch_id, const char *role);
-extern int64 ir_store_finish_client(int64 batch_id, const char *role);
+extern void ir_store_close_client(int64 batch_id);
+extern int64 ir_store_finish_client(int64 batch_id);
 extern void ir_store_read_rejects(int64 batch_id, Tuplestorestate *ts, TupleDesc desc);
 
 /* the batch catalog */
-extern int64 ir_store_batch_insert(const char *schema, const char *table, const char *source_name,
+extern int64 ir_store_batch_insert(Oid relid, const char *schema, const char *table,
+								   const char *source_name,
 								   IrLoadMethod method, Jsonb *options, List *key_columns,
 								   int64 source_bytes, const uint8 *sha256);
 extern IrBatch *ir_store_batch_read(int64 batch_id, bool for_update);
@@ -178,6 +173,7 @@ extern void ir_lend_end(IrLend *lend);
 extern void ir_store_track_target(Oid relid);
 extern int64 ir_store_untrack_target(Oid relid);
 extern void ir_store_note_truncate(Oid relid);
+extern void ir_store_forget_dropped(void);
 extern List *ir_store_cascading_keys(Oid relid);
 extern bool ir_store_key_referenced(const IrCascadeKey *key, const Oid *argtypes,
 									const Datum *values, const char *nulls);

@@ -85,6 +85,35 @@ arbiter_index(Relation rel, Bitmapset *attnums, int nkeys)
 }
 
 /*
+ * Refuse unless relid still has a unique index on exactly the key columns:
+ * a rollback finds a batch's records by their key, and without the index
+ * one key could be several records since (the batch's and others').
+ */
+void
+ir_require_key_index(Oid relid, int nkeys, char **keys)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	Bitmapset  *attnums = NULL;
+	StringInfoData list;
+
+	initStringInfo(&list);
+	for (int k = 0; k < nkeys; k++)
+	{
+		attnums = bms_add_member(attnums, get_attnum(relid, keys[k]));
+		appendStringInfo(&list, "%s%s", k ? ", " : "", quote_identifier(keys[k]));
+	}
+	if (!OidIsValid(arbiter_index(rel, attnums, nkeys)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table \"%s\" has no unique index on (%s) any more",
+						RelationGetRelationName(rel), list.data),
+				 errdetail("A rollback finds the batch's records by that key; without the index, "
+						   "one key value could be several records."),
+				 errhint("Create a unique index or constraint on exactly these columns again, then roll back.")));
+	relation_close(rel, NoLock);
+}
+
+/*
  * The equality operators that match records by key, per key column (in
  * the order of keys): those of the arbiter index's opfamilies, so that
  * every join on the key agrees with ON CONFLICT; each column type's

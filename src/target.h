@@ -26,5 +26,6 @@ extern void ir_check_target(Oid relid, Jsonb *options, IrLoadMethod method,
 							IrTarget *target);
 extern void ir_refuse_row_security(Oid relid, const char *what);
 extern void ir_key_eq_operators(Oid relid, int nkeys, char **keys, Oid *ops);
+extern void ir_require_key_index(Oid relid, int nkeys, char **keys);
 
 #endif							/* IR_TARGET_H */

@@ -50,6 +50,9 @@ $node->safe_psql('upgraded', 'ALTER EXTENSION import_rollback UPDATE');
 is($node->safe_psql('upgraded', q{SELECT extversion FROM pg_extension WHERE extname = 'import_rollback'}),
 	'0.2.0', 'ALTER EXTENSION import_rollback UPDATE reaches 0.2.0');
 
+is($node->safe_psql('upgraded', q{SELECT count(*) FROM import_rollback.batch WHERE target_relid IS NULL}),
+	'0', 'every 0.1.0 batch is bound to its table itself after the update');
+
 # Every live batch goes on.  The applied one first: a later batch (7)
 # wrote the same field of one of its records.
 ($rc, $out, $err) = $node->psql('upgraded', 'SELECT * FROM ir_rollback(1)');
@@ -140,6 +143,10 @@ my $objects = q{
 	  FROM pg_namespace WHERE nspname = 'import_rollback'
 	UNION ALL
 	SELECT 'config ' || unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'import_rollback'
+	UNION ALL
+	SELECT 'event trigger ' || evtname || ' ' || evtevent || ' ' || evtfoid::regprocedure::text
+	       || ' ' || evtenabled::text
+	  FROM pg_event_trigger
 	ORDER BY 1};
 my $fresh = $node->safe_psql('fresh', $objects);
 my $updated = $node->safe_psql('upgraded', $objects);
