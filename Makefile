@@ -9,7 +9,8 @@ EXTVERSION  = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTEN
 MODULE_big  = import_rollback
 OBJS        = src/import_rollback.o src/compat.o src/catalog.o src/stage.o \
               src/mapping.o src/validate.o src/review.o src/changelog.o \
-              src/apply.o src/rollback.o src/reports.o src/sqlgen.o src/exec.o src/state.o src/options.o src/storage.o src/target.o src/drill.o
+              src/apply.o src/rollback.o src/reports.o src/sqlgen.o src/exec.o src/state.o src/options.o src/storage.o src/target.o src/drill.o \
+              src/rules.o src/typecheck.o src/rowcheck.o src/mapcheck.o src/collect.o
 # every install and upgrade script: $(EXTENSION)--X.Y.Z.sql and --A--B.sql
 DATA        = $(wildcard $(EXTENSION)--*.sql)
 PGFILEDESC  = "import_rollback - tracked, reversible file imports"

@@ -184,9 +184,9 @@ check_update_targets(IrBatch *batch, IrMapping *m)
 	if (missing > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg(INT64_FORMAT " record%s of batch " INT64_FORMAT " no longer exist%s in %s",
-						missing, missing == 1 ? "" : "s", batch->batch_id,
-						missing == 1 ? "s" : "", m->table),
+				 errmsg_plural(INT64_FORMAT " record of batch " INT64_FORMAT " no longer exists in %s",
+							   INT64_FORMAT " records of batch " INT64_FORMAT " no longer exist in %s",
+							   missing, missing, batch->batch_id, m->table),
 				 errdetail("The batch is in mode \"update\"; they were deleted after it was validated."),
 				 errhint("Validate the batch again, then apply it.")));
 }

@@ -84,6 +84,23 @@ require_state(IrBatch *batch, IrOperation op)
 	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, op);
 }
 
+typedef void (*ReportFill) (IrBatch *batch, Tuplestorestate *ts, TupleDesc desc);
+
+/* A set-returning report on batch argument 0, in a state op allows. */
+static Datum
+report(FunctionCallInfo fcinfo, IrOperation op, ReportFill fill)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	IrBatch    *batch;
+
+	ir_require_installed_version();
+	batch = open_batch(fcinfo, IR_ACCESS_READ);
+	require_state(batch, op);
+	InitMaterializedSRF(fcinfo, 0);
+	fill(batch, rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
+}
+
 /* The composite result row type of a RETURNS TABLE function. */
 static TupleDesc
 result_type(FunctionCallInfo fcinfo)
@@ -315,14 +332,7 @@ ir_sample(PG_FUNCTION_ARGS)
 Datum
 ir_preview(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	IrBatch    *batch;
-
-	ir_require_installed_version();
-	batch = open_batch(fcinfo, IR_ACCESS_READ);
-	InitMaterializedSRF(fcinfo, 0);
-	ir_preview_batch(batch, rsinfo->setResult, rsinfo->setDesc);
-	return (Datum) 0;
+	return report(fcinfo, IR_OP_REPORT, ir_preview_batch);
 }
 
 /* ---------------------------------------------------------------------
@@ -424,15 +434,7 @@ ir_rollback(PG_FUNCTION_ARGS)
 Datum
 ir_rollback_preview(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	IrBatch    *batch;
-
-	ir_require_installed_version();
-	batch = open_batch(fcinfo, IR_ACCESS_READ);
-	require_state(batch, IR_OP_ROLLBACK_PREVIEW);
-	InitMaterializedSRF(fcinfo, 0);
-	ir_rollback_preview_batch(batch, rsinfo->setResult, rsinfo->setDesc);
-	return (Datum) 0;
+	return report(fcinfo, IR_OP_ROLLBACK_PREVIEW, ir_rollback_preview_batch);
 }
 
 /* ---------------------------------------------------------------------
@@ -444,14 +446,7 @@ ir_rollback_preview(PG_FUNCTION_ARGS)
 Datum
 ir_rejects(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	IrBatch    *batch;
-
-	ir_require_installed_version();
-	batch = open_batch(fcinfo, IR_ACCESS_READ);
-	InitMaterializedSRF(fcinfo, 0);
-	ir_rejects_batch(batch, rsinfo->setResult, rsinfo->setDesc);
-	return (Datum) 0;
+	return report(fcinfo, IR_OP_REPORT, ir_rejects_batch);
 }
 
 /*
@@ -462,14 +457,7 @@ ir_rejects(PG_FUNCTION_ARGS)
 Datum
 ir_changes(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	IrBatch    *batch;
-
-	ir_require_installed_version();
-	batch = open_batch(fcinfo, IR_ACCESS_READ);
-	InitMaterializedSRF(fcinfo, 0);
-	ir_changes_batch(batch, rsinfo->setResult, rsinfo->setDesc);
-	return (Datum) 0;
+	return report(fcinfo, IR_OP_REPORT, ir_changes_batch);
 }
 
 /*

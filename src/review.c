@@ -171,16 +171,7 @@ ir_sample_batch(IrBatch *batch, int32 n, Tuplestorestate *ts, TupleDesc desc)
 	args[0] = source_keys_array(m);
 	ir_lend_stage(&acc, batch->batch_id, false);
 	SPI_connect();
-	ir_spi_exec(q.data, 1, argtypes, args, NULL, SPI_OK_SELECT, NULL);
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		Datum		vals[5];
-		bool		nulls[5];
-
-		for (int c = 0; c < 5; c++)
-			vals[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
-		tuplestore_putvalues(ts, desc, vals, nulls);
-	}
+	ir_spi_materialize(q.data, 1, argtypes, args, ts, desc);
 	SPI_finish();
 	ir_lend_end(&acc);
 }
@@ -247,16 +238,7 @@ ir_preview_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 
 	ir_lend_stage(&acc, batch->batch_id, false);
 	SPI_connect();
-	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		Datum		vals[4];
-		bool		nulls[4];
-
-		for (int c = 0; c < 4; c++)
-			vals[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
-		tuplestore_putvalues(ts, desc, vals, nulls);
-	}
+	ir_spi_materialize(q.data, 0, NULL, NULL, ts, desc);
 	SPI_finish();
 	ir_lend_end(&acc);
 }

@@ -460,8 +460,9 @@ raise_conflicts(IrBatch *batch, LogMeta *meta, int64 nconflicts, List *laterb)
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("cannot roll back batch " INT64_FORMAT ": " INT64_FORMAT " record%s changed since it was applied",
-					batch->batch_id, nconflicts, nconflicts == 1 ? "" : "s"),
+			 errmsg_plural("cannot roll back batch " INT64_FORMAT ": " INT64_FORMAT " record changed since it was applied",
+						   "cannot roll back batch " INT64_FORMAT ": " INT64_FORMAT " records changed since it was applied",
+						   nconflicts, batch->batch_id, nconflicts),
 			 errdetail("Key %s%s.", detail.data,
 					   nconflicts > CONFLICTS_SHOWN ? "; and more" : ""),
 			 first_later ?
@@ -789,16 +790,7 @@ ir_rollback_preview_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 					 " ORDER BY l.change_id, f.pos",
 					 keys.data, keyvals.data, later ? "a.batch_id" : "NULL::bigint",
 					 meta->log, meta->scan, key_match(meta), fields.data, later ? later : "");
-	ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		Datum		vals[7];
-		bool		nulls[7];
-
-		for (int c = 0; c < 7; c++)
-			vals[c] = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1, &nulls[c]);
-		tuplestore_putvalues(ts, desc, vals, nulls);
-	}
+	ir_spi_materialize(q.data, 0, NULL, NULL, ts, desc);
 	SPI_finish();
 	return_logs(laterb, lent);
 	ir_lend_end(&acc);

@@ -115,6 +115,9 @@ static const Requirement requirements[] = {
 			{ANY_OTHER, "is %s, not waiting for COPY", NULL, NULL},
 		}
 	},
+	[IR_OP_REPORT] = {
+		~0, {{0}}
+	},
 };
 
 const char *

@@ -32,7 +32,8 @@ typedef enum IrOperation
 	IR_OP_ROLLBACK_PREVIEW,
 	IR_OP_CANCEL,
 	IR_OP_CLIENT_COPY,			/* ir_stage_copy_command */
-	IR_OP_CLIENT_FINISH			/* ir_stage_finish */
+	IR_OP_CLIENT_FINISH,		/* ir_stage_finish */
+	IR_OP_REPORT				/* ir_rejects, ir_changes, ir_preview: any state */
 } IrOperation;
 
 extern const char *ir_state_name(IrState state);

@@ -61,6 +61,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/ruleutils.h"
 #include "utils/syscache.h"
 
 #include "exec.h"
@@ -143,18 +144,6 @@ ir_require_installed_version(void)
 				 errhint("Run ALTER EXTENSION import_rollback UPDATE.")));
 }
 
-/* Pin search_path, as a SECURITY DEFINER function's SET clause would. */
-static int
-pin_search_path(void)
-{
-	int			level = NewGUCNestLevel();
-
-	(void) set_config_option("search_path", IR_SEARCH_PATH,
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
-							 true, 0, false);
-	return level;
-}
-
 /*
  * Start running as role, in a restricted operation with search_path
  * pinned, plus sec_flags (e.g. SECURITY_NOFORCE_RLS); restore_user() goes
@@ -169,7 +158,7 @@ become_role(Oid role, int sec_flags, OwnerSave *save)
 						   SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION |
 						   sec_flags);
-	save->guc_nestlevel = pin_search_path();
+	save->guc_nestlevel = ir_guard_begin();
 }
 
 /* Start running as the extension owner, with an SPI connection. */
@@ -239,33 +228,48 @@ sha256_datum(const uint8 *sha256)
  * ---------------------------------------------------------------------
  */
 
-/* Qualified, quoted name of a batch's staging table, for SQL text. */
+/* The per-batch tables: import_rollback.stage_<batch> and changes_<batch>. */
+static const char *const stage_prefix = "stage_";
+static const char *const log_prefix = "changes_";
+
+static char *
+per_batch_table(const char *prefix, int64 batch_id)
+{
+	return psprintf("%s.%s" INT64_FORMAT, IR_SCHEMA, prefix, batch_id);
+}
+
+static Oid
+per_batch_table_oid(const char *prefix, int64 batch_id)
+{
+	return get_relname_relid(psprintf("%s" INT64_FORMAT, prefix, batch_id),
+							 get_namespace_oid(IR_SCHEMA, false));
+}
+
+/* Qualified name of a batch's staging table, for SQL text. */
 char *
 ir_stage_table(int64 batch_id)
 {
-	return psprintf("%s.stage_" INT64_FORMAT, IR_SCHEMA, batch_id);
+	return per_batch_table(stage_prefix, batch_id);
 }
 
 Oid
 ir_stage_table_oid(int64 batch_id)
 {
-	return get_relname_relid(psprintf("stage_" INT64_FORMAT, batch_id),
-							 get_namespace_oid(IR_SCHEMA, false));
+	return per_batch_table_oid(stage_prefix, batch_id);
 }
 
 /* Qualified name of a batch's change log, for SQL text. */
 char *
 ir_log_table(int64 batch_id)
 {
-	return psprintf("%s.changes_" INT64_FORMAT, IR_SCHEMA, batch_id);
+	return per_batch_table(log_prefix, batch_id);
 }
 
 /* The change log's OID, InvalidOid while the batch was never applied. */
 Oid
 ir_log_table_oid(int64 batch_id)
 {
-	return get_relname_relid(psprintf("changes_" INT64_FORMAT, batch_id),
-							 get_namespace_oid(IR_SCHEMA, false));
+	return per_batch_table_oid(log_prefix, batch_id);
 }
 
 /* "c1 text, c2 text ..." or "c1, c2 ...", each prefixed: for SQL text. */
@@ -856,22 +860,6 @@ ir_store_rollback_result(int64 batch_id, int64 change_count, int64 leftovers)
  * ---------------------------------------------------------------------
  */
 
-/* A collation's schema-qualified, quoted name. */
-static char *
-qualified_collation(Oid collid)
-{
-	HeapTuple	tp = SearchSysCache1(COLLOID, ObjectIdGetDatum(collid));
-	Form_pg_collation coll;
-	char	   *name;
-
-	if (!HeapTupleIsValid(tp))
-		elog(ERROR, "cache lookup failed for collation %u", collid);
-	coll = (Form_pg_collation) GETSTRUCT(tp);
-	name = quote_qualified_identifier(get_namespace_name(coll->collnamespace),
-									  NameStr(coll->collname));
-	ReleaseSysCache(tp);
-	return name;
-}
 
 /*
  * Create a batch's change log for its apply to relid and record what it
@@ -916,7 +904,13 @@ ir_store_create_log(int64 batch_id, Oid relid, int nkeys, char **keys, int **key
 		types[n] = CStringGetTextDatum(type);
 		if (OidIsValid(att->attcollation) &&
 			att->attcollation != get_typcollation(att->atttypid))
-			coll = psprintf(" COLLATE %s", qualified_collation(att->attcollation));
+		{
+			/* named as the pinned search_path the CREATE TABLE runs under sees it */
+			int			guard = ir_guard_begin();
+
+			coll = psprintf(" COLLATE %s", generate_collation_name(att->attcollation));
+			ir_guard_end(guard);
+		}
 		appendStringInfo(&olds, ", o%d %s%s", n + 1, type, coll);
 		appendStringInfo(&news, ", n%d %s%s", n + 1, type, coll);
 		n++;
@@ -1041,7 +1035,7 @@ lend(IrLend *l, char *table, Oid relid, const char *privs)
 		owner_exec(psprintf("GRANT %s ON %s TO %s", privs, table, quote_identifier(l->grantee)),
 				   0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
 	}
-	l->guc_nestlevel = pin_search_path();
+	l->guc_nestlevel = ir_guard_begin();
 }
 
 /* Lend a batch's staging table: SELECT, and with write its rejects' columns. */

@@ -14,10 +14,12 @@
 #                  under pg_virtualenv (a throwaway cluster);
 #        PG 17/18: tools/pgmajor.sh provision NN, then
 #                  tools/pgmajor.sh installcheck NN <copy>;
-#   3. counts every test that ran: each pg_regress / isolation test line
+#   3. checks the C module structure (tools/layers.sh: no cycle between
+#      files, the owner's identity only in storage.c) and counts it;
+#   4. counts every test that ran: each pg_regress / isolation test line
 #      ("test x ... ok" / "FAILED", or PG 17+'s "ok N - x" / "not ok N - x")
 #      and each TAP assertion ("ok N" / "not ok N" from prove -v);
-#   4. prints "PG NN: P passed, F failed" per major and, as its very last
+#   5. prints "PG NN: P passed, F failed" per major and, as its very last
 #      line, "P passed, F failed" over all majors.
 # Exit status is 0 only if nothing failed, no build warned and every suite
 # the Makefile defines ran.  A "SKIP:" for TAP on a major whose TAP harness
@@ -358,6 +360,17 @@ run_other() {
 }
 
 # --------------------------------------------------------------------------
+
+# The C module structure: no cycle between files, the owner's identity in
+# storage.c only (tools/layers.sh); one check, counted with the majors'.
+ir_heading "structure"
+if bash "$TOOLS/layers.sh"; then
+	TOTAL_P=$((TOTAL_P + 1))
+	SUMMARY+=("structure: 1 passed, 0 failed")
+else
+	TOTAL_F=$((TOTAL_F + 1))
+	SUMMARY+=("structure: 0 passed, 1 failed (tools/layers.sh)")
+fi
 
 for major in $MAJORS; do
 	P=0 F=0 NOTES=()

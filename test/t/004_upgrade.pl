@@ -134,6 +134,7 @@ my $objects = q{
 	UNION ALL
 	SELECT 'constraint ' || conrelid::regclass::text || ' ' || pg_get_constraintdef(oid)
 	  FROM pg_constraint WHERE connamespace = 'import_rollback'::regnamespace
+	   AND conrelid::regclass::text !~ '^import_rollback\.(stage|changes)_[0-9]+$'
 	UNION ALL
 	SELECT 'index ' || pg_get_indexdef(indexrelid) FROM pg_index
 	 WHERE indrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'import_rollback'::regnamespace

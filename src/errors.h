@@ -1,0 +1,54 @@
+/*-------------------------------------------------------------------------
+ *
+ * errors.h
+ *	  The SQLSTATEs the extension raises, and when: the one list, which
+ *	  README's "Errors" table repeats (tools/layers.sh checks that every
+ *	  errcode the C files raise is here, and here and README agree).
+ *
+ *	  22004 null_value_not_allowed          a NULL argument
+ *	  22023 invalid_parameter_value         a malformed, unknown or misplaced
+ *	                                        option or rule, or one out of range
+ *	  2202E array_subscript_error           ir_stage_begin's columns not a
+ *	                                        one-dimensional array
+ *	  42501 insufficient_privilege          the caller may not do this on the
+ *	                                        target (or read server files), or
+ *	                                        row security applies to it there
+ *	  42702 ambiguous_column                two file columns match one target
+ *	                                        column
+ *	  42703 undefined_column                a key, mapping or rule names a
+ *	                                        column the table lacks
+ *	  42704 undefined_object                an unknown batch; the extension not
+ *	                                        installed in this database
+ *	  42809 wrong_object_type               a target or reference that is not a
+ *	                                        (permanent) table; a directory
+ *	  42883 undefined_function              no equality to compare two types
+ *	                                        (a reference, a key)
+ *	  42P01 undefined_table                 an unknown or dropped target
+ *	  42P10 invalid_column_reference        no primary key or unique index for
+ *	                                        the key; a column that cannot be
+ *	                                        part of one
+ *	  54000 program_limit_exceeded          a target too wide for a change log;
+ *	                                        too many rule values at once
+ *	  54011 too_many_columns                a file wider than a staging table
+ *	  55000 object_not_in_prerequisite_state
+ *	                                        the batch is in the wrong state, has
+ *	                                        conflicts, or its target changed
+ *	                                        shape since; the extension's SQL
+ *	                                        objects older than its library
+ *	  09000 triggered_action_exception      a user trigger rewrote a key, or
+ *	                                        wrote rows the log cannot account for
+ *	  0A000 feature_not_supported           rollback of a batch whose apply
+ *	                                        deleted records; an operator that
+ *	                                        cannot be told apart by name; a CSV
+ *	                                        dialect COPY refuses (COPY's code)
+ *	  39P01 e_r_i_e_trigger_protocol_violated
+ *	                                        the extension's trigger functions
+ *	                                        called other than as its triggers
+ *	  58P01 undefined_file (and the other   a server file that cannot be read
+ *	        codes of file access)           (errcode_for_file_access)
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef IR_ERRORS_H
+#define IR_ERRORS_H
+#endif							/* IR_ERRORS_H */

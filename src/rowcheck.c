@@ -1,0 +1,408 @@
+/*-------------------------------------------------------------------------
+ *
+ * rowcheck.c
+ *	  The set-based checks of a validation, built as branches of the one
+ *	  statement that writes the run's rejects (validate.c): per row (key
+ *	  present, required, NOT NULL, pattern, format, allowed, reference:
+ *	  one scan, expanding only failing rows), per file (the key and every
+ *	  unique_in_file set unique in the file, among the rows typecheck.c's
+ *	  prefilter left), and against the target (mode insert/update, new
+ *	  records lacking a NOT NULL column).  Every comparison of typed values
+ *	  comes from sqlgen.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "sqlgen.h"
+#include "validate.h"
+
+/*
+ * The cells that failed their type check, as one bigint[] parameter of
+ * row_no * BAD_CELL_SPAN + column index (one parameter however wide the
+ * file); NULL when there are none.
+ */
+#define BAD_CELL_SPAN 2048
+
+char *
+ir_bad_cells_param(Run *run)
+{
+	Datum	   *elems;
+	int			n = 0;
+
+	for (int i = 0; i < run->m->ncols; i++)
+		n += run->nbad[i];
+	if (n == 0)
+		return NULL;
+	elems = palloc(sizeof(Datum) * n);
+	n = 0;
+	for (int i = 0; i < run->m->ncols; i++)
+		for (int k = 0; k < run->nbad[i]; k++)
+			elems[n++] = Int64GetDatum(run->bad_rows[i][k] * BAD_CELL_SPAN + i);
+	return ir_run_param(run, INT8ARRAYOID,
+					 PointerGetDatum(construct_array(elems, n, INT8OID, 8,
+													 true, TYPALIGN_DOUBLE)));
+}
+
+/* SQL: the typed value of mapped column i, NULL where it failed its check. */
+char *
+ir_typed_or_null(Run *run, int i, const char *bad)
+{
+	IrColumn   *c = &run->m->cols[i];
+
+	if (!c->checked || bad == NULL || run->nbad[i] == 0)
+		return ir_typed_expr(c, "s");
+	return psprintf("CASE WHEN s.row_no * %d + %d = ANY (%s) THEN NULL::%s ELSE %s END",
+					BAD_CELL_SPAN, i, bad, c->sqltype, ir_typed_expr(c, "s"));
+}
+
+/* Append one "UNION ALL SELECT row_no, ord, msg ..." branch. */
+static void
+branch(Run *run, const char *fmt,...) pg_attribute_printf(2, 3);
+
+static void
+branch(Run *run, const char *fmt,...)
+{
+	va_list		args;
+	int			needed;
+
+	appendStringInfoString(&run->sql, "\n  UNION ALL ");
+	for (;;)
+	{
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&run->sql, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&run->sql, needed);
+	}
+}
+
+static const char *
+format_regex(const char *format)
+{
+	if (strcmp(format, "email") == 0)
+		return "^[^@[:space:]]+@[^@[:space:]]+\\.[^@[:space:].]+$";
+	if (strcmp(format, "phone") == 0)
+		return "^\\+?[0-9 ().-]*[0-9][0-9 ().-]*$";
+	return "^https?://[^[:space:]/?#]+[^[:space:]]*$";
+}
+
+/* One per-row check: its column ordinal, failing condition and reason. */
+typedef struct RowCheck
+{
+	int			ord;
+	char	   *cond;			/* SQL: true when the row fails the check */
+	char	   *reason;			/* SQL: text of the reason */
+} RowCheck;
+
+static void
+add_check(List **checks, int ord, char *cond, char *reason)
+{
+	RowCheck   *rc = palloc(sizeof(RowCheck));
+
+	rc->ord = ord;
+	rc->cond = cond;
+	rc->reason = reason;
+	*checks = lappend(*checks, rc);
+}
+
+/* SQL: raw value c<src> is missing (NULL, empty, or spaces only). */
+static char *
+missing_sql(int src)
+{
+	/* btrim only for values that start with a space: most rows skip it */
+	return psprintf("(s.c%d IS NULL OR s.c%d = '' OR (ascii(s.c%d) = 32 AND btrim(s.c%d) = ''))",
+					src, src, src, src);
+}
+
+/* Reference rules: the typed value must exist in schema.table.column. */
+static void
+reference_check(Run *run, ColumnRule *cr, char **typed, List **checks)
+{
+	Oid			relid = cr->ref_relid;
+	char	   *colname = cr->ref_column;
+	int			idx = (int) (cr->col - run->m->cols);
+
+	/* a hashed subplan: the referenced column is read once, per rule */
+	add_check(checks, idx + 1,
+			  psprintf("(%s IS NOT NULL AND NOT (%s))", typed[idx],
+					   ir_sql_op_any(cr->ref_eqop, typed[idx],
+									 psprintf("r.%s", quote_identifier(colname)),
+									 psprintf("%s r", ir_sql_scan(relid)))),
+			  psprintf("%s || ': ' || %s || %s", ir_run_lit(cr->col->name),
+					   ir_run_shown(psprintf("s.c%d", cr->col->src)),
+					   ir_run_lit(psprintf(" is not in %s", cr->arg))));
+}
+
+/*
+ * Per-row checks, in one scan: key present, required, NOT NULL, pattern,
+ * format, allowed, reference and CHECK constraints.  Only rows failing
+ * some check (a cheap filter at the scan) are expanded into one
+ * (ord, reason) per failed check.
+ */
+void
+ir_row_checks(Run *run, char **typed)
+{
+	IrMapping  *m = run->m;
+	StringInfoData any;
+	StringInfoData v;
+	ListCell   *lc;
+	List	   *checks = NIL;
+
+	/* key values present */
+	for (int k = 0; k < m->nkeys; k++)
+	{
+		IrColumn   *c;
+
+		if (m->key_col[k] < 0)
+			continue;
+		c = &m->cols[m->key_col[k]];
+		add_check(&checks, m->key_col[k] + 1, missing_sql(c->src),
+				  ir_run_lit(psprintf("%s: key value is missing", c->name)));
+	}
+	/* required */
+	foreach(lc, run->rules.required)
+	{
+		IrColumn   *c = lfirst(lc);
+
+		if (c->is_key)
+			continue;
+		add_check(&checks, (int) (c - m->cols) + 1, missing_sql(c->src),
+				  ir_run_lit(psprintf("%s: a value is required", c->name)));
+	}
+	/* NOT NULL columns of the target */
+	for (int i = 0; i < m->ncols; i++)
+	{
+		IrColumn   *c = &m->cols[i];
+
+		if (!c->notnull || c->is_key || list_member_ptr(run->rules.required, c))
+			continue;
+		add_check(&checks, i + 1, psprintf("s.c%d IS NULL", c->src),
+				  ir_run_lit(psprintf("%s: null value, but the column is NOT NULL", c->name)));
+	}
+	/* pattern and format */
+	foreach(lc, list_concat_copy(run->rules.patterns, run->rules.formats))
+	{
+		ColumnRule *cr = lfirst(lc);
+		bool		is_format = list_member_ptr(run->rules.formats, cr);
+		const char *regex = is_format ? format_regex(cr->arg) : cr->arg;
+		char	   *p = ir_run_param(run, TEXTOID, CStringGetTextDatum(regex));
+		char	   *what = is_format ?
+			psprintf("is not a valid %s", strcmp(cr->arg, "email") == 0 ? "email address" :
+					 strcmp(cr->arg, "phone") == 0 ? "phone number" : "URL")
+			: psprintf("does not match pattern %s", ir_quote_shown(cr->arg));
+		char	   *extra = "";
+
+		if (is_format && strcmp(cr->arg, "phone") == 0)
+			extra = psprintf(" OR length(regexp_replace(s.c%d, '[^0-9]', '', 'g')) NOT BETWEEN 6 AND 15",
+							 cr->col->src);
+		add_check(&checks, (int) (cr->col - m->cols) + 1,
+				  psprintf("(s.c%d <> '' AND (s.c%d !~ %s%s))", cr->col->src, cr->col->src, p, extra),
+				  psprintf("%s || ': ' || %s || %s", ir_run_lit(cr->col->name),
+						   ir_run_shown(psprintf("s.c%d", cr->col->src)), ir_run_lit(psprintf(" %s", what))));
+	}
+	/* allowed */
+	foreach(lc, run->rules.allowed)
+	{
+		ColumnRule *cr = lfirst(lc);
+		char	   *p = ir_run_param(run, TEXTARRAYOID, cr->values);
+
+		add_check(&checks, (int) (cr->col - m->cols) + 1,
+				  psprintf("(s.c%d IS NOT NULL AND NOT (s.c%d = ANY (%s)))", cr->col->src, cr->col->src, p),
+				  psprintf("%s || ': ' || %s || ' is not one of the allowed values'",
+						   ir_run_lit(cr->col->name), ir_run_shown(psprintf("s.c%d", cr->col->src))));
+	}
+	/* reference */
+	foreach(lc, run->rules.references)
+		reference_check(run, lfirst(lc), typed, &checks);
+	if (checks == NIL)
+		return;
+
+	initStringInfo(&any);
+	initStringInfo(&v);
+	foreach(lc, checks)
+	{
+		RowCheck   *rc = lfirst(lc);
+
+		appendStringInfo(&any, "%s%s", any.len ? " OR " : "", rc->cond);
+		appendStringInfo(&v, "%s(%d, CASE WHEN %s THEN %s END)", v.len ? ", " : "",
+						 rc->ord, rc->cond, rc->reason);
+	}
+	branch(run, "SELECT s.row_no, x.ord, x.msg FROM %s s"
+		   " CROSS JOIN LATERAL (VALUES %s) AS x(ord, msg)"
+		   " WHERE s.status IS NULL AND (%s) AND x.msg IS NOT NULL",
+		   run->stage, v.data, any.data);
+}
+
+/*
+ * The duplicate prefilter (typecheck.c) for cols: it runs the types' input
+ * and hash functions, user code, inside a guard (exec.c).
+ */
+static char *
+prefilter(Run *run, List *cols)
+{
+	int			guard = ir_guard_begin();
+	char	   *cand = ir_duplicate_candidates(run, cols);
+
+	ir_guard_end(guard);
+	return cand;
+}
+
+/*
+ * Duplicates of a column set in the file: among the rows the C prefilter
+ * left (all rows when it cannot run), find duplicated values with a hash
+ * aggregate, then list for each of their rows the rows with an equal value.
+ */
+void
+ir_duplicate_check(Run *run, List *cols, char **typed, bool is_key)
+{
+	StringInfoData grp;
+	StringInfoData names;
+	StringInfoData shown;
+	StringInfoData notnull;
+	StringInfoData part;
+	StringInfoData keys;
+	StringInfoData join;
+	ListCell   *lc;
+	int			ord = 0;
+	char	   *cand;
+
+	initStringInfo(&grp);
+	initStringInfo(&part);
+	initStringInfo(&keys);
+	initStringInfo(&join);
+	initStringInfo(&names);
+	initStringInfo(&shown);
+	initStringInfo(&notnull);
+	foreach(lc, cols)
+	{
+		IrColumn   *c = lfirst(lc);
+		int			idx = (int) (c - run->m->cols);
+		bool		first = (grp.len == 0);
+
+		appendStringInfo(&grp, "%sk%d", first ? "" : ", ", idx);
+		appendStringInfo(&part, "%sy.k%d", first ? "" : ", ", idx);
+		appendStringInfo(&keys, ", %s AS k%d", typed[idx], idx);
+		/* GROUP BY and PARTITION BY use the type's own equality; so does the join */
+		appendStringInfo(&join, "%s%s", first ? "" : " AND ",
+						 ir_sql_eq(c->typid, psprintf("y.k%d", idx), psprintf("d.k%d", idx)));
+		appendStringInfo(&names, "%s%s", first ? "" : ", ", c->name);
+		appendStringInfo(&shown, "%s%s", first ? "" : " || ', ' || ", ir_sql_text(typed[idx]));
+		appendStringInfo(&notnull, " AND %s IS NOT NULL", typed[idx]);
+		if (first)
+			ord = idx + 1;
+	}
+	if (is_key)
+		ord = 0;
+	cand = prefilter(run, cols);
+	if (cand != NULL && cand[0] == '\0')
+		return;					/* no two rows hash alike: no duplicates */
+	if (cand != NULL)
+		appendStringInfo(&notnull, " AND s.row_no IN (SELECT unnest(%s::bigint[]))", cand);
+	branch(run,
+		   "SELECT z.row_no, %d, %s || ' (' || z.shown || ') %s (also row'"
+		   " || CASE WHEN cardinality(z.others) > 1 THEN 's ' ELSE ' ' END"
+		   " || array_to_string(z.others[1:10], ', ')"
+		   " || CASE WHEN cardinality(z.others) > 10"
+		   "    THEN ' and ' || (cardinality(z.others) - 10) || ' more' ELSE '' END || ')'"
+		   " FROM (SELECT y.row_no, y.shown, array_remove(array_agg(y.row_no) OVER"
+		   "        (PARTITION BY %s ORDER BY y.row_no"
+		   "         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING), y.row_no) AS others"
+		   "       FROM (SELECT s.row_no, %s AS shown%s FROM %s s WHERE s.status IS NULL%s) y"
+		   "       JOIN (SELECT %s FROM (SELECT s.row_no%s FROM %s s WHERE s.status IS NULL%s) x"
+		   "             GROUP BY %s HAVING count(*) > 1) d ON %s) z",
+		   ord,
+		   ir_run_lit(is_key ? psprintf("duplicate key (%s) =", names.data) : names.data),
+		   is_key ? "in the file" : "is not unique in the file",
+		   part.data, shown.data, keys.data, run->stage, notnull.data,
+		   grp.data, keys.data, run->stage, notnull.data, grp.data, join.data);
+}
+
+/* SQL: target record t has the row's key. */
+char *
+ir_run_key_match(Run *run, char **typed)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	for (int k = 0; k < run->m->nkeys; k++)
+		appendStringInfo(&q, "%s%s", k ? " AND " : "",
+						 ir_key_match_sql(run->m, k,
+										  psprintf("t.%s", quote_identifier(run->m->key_names[k])),
+										  typed[run->m->key_col[k]]));
+	return q.data;
+}
+
+/* SQL: the target record with the row's key exists. */
+static char *
+key_exists_sql(Run *run, char **typed)
+{
+	return psprintf("EXISTS (SELECT 1 FROM %s t WHERE %s)",
+					run->m->scan, ir_run_key_match(run, typed));
+}
+
+/* SQL: the row's key values, "(v1, v2)" for reasons. */
+static char *
+key_text_sql(Run *run, char **typed)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "'(' || ");
+	for (int k = 0; k < run->m->nkeys; k++)
+		appendStringInfo(&q, "%s%s", k ? " || ', ' || " : "", ir_sql_text(typed[run->m->key_col[k]]));
+	appendStringInfoString(&q, " || ')'");
+	return q.data;
+}
+
+/*
+ * Mode and inserts: "insert" rejects existing keys, "update" missing ones;
+ * a new record cannot be inserted when a NOT NULL column without default
+ * is not in the file.
+ */
+void
+ir_existence_checks(Run *run, char **typed)
+{
+	IrMapping  *m = run->m;
+	StringInfoData missing;
+	StringInfoData keys;
+	StringInfoData notnull;
+	ListCell   *lc;
+
+	initStringInfo(&missing);
+	foreach(lc, ir_unmapped_required(m))
+		appendStringInfo(&missing, "%s%s", missing.len ? ", " : "", (char *) lfirst(lc));
+
+	initStringInfo(&keys);
+	initStringInfo(&notnull);
+	for (int k = 0; k < m->nkeys; k++)
+	{
+		appendStringInfo(&keys, "%s%s", k ? ", " : "", m->key_names[k]);
+		appendStringInfo(&notnull, " AND %s IS NOT NULL", typed[m->key_col[k]]);
+	}
+
+	if (strcmp(run->mode, "insert") == 0)
+		branch(run, "SELECT s.row_no, 0, %s || %s || %s"
+			   " FROM %s s WHERE s.status IS NULL%s AND %s",
+			   ir_run_lit(psprintf("key (%s) = ", keys.data)), key_text_sql(run, typed),
+			   ir_run_lit(psprintf(" already exists in %s (mode insert)", m->table)),
+			   run->stage, notnull.data, key_exists_sql(run, typed));
+	else if (strcmp(run->mode, "update") == 0)
+		branch(run, "SELECT s.row_no, 0, %s || %s || ' (mode update)'"
+			   " FROM %s s WHERE s.status IS NULL%s AND NOT %s",
+			   ir_run_lit(psprintf("no record of %s has key (%s) = ", m->table, keys.data)),
+			   key_text_sql(run, typed), run->stage, notnull.data,
+			   key_exists_sql(run, typed));
+	if (missing.len > 0 && strcmp(run->mode, "update") != 0)
+		branch(run, "SELECT s.row_no, 0, %s FROM %s s WHERE s.status IS NULL%s AND NOT %s",
+			   ir_run_lit(psprintf("new record, but NOT NULL column%s %s without default %s not in the file",
+							strchr(missing.data, ',') ? "s" : "", missing.data,
+							strchr(missing.data, ',') ? "are" : "is")),
+			   run->stage, notnull.data, key_exists_sql(run, typed));
+}

@@ -1,0 +1,587 @@
+/*-------------------------------------------------------------------------
+ *
+ * typecheck.c
+ *	  The passes a validation makes in C over a batch's staging table (a
+ *	  plain heap scan, no SPI), as the caller:
+ *	    types   every mapped value through its type's input function with
+ *	            the column's typmod (compat.h: soft errors on 16+, chunked
+ *	            subtransactions with bisection on 15); the reason is
+ *	            PostgreSQL's own message
+ *	    CHECK   the target's CHECK constraints whose columns are all mapped,
+ *	            evaluated from their stored expressions on each row
+ *	    hashes  the duplicate prefilter: rows whose typed key (or
+ *	            unique_in_file set) hashes like another row's
+ *	  The types' input and hash functions and the constraints are user
+ *	  code: the caller runs each pass inside ir_guard_begin/end (exec.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "access/sysattr.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/executor.h"
+#include "optimizer/optimizer.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/typcache.h"
+
+#include "compat.h"
+#include "validate.h"
+
+
+/*
+ * One mapped column in the type-check pass: its values for the rows of the
+ * current chunk, and what its input function made of them.
+ */
+typedef struct ChunkCol
+{
+	int			col;			/* index into m->cols */
+	FmgrInfo	input;
+	Oid			ioparam;
+	char	  **raw;			/* per chunk row: the text, NULL for NULL */
+	Datum	   *value;			/* per chunk row: the typed value */
+	bool	   *ok;				/* per chunk row: raw is NULL or converted */
+	char	  **in;				/* the non-NULL raw values, for ir_check_inputs */
+	int		   *in_row;			/* their chunk rows */
+	Datum	   *in_value;
+	int			nin;
+} ChunkCol;
+
+/* A CHECK constraint of the target whose columns are all mapped. */
+typedef struct CheckCon
+{
+	char	   *name;
+	ExprState  *state;
+	int			ncols;
+	int		   *cols;			/* indexes into the pass's ChunkCols */
+	int			ord;			/* reject ordinal: its first mapped column */
+} CheckCon;
+
+/* Everything the type-check pass keeps across chunks. */
+typedef struct TypePass
+{
+	Run		   *run;
+	int			ncols;
+	ChunkCol   *cols;
+	int			nchecks;
+	CheckCon   *checks;
+	int64	   *row_no;			/* per chunk row */
+	int			nrows;
+	EState	   *estate;
+	TupleTableSlot *slot;		/* a row of the target, for CHECK constraints */
+	ChunkCol   *current;		/* column being checked, for the report */
+} TypePass;
+
+/* ir_check_inputs' report: the value at idx of the current column is bad. */
+static void
+report_type_error(int idx, const char *message, void *arg)
+{
+	TypePass   *tp = (TypePass *) arg;
+	Run		   *run = tp->run;
+	ChunkCol   *cc = tp->current;
+	int			r = cc->in_row[idx];
+	IrColumn   *c = &run->m->cols[cc->col];
+	MemoryContext old = MemoryContextSwitchTo(run->keepcxt);
+	char	   *shown = ir_quote_shown(cc->raw[r]);
+	char	   *reason;
+
+	cc->ok[r] = false;
+	/* PostgreSQL's own message; add the value where it does not say it */
+	if (strstr(message, shown) != NULL)
+		reason = psprintf("%s: %s", c->name, message);
+	else
+		reason = psprintf("%s: %s: %s", c->name, message, shown);
+	ir_run_error(run, tp->row_no[r], cc->col + 1, reason);
+
+	if (run->nbad[cc->col] == run->maxbad[cc->col])
+	{
+		run->maxbad[cc->col] = Max(64, run->maxbad[cc->col] * 2);
+		run->bad_rows[cc->col] = repalloc_huge(run->bad_rows[cc->col],
+											   sizeof(int64) * run->maxbad[cc->col]);
+	}
+	run->bad_rows[cc->col][run->nbad[cc->col]++] = tp->row_no[r];
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The target's CHECK constraints whose columns are all mapped, prepared
+ * for evaluation from their stored expressions (never deparsed and parsed
+ * again: no name in them is looked up anew), with the mapped columns they
+ * need added to tp->cols.
+ */
+static void
+prepare_checks(TypePass *tp, Relation rel, int *colpos)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	IrMapping  *m = tp->run->m;
+
+	if (constr == NULL || constr->num_check == 0)
+		return;
+	tp->checks = palloc0(sizeof(CheckCon) * constr->num_check);
+	for (int i = 0; i < constr->num_check; i++)
+	{
+		ConstrCheck *cc = &constr->check[i];
+		Node	   *expr = stringToNode(cc->ccbin);
+		Bitmapset  *attnos = NULL;
+		CheckCon   *con = &tp->checks[tp->nchecks];
+		bool		all_mapped = true;
+		int			a = -1;
+
+		pull_varattnos(expr, 1, &attnos);
+		con->cols = palloc(sizeof(int) * Max(bms_num_members(attnos), 1));
+		con->ord = -1;
+		while ((a = bms_next_member(attnos, a)) >= 0)
+		{
+			AttrNumber	attno = a + FirstLowInvalidHeapAttributeNumber;
+			int			idx = -1;
+
+			for (int c = 0; c < m->ncols; c++)
+				if (m->cols[c].attnum == attno)
+					idx = c;
+			if (idx < 0)
+			{
+				all_mapped = false;
+				break;
+			}
+			if (colpos[idx] < 0)
+			{
+				colpos[idx] = tp->ncols;
+				tp->cols[tp->ncols++].col = idx;
+			}
+			con->cols[con->ncols++] = colpos[idx];
+			if (con->ord < 0 || idx < con->ord)
+				con->ord = idx;
+		}
+		if (!all_mapped || con->ncols == 0)
+			continue;
+		con->name = pstrdup(cc->ccname);
+		con->state = ExecPrepareCheck(list_make1(expr), tp->estate);
+		con->ord++;
+		tp->nchecks++;
+	}
+}
+
+/* A row failed CHECK constraint con: say which values, as the file gave them. */
+static void
+report_check(TypePass *tp, CheckCon *con, int r)
+{
+	Run		   *run = tp->run;
+	MemoryContext old = MemoryContextSwitchTo(run->keepcxt);
+	StringInfoData reason;
+
+	initStringInfo(&reason);
+	for (int k = 0; k < con->ncols; k++)
+	{
+		ChunkCol   *cc = &tp->cols[con->cols[k]];
+
+		appendStringInfo(&reason, "%s%s = %s", k ? ", " : "", run->m->cols[cc->col].name,
+						 cc->raw[r] ? ir_quote_shown(cc->raw[r]) : "NULL");
+	}
+	appendStringInfo(&reason, " violates check constraint \"%s\" of \"%s\"",
+					 con->name, run->m->table);
+	ir_run_error(run, tp->row_no[r], con->ord, reason.data);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Check the rows of one chunk: every value through its type's input
+ * function, then the CHECK constraints on each row whose values all
+ * converted, as the INSERT would (a NULL result passes).
+ */
+static void
+check_chunk(TypePass *tp)
+{
+	IrMapping  *m = tp->run->m;
+	ExprContext *econtext = GetPerTupleExprContext(tp->estate);
+
+	for (int k = 0; k < tp->ncols; k++)
+	{
+		ChunkCol   *cc = &tp->cols[k];
+		IrColumn   *c = &m->cols[cc->col];
+
+		if (!c->checked)
+			continue;
+		tp->current = cc;
+		ir_check_inputs(&cc->input, cc->ioparam, c->typmod, cc->in, cc->nin,
+						cc->in_value, report_type_error, tp);
+		for (int i = 0; i < cc->nin; i++)
+			if (cc->ok[cc->in_row[i]])
+				cc->value[cc->in_row[i]] = cc->in_value[i];
+	}
+	if (tp->nchecks == 0)
+		return;
+	for (int r = 0; r < tp->nrows; r++)
+	{
+		for (int i = 0; i < tp->nchecks; i++)
+		{
+			CheckCon   *con = &tp->checks[i];
+			TupleTableSlot *slot = tp->slot;
+			bool		usable = true;
+
+			for (int k = 0; k < con->ncols && usable; k++)
+				usable = tp->cols[con->cols[k]].ok[r];
+			if (!usable)
+				continue;		/* a bad value already rejects the row */
+			ExecClearTuple(slot);
+			memset(slot->tts_isnull, true, sizeof(bool) * slot->tts_tupleDescriptor->natts);
+			for (int k = 0; k < con->ncols; k++)
+			{
+				ChunkCol   *cc = &tp->cols[con->cols[k]];
+				int			a = m->cols[cc->col].attnum - 1;
+
+				slot->tts_isnull[a] = (cc->raw[r] == NULL);
+				slot->tts_values[a] = cc->raw[r] ? cc->value[r] : (Datum) 0;
+			}
+			ExecStoreVirtualTuple(slot);
+			econtext->ecxt_scantuple = slot;
+			if (!ExecCheck(con->state, econtext))
+				report_check(tp, con, r);
+			ResetExprContext(econtext);
+		}
+	}
+}
+
+/*
+ * A heap scan (no SPI) of the staging rows that parsed at staging, under a
+ * snapshot that sees this transaction's own writes so far; each row comes
+ * with its attributes deformed up to maxatt.
+ */
+typedef struct StageScan
+{
+	Relation	rel;
+	Snapshot	snapshot;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	int			maxatt;
+} StageScan;
+
+static void
+stage_scan_begin(StageScan *ss, Run *run, int maxatt)
+{
+	ss->snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	ss->rel = table_open(ir_stage_table_oid(run->batch->batch_id), AccessShareLock);
+	ss->slot = table_slot_create(ss->rel, NULL);
+	ss->scan = table_beginscan(ss->rel, ss->snapshot, 0, NULL);
+	ss->maxatt = maxatt;
+}
+
+/* The next row in ss->slot and its row_no; false at the end. */
+static bool
+stage_scan_next(StageScan *ss, int64 *row_no)
+{
+	while (table_scan_getnextslot(ss->scan, ForwardScanDirection, ss->slot))
+	{
+		slot_getsomeattrs(ss->slot, ss->maxatt);
+		if (!ss->slot->tts_isnull[IR_STAGE_STATUS - 1])
+			continue;			/* malformed at staging */
+		*row_no = DatumGetInt64(ss->slot->tts_values[0]);
+		return true;
+	}
+	return false;
+}
+
+static void
+stage_scan_end(StageScan *ss)
+{
+	table_endscan(ss->scan);
+	ExecDropSingleTupleTableSlot(ss->slot);
+	table_close(ss->rel, AccessShareLock);
+	UnregisterSnapshot(ss->snapshot);
+}
+
+/* Take row r of the chunk from the staging slot. */
+static void
+load_row(TypePass *tp, TupleTableSlot *slot, int64 row_no)
+{
+	int			r = tp->nrows++;
+
+	tp->row_no[r] = row_no;
+	for (int k = 0; k < tp->ncols; k++)
+	{
+		ChunkCol   *cc = &tp->cols[k];
+		IrColumn   *c = &tp->run->m->cols[cc->col];
+		int			a = IR_STAGE_FIELD(c->src) - 1;
+
+		cc->ok[r] = true;
+		if (slot->tts_isnull[a])
+		{
+			cc->raw[r] = NULL;
+			continue;
+		}
+		cc->raw[r] = TextDatumGetCString(slot->tts_values[a]);
+		if (c->checked)
+		{
+			cc->in[cc->nin] = cc->raw[r];
+			cc->in_row[cc->nin++] = r;
+		}
+		else
+			cc->value[r] = PointerGetDatum(cstring_to_text(cc->raw[r]));	/* text as is */
+	}
+}
+
+/*
+ * One pass over the staging table (a plain heap scan, no SPI): every
+ * non-NULL value of every mapped column that needs it goes through its
+ * type's input function, and every row through the CHECK constraints of
+ * the target whose columns are all mapped, a chunk of rows at a time.
+ * Runs as the caller, as the INSERT would.
+ */
+void
+ir_check_types(Run *run)
+{
+	IrMapping  *m = run->m;
+	TypePass	tp;
+	int		   *colpos = palloc(sizeof(int) * Max(m->ncols, 1));
+	int			maxatt = 0;
+	StageScan	ss;
+	int64		row_no;
+	MemoryContext chunkcxt;
+	MemoryContext oldcxt;
+	Relation	rel;
+
+	memset(&tp, 0, sizeof(tp));
+	tp.run = run;
+	tp.cols = palloc0(sizeof(ChunkCol) * Max(m->ncols, 1));
+	run->bad_rows = palloc0(sizeof(int64 *) * m->ncols);
+	run->nbad = palloc0(sizeof(int) * m->ncols);
+	run->maxbad = palloc0(sizeof(int) * m->ncols);
+	for (int i = 0; i < m->ncols; i++)
+	{
+		colpos[i] = -1;
+		run->bad_rows[i] = palloc(sizeof(int64));
+		run->maxbad[i] = 1;
+		if (!m->cols[i].checked)
+			continue;
+		colpos[i] = tp.ncols;
+		tp.cols[tp.ncols++].col = i;
+	}
+	tp.estate = CreateExecutorState();
+	rel = relation_open(m->relid, AccessShareLock);
+	prepare_checks(&tp, rel, colpos);
+	if (tp.ncols == 0)
+	{
+		relation_close(rel, NoLock);
+		FreeExecutorState(tp.estate);
+		return;
+	}
+	tp.slot = MakeSingleTupleTableSlot(RelationGetDescr(rel), &TTSOpsVirtual);
+	tp.row_no = palloc(sizeof(int64) * TYPE_FETCH);
+	for (int k = 0; k < tp.ncols; k++)
+	{
+		ChunkCol   *cc = &tp.cols[k];
+		IrColumn   *c = &m->cols[cc->col];
+
+		if (c->checked)
+		{
+			Oid			infunc;
+
+			getTypeInputInfo(c->typid, &infunc, &cc->ioparam);
+			fmgr_info(infunc, &cc->input);
+		}
+		cc->raw = palloc(sizeof(char *) * TYPE_FETCH);
+		cc->value = palloc(sizeof(Datum) * TYPE_FETCH);
+		cc->ok = palloc(sizeof(bool) * TYPE_FETCH);
+		cc->in = palloc(sizeof(char *) * TYPE_FETCH);
+		cc->in_row = palloc(sizeof(int) * TYPE_FETCH);
+		cc->in_value = palloc(sizeof(Datum) * TYPE_FETCH);
+		maxatt = Max(maxatt, IR_STAGE_FIELD(c->src));
+	}
+	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "import_rollback type checks",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	stage_scan_begin(&ss, run, maxatt);
+	while (stage_scan_next(&ss, &row_no))
+	{
+		bool		full;
+
+		oldcxt = MemoryContextSwitchTo(chunkcxt);
+		load_row(&tp, ss.slot, row_no);
+		full = (tp.nrows == TYPE_FETCH);
+		if (full)
+			check_chunk(&tp);
+		MemoryContextSwitchTo(oldcxt);
+		if (full)
+		{
+			MemoryContextReset(chunkcxt);
+			tp.nrows = 0;
+			for (int k = 0; k < tp.ncols; k++)
+				tp.cols[k].nin = 0;
+		}
+	}
+	oldcxt = MemoryContextSwitchTo(chunkcxt);
+	check_chunk(&tp);
+	MemoryContextSwitchTo(oldcxt);
+	stage_scan_end(&ss);
+	MemoryContextDelete(chunkcxt);
+	ExecDropSingleTupleTableSlot(tp.slot);
+	FreeExecutorState(tp.estate);
+	relation_close(rel, NoLock);
+}
+
+/*
+ * Duplicate prefilter.  Grouping a million distinct keys costs more than
+ * the rest of validation, yet a duplicate is rare.  One more heap pass
+ * hashes each row's values of a column set with the types' own extended
+ * hash functions (those of the hash opclass GROUP BY uses, so equal values
+ * hash equally) and keeps the rows whose 64-bit hash is not unique: every
+ * true duplicate is among them, and the SQL check groups only those.
+ */
+typedef struct RowHash
+{
+	uint64		hash;
+	int64		row_no;
+} RowHash;
+
+/* sort_row_hash(): a qsort specialized for RowHash, comparing inline */
+#define ST_SORT sort_row_hash
+#define ST_ELEMENT_TYPE RowHash
+#define ST_COMPARE(a, b) ((a)->hash < (b)->hash ? -1 : (a)->hash > (b)->hash ? 1 : 0)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * Rows that may share a value of cols, as a bigint[] parameter; "" when
+ * none can; NULL when some type has no hash support or collates other
+ * than the staging text does (then every row is grouped).
+ */
+char *
+ir_duplicate_candidates(Run *run, List *cols)
+{
+	int			n = list_length(cols);
+	IrColumn  **c = palloc(sizeof(IrColumn *) * n);
+	FmgrInfo   *input = palloc0(sizeof(FmgrInfo) * n);
+	Oid		   *ioparam = palloc0(sizeof(Oid) * n);
+	FmgrInfo   *hash = palloc0(sizeof(FmgrInfo) * n);
+	Oid		   *coll = palloc0(sizeof(Oid) * n);
+	int64	  **bad = palloc0(sizeof(int64 *) * n);
+	int			maxatt = 0;
+	RowHash    *rows;
+	int64		nrows = 0;
+	int64		maxrows = 1024;
+	Datum	   *cand;
+	int			ncand = 0;
+	StageScan	ss;
+	int64		row_no;
+	MemoryContext rowcxt;
+	MemoryContext oldcxt;
+	ListCell   *lc;
+	int			i = 0;
+
+	foreach(lc, cols)
+	{
+		TypeCacheEntry *tce;
+		int			idx;
+		Oid			infunc;
+		Oid			typid;
+
+		c[i] = lfirst(lc);
+		idx = (int) (c[i] - run->m->cols);
+		typid = c[i]->checked ? c[i]->typid : TEXTOID;
+		tce = lookup_type_cache(typid, TYPECACHE_HASH_EXTENDED_PROC_FINFO);
+		if (!OidIsValid(tce->hash_extended_proc))
+			return NULL;
+		/* the SQL compares under the staging text's collation, the default */
+		if (OidIsValid(tce->typcollation) && tce->typcollation != DEFAULT_COLLATION_OID)
+			return NULL;
+		coll[i] = OidIsValid(tce->typcollation) ? DEFAULT_COLLATION_OID : InvalidOid;
+		fmgr_info_copy(&hash[i], &tce->hash_extended_proc_finfo, CurrentMemoryContext);
+		if (c[i]->checked)
+		{
+			getTypeInputInfo(typid, &infunc, &ioparam[i]);
+			fmgr_info(infunc, &input[i]);
+			/* cells that failed their check are NULL to the SQL: skip them */
+			if (run->nbad[idx] > 0)
+			{
+				bad[i] = palloc(sizeof(int64) * run->nbad[idx]);
+				memcpy(bad[i], run->bad_rows[idx], sizeof(int64) * run->nbad[idx]);
+				qsort(bad[i], run->nbad[idx], sizeof(int64), cmp_int64);
+			}
+		}
+		maxatt = Max(maxatt, IR_STAGE_FIELD(c[i]->src));
+		i++;
+	}
+
+	rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowHash) * maxrows);
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "import_rollback duplicate hashes",
+								   ALLOCSET_DEFAULT_SIZES);
+	stage_scan_begin(&ss, run, maxatt);
+	while (stage_scan_next(&ss, &row_no))
+	{
+		TupleTableSlot *slot = ss.slot;
+		uint64		h = 0;
+		bool		skip = false;
+
+		oldcxt = MemoryContextSwitchTo(rowcxt);
+		for (i = 0; i < n; i++)
+		{
+			int			a = IR_STAGE_FIELD(c[i]->src) - 1;
+			int			idx = (int) (c[i] - run->m->cols);
+			Datum		v = slot->tts_values[a];
+
+			if (slot->tts_isnull[a])
+			{
+				skip = true;	/* a NULL part: never a duplicate */
+				break;
+			}
+			if (c[i]->checked)
+			{
+				if (bad[i] && bsearch(&row_no, bad[i], run->nbad[idx], sizeof(int64), cmp_int64))
+				{
+					skip = true;
+					break;
+				}
+				v = InputFunctionCall(&input[i], TextDatumGetCString(v), ioparam[i],
+									  c[i]->typmod);
+			}
+			h = hash_combine64(h, DatumGetUInt64(FunctionCall2Coll(&hash[i], coll[i], v,
+																   UInt64GetDatum(0))));
+		}
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(rowcxt);
+		if (skip)
+			continue;
+		if (nrows == maxrows)
+		{
+			maxrows *= 2;
+			rows = repalloc_huge(rows, sizeof(RowHash) * maxrows);
+		}
+		rows[nrows].hash = h;
+		rows[nrows].row_no = row_no;
+		nrows++;
+	}
+	stage_scan_end(&ss);
+	MemoryContextDelete(rowcxt);
+
+	sort_row_hash(rows, nrows);
+	cand = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(Datum) * Max(nrows, 1));
+	for (int64 r = 0; r < nrows; r++)
+		if ((r > 0 && rows[r - 1].hash == rows[r].hash) ||
+			(r + 1 < nrows && rows[r + 1].hash == rows[r].hash))
+			cand[ncand++] = Int64GetDatum(rows[r].row_no);
+	pfree(rows);
+	if (ncand == 0)
+		return "";
+	return ir_run_param(run, INT8ARRAYOID,
+					 PointerGetDatum(construct_array(cand, ncand, INT8OID, 8,
+													 true, TYPALIGN_DOUBLE)));
+}

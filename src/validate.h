@@ -1,0 +1,121 @@
+/*-------------------------------------------------------------------------
+ *
+ * validate.h
+ *	  One validation run, as its parts share it: validate.c runs it and
+ *	  decides the hard stops, rules.c reads the rules, typecheck.c makes
+ *	  the passes in C over staging, rowcheck.c builds the set-based checks,
+ *	  mapcheck.c compares incoming values with live ones.  Private to
+ *	  these files.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef IR_VALIDATE_H
+#define IR_VALIDATE_H
+
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+#include "mapping.h"
+#include "storage.h"
+
+/* Longest piece of a value quoted in a reason. */
+#define VALUE_SHOWN 200
+
+/* Type-check pass: rows per chunk of checks. */
+#define TYPE_FETCH 1000
+
+/* Mapping check: values sampled per side, and fewest live values to judge. */
+#define SHAPE_SAMPLE 1000
+#define SHAPE_MIN_LIVE 20
+
+typedef enum MappingCheck
+{
+	MC_STOP,
+	MC_WARN,
+	MC_OFF
+} MappingCheck;
+
+/* A column rule: pattern, format, allowed or reference. */
+typedef struct ColumnRule
+{
+	IrColumn   *col;
+	char	   *arg;			/* regex, format name, or schema.table.column */
+	Datum		values;			/* allowed: text[] */
+	Oid			ref_relid;		/* reference: the table, resolved by the caller */
+	char	   *ref_column;
+	Oid			ref_eqop;		/* reference: how values compare with it */
+} ColumnRule;
+
+typedef struct Rules
+{
+	double		max_reject_ratio;
+	int64		max_reject_count;	/* -1: none */
+	double		max_touch_ratio;	/* < 0: none */
+	int64		expect_rows;	/* -1: none */
+	MappingCheck mapping_check;
+	List	   *required;		/* IrColumn * (mapped) */
+	List	   *required_missing;	/* char * (target columns not in file) */
+	List	   *unique_sets;	/* List of IrColumn * per set */
+	List	   *patterns;		/* ColumnRule * */
+	List	   *formats;
+	List	   *allowed;
+	List	   *references;
+} Rules;
+
+/* Everything one validation run builds up. */
+typedef struct Run
+{
+	IrBatch    *batch;
+	IrMapping  *m;
+	Rules		rules;
+	char	   *mode;
+	char	   *stage;			/* qualified staging table */
+	/* type errors found in C: row, column ordinal, reason */
+	int64	   *err_row;
+	int		   *err_ord;
+	char	  **err_msg;
+	int			nerr;
+	int			maxerr;
+	/* per mapped column: rows whose value failed its type check */
+	int64	  **bad_rows;
+	int		   *nbad;
+	int		   *maxbad;
+	/* SQL under construction */
+	StringInfoData sql;
+	int			nparams;
+	Oid			paramtypes[FUNC_MAX_ARGS];
+	Datum		paramvalues[FUNC_MAX_ARGS];
+	List	   *stops;			/* char *, in keepcxt */
+	List	   *notes;			/* char *, in keepcxt */
+	MemoryContext keepcxt;		/* outlives the SPI connection */
+} Run;
+
+
+/* collect.c: what a run collects */
+extern void ir_run_stop(Run *run, const char *msg);
+extern void ir_run_error(Run *run, int64 row_no, int ord, char *msg);
+extern char *ir_run_param(Run *run, Oid type, Datum value);
+extern char *ir_run_lit(const char *s);
+extern char *ir_run_shown(const char *expr);
+extern char *ir_run_double(double d);
+extern char *ir_quote_shown(const char *value);
+
+/* rules.c */
+extern void ir_parse_rules(Run *run, Jsonb *options);
+
+/* typecheck.c */
+extern void ir_check_types(Run *run);
+extern char *ir_duplicate_candidates(Run *run, List *cols);
+
+/* rowcheck.c */
+extern char *ir_bad_cells_param(Run *run);
+extern char *ir_typed_or_null(Run *run, int i, const char *bad);
+extern void ir_row_checks(Run *run, char **typed);
+extern void ir_duplicate_check(Run *run, List *cols, char **typed, bool is_key);
+extern void ir_existence_checks(Run *run, char **typed);
+extern char *ir_run_key_match(Run *run, char **typed);
+
+/* mapcheck.c */
+extern void ir_mapping_check(Run *run, int64 rows_total);
+
+#endif							/* IR_VALIDATE_H */
