@@ -7,10 +7,13 @@ EXTENSION   = import_rollback
 EXTVERSION  = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTENSION).control)
 
 MODULE_big  = import_rollback
-OBJS        = src/import_rollback.o src/compat.o src/catalog.o src/stage.o \
-              src/mapping.o src/validate.o src/review.o src/changelog.o \
-              src/apply.o src/rollback.o src/reports.o src/sqlgen.o src/exec.o src/state.o src/options.o src/storage.o src/target.o src/drill.o \
-              src/rules.o src/typecheck.o src/rowcheck.o src/mapcheck.o src/collect.o
+OBJS        = src/import_rollback.o \
+              src/stage.o src/validate.o src/rules.o src/typecheck.o src/rowcheck.o \
+              src/mapcheck.o src/collect.o src/review.o src/apply.o src/rollback.o \
+              src/drill.o src/reports.o \
+              src/catalog.o src/target.o src/mapping.o src/changelog.o \
+              src/storage.o \
+              src/options.o src/state.o src/sqlgen.o src/exec.o src/convert.o src/compat.o
 # every install and upgrade script: $(EXTENSION)--X.Y.Z.sql and --A--B.sql
 DATA        = $(wildcard $(EXTENSION)--*.sql)
 PGFILEDESC  = "import_rollback - tracked, reversible file imports"

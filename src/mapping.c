@@ -2,21 +2,13 @@
  *
  * mapping.c
  *	  How a batch's file columns map onto its target: resolving the
- *	  mapping (explicit, or same-name case-insensitively), the typed SQL
- *	  expression of each mapped column, the ir_cast() conversion those
- *	  expressions use, and lending the caller read access to a staging
- *	  table for the duration of one operation.
- *
- * Typed values are produced by each type's own input function with the
- * column's typmod, exactly as an INSERT of the text would, never by an
- * explicit cast (which would silently truncate varchar(n) and round
- * numeric(p,s)).
+ *	  mapping (explicit, or same-name case-insensitively) and the SQL
+ *	  fragments over mapped columns: each column's typed expression (an
+ *	  ir_cast() call, see convert.c), "differs" and key matches.
  *
  * Operations that read the target (validation, review, apply) run their
- * SQL as the caller, so its privileges and row security apply; the caller
- * gets SELECT (and, for validation, UPDATE of status and errors) on the
- * batch's staging table only inside the current transaction, granted and
- * revoked by the extension owner around the operation.
+ * SQL as the caller, so its privileges and row security apply; the read
+ * access to the staging table they need is lent by storage.c.
  *
  *-------------------------------------------------------------------------
  */
@@ -46,54 +38,6 @@
 #include "storage.h"
 #include "target.h"
 
-PG_FUNCTION_INFO_V1(ir_cast);
-PG_FUNCTION_INFO_V1(ir_text);
-
-/* Per-call cache of ir_cast's input function. */
-typedef struct CastCache
-{
-	Oid			typid;
-	int32		typmod;
-	Oid			typioparam;
-	FmgrInfo	input;
-} CastCache;
-
-/*
- * ir_cast(value text, target anyelement) RETURNS anyelement
- *
- * Converts value with the input function of target's type and typmod
- * (target is normally NULL::sometype(typmod)).  NULL in, NULL out.
- */
-Datum
-ir_cast(PG_FUNCTION_ARGS)
-{
-	CastCache  *cache = (CastCache *) fcinfo->flinfo->fn_extra;
-	char	   *str;
-
-	if (cache == NULL)
-	{
-		Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 1);
-		int32		typmod = -1;
-		Oid			infunc;
-		Node	   *expr = fcinfo->flinfo->fn_expr;
-
-		if (!OidIsValid(typid))
-			elog(ERROR, "could not determine the target type of ir_cast");
-		if (expr && IsA(expr, FuncExpr) && list_length(((FuncExpr *) expr)->args) == 2)
-			typmod = exprTypmod(lsecond(((FuncExpr *) expr)->args));
-		cache = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(CastCache));
-		cache->typid = typid;
-		cache->typmod = typmod;
-		getTypeInputInfo(typid, &infunc, &cache->typioparam);
-		fmgr_info_cxt(infunc, &cache->input, fcinfo->flinfo->fn_mcxt);
-		fcinfo->flinfo->fn_extra = cache;
-	}
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	str = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	return InputFunctionCall(&cache->input, str, cache->typioparam, cache->typmod);
-}
-
 static int
 find_source(IrMapping *m, const char *key)
 {
@@ -101,33 +45,6 @@ find_source(IrMapping *m, const char *key)
 		if (strcmp(m->source_keys[i], key) == 0)
 			return i + 1;
 	return 0;
-}
-
-/*
- * ir_text(value anyelement) RETURNS text
- *
- * The value as its type's output function writes it, as a report shows
- * it: never through a cast, which a type's owner could have created.
- */
-Datum
-ir_text(PG_FUNCTION_ARGS)
-{
-	FmgrInfo   *out = (FmgrInfo *) fcinfo->flinfo->fn_extra;
-
-	if (out == NULL)
-	{
-		Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, 0);
-		Oid			outfunc;
-		bool		varlena;
-
-		if (!OidIsValid(typid))
-			elog(ERROR, "could not determine the argument type of ir_text");
-		getTypeOutputInfo(typid, &outfunc, &varlena);
-		out = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(FmgrInfo));
-		fmgr_info_cxt(outfunc, out, fcinfo->flinfo->fn_mcxt);
-		fcinfo->flinfo->fn_extra = out;
-	}
-	PG_RETURN_TEXT_P(cstring_to_text(OutputFunctionCall(out, PG_GETARG_DATUM(0))));
 }
 
 /* Fill in a mapped column from the target's attribute. */
@@ -164,6 +81,126 @@ check_writable(Relation rel, Form_pg_attribute att)
 				 errhint("Leave it out of the mapping; it is assigned on insert.")));
 }
 
+/* The explicit "mapping" option: file column -> target column. */
+static void
+map_explicit(IrMapping *m, Relation rel, JsonbValue *mapping)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	JsonbIterator *it = JsonbIteratorInit(mapping->val.binary.data);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *colname;
+		AttrNumber	attnum;
+		int			src;
+
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		colname = pnstrdup(v.val.string.val, v.val.string.len);
+		src = find_source(m, key);
+		if (src == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("mapping names column \"%s\", which is not in the file", key),
+					 errhint("The file's columns are listed in import_rollback.batch_column; "
+							 "empty or repeated headers go by column<N>.")));
+		attnum = get_attnum(m->relid, colname);
+		if (attnum <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" does not exist",
+							colname, m->table),
+					 errdetail("The mapping maps file column \"%s\" to it.", key)));
+		for (int i = 0; i < m->ncols; i++)
+			if (m->cols[i].attnum == attnum)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("mapping maps both \"%s\" and \"%s\" to column \"%s\"",
+								m->cols[i].src_key, key, colname)));
+		check_writable(rel, TupleDescAttr(desc, attnum - 1));
+		set_column(m, &m->cols[m->ncols++], TupleDescAttr(desc, attnum - 1), src);
+	}
+}
+
+/*
+ * No mapping: each writable target column takes the file column of the
+ * same name, or else the one name that matches it case-insensitively.
+ */
+static void
+map_by_name(IrMapping *m, TupleDesc desc)
+{
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		int			exact = 0;
+		int			folded = 0;
+		int			nfolded = 0;
+		int			second = 0;
+
+		if (att->attisdropped || att->attgenerated ||
+			att->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
+			continue;
+		for (int i = 0; i < m->nsource; i++)
+		{
+			if (strcmp(m->source_keys[i], NameStr(att->attname)) == 0)
+				exact = i + 1;
+			else if (pg_strcasecmp(m->source_keys[i], NameStr(att->attname)) == 0)
+			{
+				if (nfolded++ == 0)
+					folded = i + 1;
+				else if (second == 0)
+					second = i + 1;
+			}
+		}
+		if (!exact && nfolded > 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_AMBIGUOUS_COLUMN),
+					 errmsg("file columns \"%s\" and \"%s\" both match column \"%s\"",
+							m->source_keys[folded - 1], m->source_keys[second - 1],
+							NameStr(att->attname)),
+					 errhint("Pass a \"mapping\" that says which one to import.")));
+		if (exact || folded)
+			set_column(m, &m->cols[m->ncols++], att, exact ? exact : folded);
+	}
+}
+
+/* The key columns, each with its mapped column (-1: not mapped) and equality. */
+static void
+map_keys(IrMapping *m, List *key_columns)
+{
+	int			n = Max(list_length(key_columns), 1);
+	ListCell   *lc;
+
+	m->nkeys = list_length(key_columns);
+	m->key_names = palloc(sizeof(char *) * n);
+	m->key_col = palloc(sizeof(int) * n);
+	m->key_eqop = palloc(sizeof(Oid) * n);
+	foreach(lc, key_columns)
+	{
+		int			k = foreach_current_index(lc);
+
+		m->key_names[k] = lfirst(lc);
+		m->key_col[k] = -1;
+		for (int i = 0; i < m->ncols; i++)
+		{
+			if (strcmp(m->cols[i].name, m->key_names[k]) == 0)
+			{
+				m->key_col[k] = i;
+				m->cols[i].is_key = true;
+			}
+		}
+	}
+	ir_key_eq_operators(m->relid, m->nkeys, m->key_names, m->key_eqop);
+}
+
 /*
  * Resolve the mapping of a batch onto its target: options.mapping when
  * given (the whole mapping), else every file column whose key equals a
@@ -179,8 +216,6 @@ ir_mapping_resolve(const IrBatch *batch, Jsonb *options, List *key_columns)
 	Relation	rel = relation_open(batch->target_relid, AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
 	JsonbValue *mapping = ir_option(options, "mapping");
-	ListCell   *lc;
-	int			k;
 
 	m->relid = batch->target_relid;
 	m->table = pstrdup(RelationGetRelationName(rel));
@@ -190,116 +225,15 @@ ir_mapping_resolve(const IrBatch *batch, Jsonb *options, List *key_columns)
 	m->cols = palloc0(sizeof(IrColumn) * Max(desc->natts, 1));
 
 	if (mapping != NULL)
-	{
-		JsonbIterator *it = JsonbIteratorInit(mapping->val.binary.data);
-		JsonbValue	v;
-		JsonbIteratorToken tok;
-		char	   *key = NULL;
-
-		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-		{
-			char	   *colname;
-			AttrNumber	attnum;
-			int			src;
-
-			if (tok == WJB_KEY)
-			{
-				key = pnstrdup(v.val.string.val, v.val.string.len);
-				continue;
-			}
-			if (tok != WJB_VALUE)
-				continue;
-			colname = pnstrdup(v.val.string.val, v.val.string.len);
-			src = find_source(m, key);
-			if (src == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("mapping names column \"%s\", which is not in the file", key),
-						 errhint("The file's columns are listed in import_rollback.batch_column; "
-								 "empty or repeated headers go by column<N>.")));
-			attnum = get_attnum(m->relid, colname);
-			if (attnum <= 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("column \"%s\" of relation \"%s\" does not exist",
-								colname, m->table),
-						 errdetail("The mapping maps file column \"%s\" to it.", key)));
-			for (int i = 0; i < m->ncols; i++)
-				if (m->cols[i].attnum == attnum)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("mapping maps both \"%s\" and \"%s\" to column \"%s\"",
-									m->cols[i].src_key, key, colname)));
-			check_writable(rel, TupleDescAttr(desc, attnum - 1));
-			set_column(m, &m->cols[m->ncols++], TupleDescAttr(desc, attnum - 1), src);
-		}
-	}
+		map_explicit(m, rel, mapping);
 	else
-	{
-		for (int a = 0; a < desc->natts; a++)
-		{
-			Form_pg_attribute att = TupleDescAttr(desc, a);
-			int			exact = 0;
-			int			folded = 0;
-			int			nfolded = 0;
-			int			second = 0;
-
-			if (att->attisdropped || att->attgenerated ||
-				att->attidentity == ATTRIBUTE_IDENTITY_ALWAYS)
-				continue;
-			for (int i = 0; i < m->nsource; i++)
-			{
-				if (strcmp(m->source_keys[i], NameStr(att->attname)) == 0)
-					exact = i + 1;
-				else if (pg_strcasecmp(m->source_keys[i], NameStr(att->attname)) == 0)
-				{
-					if (nfolded++ == 0)
-						folded = i + 1;
-					else if (second == 0)
-						second = i + 1;
-				}
-			}
-			if (!exact && nfolded > 1)
-				ereport(ERROR,
-						(errcode(ERRCODE_AMBIGUOUS_COLUMN),
-						 errmsg("file columns \"%s\" and \"%s\" both match column \"%s\"",
-								m->source_keys[folded - 1], m->source_keys[second - 1],
-								NameStr(att->attname)),
-						 errhint("Pass a \"mapping\" that says which one to import.")));
-			if (exact || folded)
-				set_column(m, &m->cols[m->ncols++], att, exact ? exact : folded);
-		}
-	}
-
+		map_by_name(m, desc);
 	if (m->ncols == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no column of the file maps to a column of \"%s\"", m->table),
 				 errhint("Name the columns to import in the \"mapping\" option.")));
-
-	/* key columns */
-	m->nkeys = list_length(key_columns);
-	m->key_names = palloc(sizeof(char *) * Max(m->nkeys, 1));
-	m->key_col = palloc(sizeof(int) * Max(m->nkeys, 1));
-	m->key_eqop = palloc(sizeof(Oid) * Max(m->nkeys, 1));
-	k = 0;
-	foreach(lc, key_columns)
-	{
-		char	   *name = lfirst(lc);
-
-		m->key_names[k] = name;
-		m->key_col[k] = -1;
-		for (int i = 0; i < m->ncols; i++)
-		{
-			if (strcmp(m->cols[i].name, name) == 0)
-			{
-				m->key_col[k] = i;
-				m->cols[i].is_key = true;
-			}
-		}
-		k++;
-	}
-	ir_key_eq_operators(m->relid, m->nkeys, m->key_names, m->key_eqop);
+	map_keys(m, key_columns);
 	m->scan = ir_sql_scan(m->relid);
 	relation_close(rel, NoLock);
 	return m;
