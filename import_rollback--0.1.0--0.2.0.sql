@@ -36,6 +36,12 @@ UPDATE import_rollback.tracked_table t SET target_relid = c.oid
  WHERE n.nspname OPERATOR(pg_catalog.=) t.target_schema AND c.relname OPERATOR(pg_catalog.=) t.target_table;
 CREATE UNIQUE INDEX tracked_table_relid_idx ON import_rollback.tracked_table (target_relid);
 
+-- Retention (ir_purge) and large-object staging.
+ALTER TABLE import_rollback.batch ADD COLUMN purged_at timestamptz;
+ALTER TABLE import_rollback.batch DROP CONSTRAINT batch_load_method_check,
+  ADD CONSTRAINT batch_load_method_check
+      CHECK (load_method IN ('data', 'file', 'client', 'large_object'));
+
 CREATE OR REPLACE VIEW @extschema@.ir_batches WITH (security_barrier) AS
 SELECT b.batch_id,
        pg_catalog.format('%I.%I', COALESCE(n.nspname, b.target_schema),
@@ -62,7 +68,8 @@ SELECT b.batch_id,
        b.staged_at,
        b.validated_at,
        b.applied_at,
-       b.ended_at
+       b.ended_at,
+       b.purged_at
   FROM import_rollback.batch b
   LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) b.target_relid
   LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
@@ -80,3 +87,38 @@ AS 'MODULE_PATHNAME', 'ir_dropped'
 LANGUAGE C;
 CREATE EVENT TRIGGER import_rollback_dropped ON sql_drop
     EXECUTE FUNCTION import_rollback.ir_dropped();
+
+--
+-- 0.2.0: files of any size, filtered reports, retention
+--
+
+CREATE FUNCTION @extschema@.ir_stage_large_object(target regclass, source_name text, loid oid,
+                                                  options jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ir_stage_large_object'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_stage_large_object(regclass, text, oid, jsonb)
+    IS 'create a batch for target and stage a CSV file uploaded as a large object raw into it';
+
+CREATE FUNCTION @extschema@.ir_changes(batch bigint, record_key jsonb)
+RETURNS TABLE(change_id bigint, row_no bigint, action text, record_key jsonb,
+              old_values jsonb, new_values jsonb)
+AS 'MODULE_PATHNAME', 'ir_changes'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_changes(bigint, jsonb)
+    IS 'every write of a batch to one record, by its key';
+
+CREATE FUNCTION @extschema@.ir_rollback_preview(batch bigint, status text)
+RETURNS TABLE(record_key jsonb, action text, status text, column_name text,
+              batch_value text, current_value text, changed_by_batch bigint)
+AS 'MODULE_PATHNAME', 'ir_rollback_preview'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_rollback_preview(bigint, text)
+    IS 'the fields of the rollback preview with one status: restorable, conflict or gone';
+
+CREATE FUNCTION @extschema@.ir_purge(older_than interval, options jsonb DEFAULT '{}')
+RETURNS TABLE(batch_id bigint, state text, freed_bytes bigint)
+AS 'MODULE_PATHNAME', 'ir_purge'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_purge(interval, jsonb)
+    IS 'drop the staging tables and change logs of batches ended (or left unfinished) that long ago';

@@ -32,7 +32,7 @@ CREATE TABLE import_rollback.batch (
     source_bytes    bigint,
     source_sha256   bytea,
     load_method     text NOT NULL
-                    CHECK (load_method IN ('data', 'file', 'client')),
+                    CHECK (load_method IN ('data', 'file', 'client', 'large_object')),
     options         jsonb NOT NULL,
     key_columns     name[] NOT NULL,
     state           text NOT NULL
@@ -57,7 +57,8 @@ CREATE TABLE import_rollback.batch (
     log_types       text[],             -- their types when it was applied
     change_count    bigint,             -- writes logged so far
     rollback_leftovers bigint,          -- records a "skip" rollback left some of its writes in
-    target_relid    regclass            -- the target itself; NULL once it is dropped
+    target_relid    regclass,           -- the target itself; NULL once it is dropped
+    purged_at       timestamptz         -- when ir_purge() dropped its staging table and log
 );
 CREATE INDEX batch_target_idx
     ON import_rollback.batch (target_schema, target_table, source_sha256);
@@ -188,7 +189,8 @@ SELECT b.batch_id,
        b.staged_at,
        b.validated_at,
        b.applied_at,
-       b.ended_at
+       b.ended_at,
+       b.purged_at
   FROM import_rollback.batch b
   LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) b.target_relid
   LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
@@ -362,3 +364,38 @@ AS 'MODULE_PATHNAME', 'ir_dropped'
 LANGUAGE C;
 CREATE EVENT TRIGGER import_rollback_dropped ON sql_drop
     EXECUTE FUNCTION import_rollback.ir_dropped();
+
+--
+-- 0.2.0: files of any size, filtered reports, retention
+--
+
+CREATE FUNCTION @extschema@.ir_stage_large_object(target regclass, source_name text, loid oid,
+                                                  options jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ir_stage_large_object'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_stage_large_object(regclass, text, oid, jsonb)
+    IS 'create a batch for target and stage a CSV file uploaded as a large object raw into it';
+
+CREATE FUNCTION @extschema@.ir_changes(batch bigint, record_key jsonb)
+RETURNS TABLE(change_id bigint, row_no bigint, action text, record_key jsonb,
+              old_values jsonb, new_values jsonb)
+AS 'MODULE_PATHNAME', 'ir_changes'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_changes(bigint, jsonb)
+    IS 'every write of a batch to one record, by its key';
+
+CREATE FUNCTION @extschema@.ir_rollback_preview(batch bigint, status text)
+RETURNS TABLE(record_key jsonb, action text, status text, column_name text,
+              batch_value text, current_value text, changed_by_batch bigint)
+AS 'MODULE_PATHNAME', 'ir_rollback_preview'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_rollback_preview(bigint, text)
+    IS 'the fields of the rollback preview with one status: restorable, conflict or gone';
+
+CREATE FUNCTION @extschema@.ir_purge(older_than interval, options jsonb DEFAULT '{}')
+RETURNS TABLE(batch_id bigint, state text, freed_bytes bigint)
+AS 'MODULE_PATHNAME', 'ir_purge'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_purge(interval, jsonb)
+    IS 'drop the staging tables and change logs of batches ended (or left unfinished) that long ago';

@@ -55,6 +55,33 @@ SELECT ir_stage_begin('customers', 'abandoned.csv', ARRAY['id']) AS b4 \gset
 SELECT ir_cancel(:b4, 'upload abandoned');
 SELECT state FROM ir_batches WHERE batch_id IN (:b3, :b4) ORDER BY batch_id;
 
+-- a COPY that failed (or never ran) does not pass for an empty file: with
+-- the size declared, finishing with no rows fails the batch with a WARNING
+-- (the batch and its events are kept; the grant is taken back as for any
+-- finished upload, see privileges)
+SELECT ir_stage_begin('customers', 'lost.csv', ARRAY['id', 'name', 'email'], '{"bytes": 70}') AS b6 \gset
+SELECT replace(:'copy_short', 'stage_' || :b, 'stage_' || :b6) AS copy_short6 \gset
+:copy_short6 ;
+SELECT ir_stage_finish(:b6) AS rows;
+SELECT state, rows_total, last_error FROM ir_batches WHERE batch_id = :b6;
+SELECT from_state, to_state, detail FROM ir_batch_events WHERE batch_id = :b6 ORDER BY event_id;
+SELECT * FROM ir_validate(:b6);
+\echo :SQLSTATE
+-- rows that contradict a declared expect_rows fail it too; matching ones stage
+SELECT ir_stage_begin('customers', 'counted.csv', ARRAY['id', 'name', 'email'], '{"expect_rows": 5}') AS b7 \gset
+SELECT replace(:'copy_upload', 'stage_' || :b, 'stage_' || :b7) AS copy_upload7 \gset
+:copy_upload7 ;
+SELECT ir_stage_finish(:b7) AS rows;
+SELECT state, rows_total, last_error FROM ir_batches WHERE batch_id = :b7;
+SELECT count(*) AS rows_in_file FROM import_rollback.stage_:b7;
+SELECT ir_stage_begin('customers', 'counted.csv', ARRAY['id', 'name', 'email'],
+       format('{"expect_rows": %s, "bytes": 70}', (SELECT count(*) FROM import_rollback.stage_:b7))::jsonb) AS b8 \gset
+SELECT replace(:'copy_upload', 'stage_' || :b, 'stage_' || :b8) AS copy_upload8 \gset
+:copy_upload8 ;
+SELECT ir_stage_finish(:b8) AS rows;
+SELECT state, rows_total, last_error FROM ir_batches WHERE batch_id = :b8;
+SELECT ir_cancel(:b8, 'test');
+
 -- bad column lists
 SELECT ir_stage_begin('customers', 'x.csv', '{}');
 \echo :SQLSTATE

@@ -46,6 +46,7 @@
 
 #include "catalog.h"
 #include "changelog.h"
+#include "errors.h"
 #include "exec.h"
 #include "mapping.h"
 #include "ops.h"
@@ -183,7 +184,7 @@ check_update_targets(IrBatch *batch, IrMapping *m)
 	missing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	if (missing > 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				(errcode(ERRCODE_IR_TARGET_CHANGED),
 				 errmsg_plural(INT64_FORMAT " record of batch " INT64_FORMAT " no longer exists in %s",
 							   INT64_FORMAT " records of batch " INT64_FORMAT " no longer exist in %s",
 							   missing, missing, batch->batch_id, m->table),
@@ -193,7 +194,8 @@ check_update_targets(IrBatch *batch, IrMapping *m)
 
 /*
  * Apply a locked batch (validating it first when it is only staged).
- * Fills res; the batch ends "applied".
+ * Fills res; the batch ends "applied" (or "failed", with zero counts,
+ * when a crash emptied its UNLOGGED staging table).
  */
 void
 ir_apply_batch(IrBatch *batch, IrApplyResult *res)
@@ -207,6 +209,10 @@ ir_apply_batch(IrBatch *batch, IrApplyResult *res)
 	int64		written = 0;
 	ErrorContextCallback errcallback;
 
+	memset(res, 0, sizeof(*res));
+	res->batch_id = batch->batch_id;
+	if (ir_batch_fail_lost_staging(batch))
+		return;
 	if (batch->state == IR_STAGED)
 	{
 		IrValidation v;
@@ -246,6 +252,7 @@ ir_apply_batch(IrBatch *batch, IrApplyResult *res)
 	SPI_finish();
 	ir_log_end(&counts);
 	ir_lend_end(&acc);
+	ir_store_index_log(batch->batch_id, m->relid, m->nkeys, m->key_names, keypos);
 
 	res->batch_id = batch->batch_id;
 	res->inserted = counts.inserted;

@@ -42,6 +42,7 @@
 #include "utils/relcache.h"
 
 #include "catalog.h"
+#include "errors.h"
 #include "state.h"
 #include "storage.h"
 #include "target.h"
@@ -185,4 +186,64 @@ ir_batch_cancel(IrBatch *batch, const char *reason)
 	if (batch->load_method == IR_LOAD_CLIENT && batch->state == IR_RECEIVED)
 		ir_store_close_client(batch->batch_id);
 	ir_batch_transition(batch, IR_CANCELLED, reason);
+}
+
+/*
+ * Error out (IR005) unless the batch still has its staging table and, once
+ * applied, its change log, which are then locked against a concurrent
+ * ir_purge() until the end of the transaction.
+ */
+void
+ir_batch_require_tables(const IrBatch *batch)
+{
+	bool		log = batch->state == IR_APPLIED || batch->state == IR_ROLLED_BACK;
+	const char *when = batch->purged_at ? psprintf(" at %s", batch->purged_at) : "";
+
+	if (batch->purged_at == NULL && ir_store_lock_batch_tables(batch->batch_id, log))
+		return;
+	if (batch->state == IR_APPLIED)
+		ereport(ERROR,
+				(errcode(ERRCODE_IR_BATCH_PURGED),
+				 errmsg("batch " INT64_FORMAT " cannot be rolled back or reported on: its change log was purged%s",
+						batch->batch_id, when),
+				 errdetail("ir_purge() with \"applied\" dropped its staging rows and change log; "
+						   "its counts and history are kept in ir_batches and ir_batch_events.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_IR_BATCH_PURGED),
+			 errmsg("batch " INT64_FORMAT " was purged%s", batch->batch_id, when),
+			 errdetail("ir_purge() dropped its staging rows%s; its counts and history are kept "
+					   "in ir_batches and ir_batch_events.", log ? " and change log" : "")));
+}
+
+/*
+ * Did a crash empty the batch's UNLOGGED staging table?  Then a batch not
+ * yet applied becomes "failed" (once), with a WARNING, and the caller
+ * stops: there are no rows to work on.
+ */
+bool
+ir_batch_fail_lost_staging(IrBatch *batch)
+{
+	const char *why = "a crash emptied its UNLOGGED staging table; stage the file again";
+
+	if (!ir_store_staging_lost(batch->batch_id, batch->rows_total))
+		return false;
+	if (batch->state != IR_FAILED)
+		ir_batch_transition(batch, IR_FAILED, why);
+	ereport(WARNING,
+			(errmsg("batch " INT64_FORMAT " failed: its staged rows were lost in a crash", batch->batch_id),
+			 errdetail("It was staged with import_rollback.unlogged_staging on; crash recovery empties UNLOGGED tables."),
+			 errhint("Stage the file again.")));
+	return true;
+}
+
+/* Error out when a crash emptied the batch's UNLOGGED staging table. */
+void
+ir_batch_require_staging(const IrBatch *batch)
+{
+	if (ir_store_staging_lost(batch->batch_id, batch->rows_total))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the staged rows of batch " INT64_FORMAT " were lost in a crash", batch->batch_id),
+				 errdetail("It was staged with import_rollback.unlogged_staging on; crash recovery empties UNLOGGED tables."),
+				 errhint("Stage the file again.")));
 }

@@ -27,5 +27,8 @@ extern void ir_batch_require_target(const IrBatch *batch);
 extern void ir_batch_transition(IrBatch *batch, IrState to, const char *detail);
 extern void ir_batch_cancel(IrBatch *batch, const char *reason);
 extern void ir_report_duplicate_file(const IrBatch *batch);
+extern void ir_batch_require_tables(const IrBatch *batch);
+extern bool ir_batch_fail_lost_staging(IrBatch *batch);
+extern void ir_batch_require_staging(const IrBatch *batch);
 
 #endif							/* IR_CATALOG_H */

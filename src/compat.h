@@ -27,6 +27,14 @@
 #define ir_table_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
 #endif
 
+/* Ownership of a large object: object_ownercheck() since 16 too. */
+#if PG_VERSION_NUM >= 160000
+#include "catalog/pg_largeobject.h"
+#define ir_lo_ownercheck(loid, roleid) object_ownercheck(LargeObjectRelationId, (loid), (roleid))
+#else
+#define ir_lo_ownercheck(loid, roleid) pg_largeobject_ownercheck((loid), (roleid))
+#endif
+
 /*
  * Checking text against a type's input function, many values at a time.
  * Calls report(idx, message, arg) for every value that the input function

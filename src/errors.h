@@ -31,10 +31,11 @@
  *	                                        too many rule values at once
  *	  54011 too_many_columns                a file wider than a staging table
  *	  55000 object_not_in_prerequisite_state
- *	                                        the batch is in the wrong state, has
- *	                                        conflicts, or its target changed
- *	                                        shape since; the extension's SQL
- *	                                        objects older than its library
+ *	                                        the batch (or run) is in the wrong
+ *	                                        state for the call; the target's
+ *	                                        change-log triggers altered; the
+ *	                                        extension's SQL objects older than
+ *	                                        its library
  *	  09000 triggered_action_exception      a user trigger rewrote a key, or
  *	                                        wrote rows the log cannot account for
  *	  0A000 feature_not_supported           rollback of a batch whose apply
@@ -47,8 +48,35 @@
  *	  58P01 undefined_file (and the other   a server file that cannot be read
  *	        codes of file access)           (errcode_for_file_access)
  *
+ *	  The extension's own class, IR (implementation-defined classes start
+ *	  with I-Z), for the conditions an application branches on:
+ *
+ *	  IR001 ir_rollback_conflict            the rollback would overwrite writes
+ *	                                        made since the apply (on_conflict
+ *	                                        "abort")
+ *	  IR002 ir_target_changed               the target changed under the batch:
+ *	                                        a logged column dropped, renamed or
+ *	                                        retyped, the table truncated, the
+ *	                                        key's unique index dropped, records
+ *	                                        to update deleted since validation
+ *	  IR003 ir_guard_tripped                a post-apply guard tripped
+ *	                                        (on_guard "error")
+ *	  IR004 ir_stale_batch                  a newer batch wrote the batch's
+ *	                                        records after it was validated
+ *	  IR005 ir_batch_purged                 the batch's staging table or change
+ *	                                        log was dropped by ir_purge()
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef IR_ERRORS_H
 #define IR_ERRORS_H
+
+#include "utils/elog.h"
+
+#define ERRCODE_IR_ROLLBACK_CONFLICT	MAKE_SQLSTATE('I','R','0','0','1')
+#define ERRCODE_IR_TARGET_CHANGED		MAKE_SQLSTATE('I','R','0','0','2')
+#define ERRCODE_IR_GUARD_TRIPPED		MAKE_SQLSTATE('I','R','0','0','3')
+#define ERRCODE_IR_STALE_BATCH			MAKE_SQLSTATE('I','R','0','0','4')
+#define ERRCODE_IR_BATCH_PURGED			MAKE_SQLSTATE('I','R','0','0','5')
+
 #endif							/* IR_ERRORS_H */

@@ -22,6 +22,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "executor/spi.h"
+#include "executor/tstoreReceiver.h"
+#include "nodes/params.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
@@ -63,6 +65,14 @@ ir_guard_begin(void)
 	return level;
 }
 
+/* Inside a guard: set a planner or executor setting until ir_guard_end(). */
+void
+ir_guard_set(const char *name, const char *value)
+{
+	(void) set_config_option(name, value, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+}
+
 void
 ir_guard_end(int level)
 {
@@ -92,16 +102,42 @@ strip_statement_context(char *context, const char *sql)
 	return context[0] ? context : NULL;
 }
 
+/* How run_guarded() runs a statement. */
+typedef struct Statement
+{
+	const char *sql;
+	int			nargs;
+	const Oid  *argtypes;
+	const Datum *values;
+	const char *nulls;			/* ' ' / 'n' per parameter, or NULL */
+	SPIPlanPtr *plancache;		/* prepared once per backend and kept, or NULL */
+	DestReceiver *dest;			/* where the rows go, or NULL: SPI_tuptable */
+} Statement;
+
+/* A statement's parameters as a ParamListInfo, for SPI_execute_plan_extended(). */
+static ParamListInfo
+param_list(const Statement *st)
+{
+	ParamListInfo params = makeParamList(st->nargs);
+
+	for (int i = 0; i < st->nargs; i++)
+	{
+		params->params[i].value = st->values[i];
+		params->params[i].isnull = st->nulls != NULL && st->nulls[i] == 'n';
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = st->argtypes[i];
+	}
+	return params;
+}
+
 /*
- * Run one internal statement through SPI, inside an SPI connection the
- * caller holds.  When plancache is given the plan is prepared once per
- * backend and kept.  The result code must equal expected.  An error keeps
- * its message and context, less the statement's own text.
+ * Run one statement through SPI, inside an SPI connection the caller
+ * holds, under its own pinned search_path and GUC level.  Returns SPI's
+ * result code.  An error keeps its message and context, less the
+ * statement's own text.
  */
-void
-ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
-			const Datum *values, const char *nulls,
-			int expected, SPIPlanPtr *plancache)
+static int
+run_guarded(const Statement *st)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	int			rc = 0;
@@ -109,26 +145,26 @@ ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
 
 	PG_TRY();
 	{
-		if (plancache != NULL)
-		{
-			if (*plancache == NULL)
-			{
-				SPIPlanPtr	plan = SPI_prepare(sql, nargs, (Oid *) argtypes);
+		SPIPlanPtr	plan = st->plancache ? *st->plancache : NULL;
+		SPIExecuteOptions options;
 
-				if (plan == NULL)
-					elog(ERROR, "SPI_prepare failed for \"%s\": %s",
-						 sql, SPI_result_code_string(SPI_result));
+		if (plan == NULL)
+		{
+			plan = SPI_prepare(st->sql, st->nargs, (Oid *) st->argtypes);
+			if (plan == NULL)
+				elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+					 st->sql, SPI_result_code_string(SPI_result));
+			if (st->plancache)
+			{
 				if (SPI_keepplan(plan) != 0)
 					elog(ERROR, "SPI_keepplan failed");
-				*plancache = plan;
+				*st->plancache = plan;
 			}
-			rc = SPI_execute_plan(*plancache, (Datum *) values, nulls, false, 0);
 		}
-		else if (nargs > 0)
-			rc = SPI_execute_with_args(sql, nargs, (Oid *) argtypes,
-									   (Datum *) values, nulls, false, 0);
-		else
-			rc = SPI_execute(sql, false, 0);
+		memset(&options, 0, sizeof(options));
+		options.params = st->nargs > 0 ? param_list(st) : NULL;
+		options.dest = st->dest;
+		rc = SPI_execute_plan_extended(plan, &options);
 	}
 	PG_CATCH();
 	{
@@ -137,11 +173,26 @@ ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
 		FlushErrorState();
-		edata->context = strip_statement_context(edata->context, sql);
+		edata->context = strip_statement_context(edata->context, st->sql);
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
 	ir_guard_end(level);
+	return rc;
+}
+
+/*
+ * Run one internal statement through SPI, inside an SPI connection the
+ * caller holds.  When plancache is given the plan is prepared once per
+ * backend and kept.  The result code must equal expected.
+ */
+void
+ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
+			const Datum *values, const char *nulls,
+			int expected, SPIPlanPtr *plancache)
+{
+	Statement	st = {sql, nargs, argtypes, values, nulls, plancache, NULL};
+	int			rc = run_guarded(&st);
 
 	if (rc != expected)
 		elog(ERROR, "internal statement returned %s, expected %s: %s",
@@ -149,40 +200,31 @@ ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
 }
 
 /*
- * Run query (with nargs parameters) through a cursor, a batch of rows at a
- * time, and put every row into ts: a large result never sits in SPI's
- * memory whole.  desc is the tuplestore's row type.
+ * Run query (with nargs parameters) and put every row it returns into ts,
+ * whose row type desc the query's must match: the executor hands each row
+ * to the tuplestore as it is made (tstoreReceiver.c), which spills to disk
+ * past work_mem, so a large result never sits in memory whole.
  */
 void
 ir_spi_materialize(const char *query, int nargs, const Oid *argtypes, const Datum *values,
 				   Tuplestorestate *ts, TupleDesc desc)
 {
-	SPIPlanPtr	plan;
-	Portal		portal;
-	Datum	   *vals = palloc(sizeof(Datum) * desc->natts);
-	bool	   *nulls = palloc(sizeof(bool) * desc->natts);
-	int			level = ir_guard_begin();
+	DestReceiver *dest = CreateTuplestoreDestReceiver();
 
-	plan = SPI_prepare(query, nargs, (Oid *) argtypes);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", query, SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, (Datum *) values, NULL, true);
-	for (;;)
-	{
-		SPI_cursor_fetch(portal, true, IR_FETCH_ROWS);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			for (int c = 0; c < desc->natts; c++)
-				vals[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
-										c + 1, &nulls[c]);
-			tuplestore_putvalues(ts, desc, vals, nulls);
-		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(portal);
-	ir_guard_end(level);
+	SetTuplestoreDestReceiverParams(dest, ts, CurrentMemoryContext, false, desc,
+									"the report's query does not match its result type");
+	ir_spi_run_into(query, nargs, argtypes, values, dest);
+	dest->rDestroy(dest);
+}
+
+/* Run query (with nargs parameters), handing every row it returns to dest. */
+void
+ir_spi_run_into(const char *query, int nargs, const Oid *argtypes, const Datum *values,
+				DestReceiver *dest)
+{
+	Statement	st = {query, nargs, argtypes, values, NULL, NULL, dest};
+
+	(void) run_guarded(&st);
 }
 
 /* ---------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #define IR_EXEC_H
 
 #include "executor/spi.h"
+#include "tcop/dest.h"
 #include "utils/elog.h"
 #include "utils/resowner.h"
 #include "utils/tuplestore.h"
@@ -21,18 +22,18 @@
 #define IR_SEARCH_PATH "pg_catalog, pg_temp"
 
 extern int	ir_guard_begin(void);
+extern void ir_guard_set(const char *name, const char *value);
 extern void ir_guard_end(int level);
 extern void ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
 						const Datum *values, const char *nulls,
 						int expected, SPIPlanPtr *plancache);
 extern ErrorData *ir_abort_subxact(MemoryContext oldcxt, ResourceOwner oldowner);
 
-/* Rows a cursor fetches at a time. */
-#define IR_FETCH_ROWS 1000
-
 extern Datum ir_text_array(char **items, int n);
 extern char **ir_array_strings(Datum arr, int *n, MemoryContext cxt);
 extern void ir_spi_materialize(const char *query, int nargs, const Oid *argtypes,
 							   const Datum *values, Tuplestorestate *ts, TupleDesc desc);
+extern void ir_spi_run_into(const char *query, int nargs, const Oid *argtypes,
+							const Datum *values, DestReceiver *dest);
 
 #endif							/* IR_EXEC_H */

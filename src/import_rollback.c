@@ -30,18 +30,23 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 
 #include "catalog.h"
 #include "compat.h"
 #include "ops.h"
 #include "options.h"
+#include "settings.h"
 #include "state.h"
 #include "storage.h"
 
 PG_MODULE_MAGIC;
 
+void		_PG_init(void);
+
 PG_FUNCTION_INFO_V1(ir_stage);
 PG_FUNCTION_INFO_V1(ir_stage_file);
+PG_FUNCTION_INFO_V1(ir_stage_large_object);
 PG_FUNCTION_INFO_V1(ir_stage_begin);
 PG_FUNCTION_INFO_V1(ir_stage_copy_command);
 PG_FUNCTION_INFO_V1(ir_stage_finish);
@@ -56,6 +61,14 @@ PG_FUNCTION_INFO_V1(ir_rollback_preview);
 PG_FUNCTION_INFO_V1(ir_rejects);
 PG_FUNCTION_INFO_V1(ir_changes);
 PG_FUNCTION_INFO_V1(ir_untrack);
+PG_FUNCTION_INFO_V1(ir_purge);
+
+/* Loading the library defines the import_rollback.* settings. */
+void
+_PG_init(void)
+{
+	ir_define_settings();
+}
 
 /*
  * Raise a clean error for a NULL argument.  Functions are not STRICT on
@@ -78,25 +91,44 @@ open_batch(FunctionCallInfo fcinfo, IrAccess access)
 	return ir_batch_fetch(PG_GETARG_INT64(0), access == IR_ACCESS_LOAD, access);
 }
 
+/*
+ * The batch's state allows op (state.c's table), and the tables op works
+ * on are still there (not purged), locked for the call.
+ */
 static void
 require_state(IrBatch *batch, IrOperation op)
 {
 	ir_require_state(batch->batch_id, batch->state, batch->staging_complete, op);
+	if (op != IR_OP_CANCEL)
+		ir_batch_require_tables(batch);
 }
 
-typedef void (*ReportFill) (IrBatch *batch, Tuplestorestate *ts, TupleDesc desc);
-
-/* A set-returning report on batch argument 0, in a state op allows. */
-static Datum
-report(FunctionCallInfo fcinfo, IrOperation op, ReportFill fill)
+/*
+ * A set-returning report on batch argument 0, in a state op allows: opens
+ * the batch for reading and sets up the result store (*rsinfo).
+ */
+static IrBatch *
+begin_report(FunctionCallInfo fcinfo, IrOperation op, ReturnSetInfo **rsinfo)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	IrBatch    *batch;
 
 	ir_require_installed_version();
 	batch = open_batch(fcinfo, IR_ACCESS_READ);
 	require_state(batch, op);
 	InitMaterializedSRF(fcinfo, 0);
+	*rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	return batch;
+}
+
+typedef void (*ReportFill) (IrBatch *batch, Tuplestorestate *ts, TupleDesc desc);
+
+/* A report that takes only the batch. */
+static Datum
+report(FunctionCallInfo fcinfo, IrOperation op, ReportFill fill)
+{
+	ReturnSetInfo *rsinfo;
+	IrBatch    *batch = begin_report(fcinfo, op, &rsinfo);
+
 	fill(batch, rsinfo->setResult, rsinfo->setDesc);
 	return (Datum) 0;
 }
@@ -163,9 +195,25 @@ ir_stage_file(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to read server file \"%s\"", path),
 				 errdetail("Only roles with privileges of the \"pg_read_server_files\" role may stage files from the database server."),
-				 errhint("Send the file from the client instead: ir_stage() with its contents, "
+				 errhint("Send the file from the client instead: as a large object to ir_stage_large_object(), "
 						 "or ir_stage_begin() followed by COPY ... FROM STDIN and ir_stage_finish().")));
 	PG_RETURN_INT64(ir_stage_server_file(PG_GETARG_OID(0), path, PG_GETARG_JSONB_P(2)));
+}
+
+/*
+ * ir_stage_large_object(target regclass, source_name text, loid oid, options jsonb)
+ * RETURNS bigint: a file a client uploaded as a large object.
+ */
+Datum
+ir_stage_large_object(PG_FUNCTION_ARGS)
+{
+	ir_require_installed_version();
+	check_not_null(fcinfo, 0, "target");
+	check_not_null(fcinfo, 1, "source_name");
+	check_not_null(fcinfo, 2, "loid");
+	check_not_null(fcinfo, 3, "options");
+	PG_RETURN_INT64(ir_stage_lo(PG_GETARG_OID(0), text_to_cstring(PG_GETARG_TEXT_PP(1)),
+								PG_GETARG_OID(2), PG_GETARG_JSONB_P(3)));
 }
 
 /*
@@ -308,7 +356,7 @@ ir_validate(PG_FUNCTION_ARGS)
 Datum
 ir_sample(PG_FUNCTION_ARGS)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	ReturnSetInfo *rsinfo;
 	IrBatch    *batch;
 	int32		n;
 
@@ -319,8 +367,7 @@ ir_sample(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("sample size must not be negative")));
-	batch = open_batch(fcinfo, IR_ACCESS_READ);
-	InitMaterializedSRF(fcinfo, 0);
+	batch = begin_report(fcinfo, IR_OP_REPORT, &rsinfo);
 	ir_sample_batch(batch, n, rsinfo->setResult, rsinfo->setDesc);
 	return (Datum) 0;
 }
@@ -427,14 +474,31 @@ ir_rollback(PG_FUNCTION_ARGS)
 }
 
 /*
- * ir_rollback_preview(batch bigint)
+ * ir_rollback_preview(batch bigint [, status text])
  *	 RETURNS TABLE(record_key jsonb, action text, status text, column_name text,
  *				   batch_value text, current_value text, changed_by_batch bigint)
  */
 Datum
 ir_rollback_preview(PG_FUNCTION_ARGS)
 {
-	return report(fcinfo, IR_OP_ROLLBACK_PREVIEW, ir_rollback_preview_batch);
+	ReturnSetInfo *rsinfo;
+	IrBatch    *batch;
+	char	   *status = NULL;
+
+	if (PG_NARGS() > 1)
+	{
+		check_not_null(fcinfo, 1, "status");
+		status = text_to_cstring(PG_GETARG_TEXT_PP(1));
+		if (strcmp(status, "restorable") != 0 && strcmp(status, "conflict") != 0 &&
+			strcmp(status, "gone") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized status \"%s\"", status),
+					 errhint("A field's status is \"restorable\", \"conflict\" or \"gone\".")));
+	}
+	batch = begin_report(fcinfo, IR_OP_ROLLBACK_PREVIEW, &rsinfo);
+	ir_rollback_preview_batch(batch, status, rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
 }
 
 /* ---------------------------------------------------------------------
@@ -450,14 +514,25 @@ ir_rejects(PG_FUNCTION_ARGS)
 }
 
 /*
- * ir_changes(batch bigint)
+ * ir_changes(batch bigint [, record_key jsonb])
  *	 RETURNS TABLE(change_id bigint, row_no bigint, action text,
  *				   record_key jsonb, old_values jsonb, new_values jsonb)
  */
 Datum
 ir_changes(PG_FUNCTION_ARGS)
 {
-	return report(fcinfo, IR_OP_REPORT, ir_changes_batch);
+	ReturnSetInfo *rsinfo;
+	IrBatch    *batch;
+	Jsonb	   *record_key = NULL;
+
+	if (PG_NARGS() > 1)
+	{
+		check_not_null(fcinfo, 1, "record_key");
+		record_key = PG_GETARG_JSONB_P(1);
+	}
+	batch = begin_report(fcinfo, IR_OP_REPORT, &rsinfo);
+	ir_changes_batch(batch, record_key, rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
 }
 
 /*
@@ -495,4 +570,32 @@ ir_untrack(PG_FUNCTION_ARGS)
 							   applied),
 				 errhint("Roll them back first; rollback relies on the change-log triggers.")));
 	PG_RETURN_VOID();
+}
+
+/*
+ * ir_purge(older_than interval, options jsonb)
+ *	 RETURNS TABLE(batch_id bigint, state text, freed_bytes bigint)
+ */
+Datum
+ir_purge(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Interval   *older_than;
+	Interval	zero;
+
+	ir_require_installed_version();
+	check_not_null(fcinfo, 0, "older_than");
+	check_not_null(fcinfo, 1, "options");
+	older_than = PG_GETARG_INTERVAL_P(0);
+	memset(&zero, 0, sizeof(zero));
+	if (DatumGetBool(DirectFunctionCall2(interval_lt, IntervalPGetDatum(older_than),
+										 IntervalPGetDatum(&zero))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be negative"),
+				 errhint("Pass how long ago batches must have ended, such as '30 days'; '0' takes every ended batch.")));
+	ir_check_options(PG_GETARG_JSONB_P(1), IR_IN_PURGE, "ir_purge");
+	InitMaterializedSRF(fcinfo, 0);
+	ir_purge_batches(older_than, PG_GETARG_JSONB_P(1), rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
 }

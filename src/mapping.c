@@ -293,6 +293,18 @@ ir_distinct_sql(const IrColumn *c, const char *a, const char *b)
 	return ir_sql_distinct(c->typid, a, b);
 }
 
+/* The key's columns, "a, b", for messages. */
+char *
+ir_key_list(const IrMapping *m)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int k = 0; k < m->nkeys; k++)
+		appendStringInfo(&buf, "%s%s", k ? ", " : "", quote_identifier(m->key_names[k]));
+	return buf.data;
+}
+
 /* SQL text: a and b are equal as values of key column k. */
 char *
 ir_key_match_sql(const IrMapping *m, int k, const char *a, const char *b)

@@ -63,6 +63,8 @@ typedef struct IrDrillResult
 extern int64 ir_stage_text(Oid relid, const char *source_name, const char *data, size_t len,
 						   Jsonb *options);
 extern int64 ir_stage_server_file(Oid relid, const char *path, Jsonb *options);
+extern int64 ir_stage_lo(Oid relid, const char *source_name, Oid loid,
+						 Jsonb *options);
 extern int64 ir_stage_client_begin(Oid relid, const char *source_name, char **headers,
 								   int ncols, Jsonb *options);
 extern char *ir_stage_client_copy_command(IrBatch *batch);
@@ -80,13 +82,19 @@ extern void ir_apply_batch(IrBatch *batch, IrApplyResult *res);
 
 /* rollback.c */
 extern void ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res);
-extern void ir_rollback_preview_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc);
+extern void ir_rollback_preview_batch(IrBatch *batch, const char *status, Tuplestorestate *ts,
+									  TupleDesc desc);
 
 /* drill.c */
 extern void ir_drill_batch(IrBatch *batch, IrDrillResult *res);
 
 /* reports.c */
 extern void ir_rejects_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc);
-extern void ir_changes_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc);
+extern void ir_changes_batch(IrBatch *batch, Jsonb *record_key, Tuplestorestate *ts,
+							 TupleDesc desc);
+
+/* purge.c */
+extern void ir_purge_batches(Interval *older_than, Jsonb *options, Tuplestorestate *ts,
+							 TupleDesc desc);
 
 #endif							/* IR_OPS_H */

@@ -52,7 +52,7 @@ static const char *const modes[] = {"upsert", "insert", "update", NULL};
 static const char *const on_conflicts[] = {"abort", "skip", "force", NULL};
 static const char *const mapping_checks[] = {"stop", "warn", "off", NULL};
 
-#define IR_IN_STAGE (IR_IN_STAGE_DATA | IR_IN_STAGE_FILE | IR_IN_STAGE_CLIENT)
+#define IR_IN_STAGE (IR_IN_STAGE_DATA | IR_IN_STAGE_FILE | IR_IN_STAGE_CLIENT | IR_IN_STAGE_LO)
 
 static const OptionDef option_defs[] = {
 	/* the CSV dialect: COPY's own options, fixed when the file is staged */
@@ -61,7 +61,7 @@ static const OptionDef option_defs[] = {
 	{"quote", SHAPE_STRING, IR_IN_STAGE},
 	{"escape", SHAPE_STRING, IR_IN_STAGE},
 	{"null", SHAPE_STRING, IR_IN_STAGE},
-	{"encoding", SHAPE_ENCODING, IR_IN_STAGE_FILE | IR_IN_STAGE_CLIENT},
+	{"encoding", SHAPE_ENCODING, IR_IN_STAGE_FILE | IR_IN_STAGE_CLIENT | IR_IN_STAGE_LO},
 	/* how the file maps onto the target: kept with the batch, correctable */
 	{"mapping", SHAPE_MAPPING, IR_IN_STAGE | IR_IN_VALIDATE},
 	{"key", SHAPE_COLUMNS, IR_IN_STAGE | IR_IN_VALIDATE},
@@ -71,8 +71,13 @@ static const OptionDef option_defs[] = {
 	/* what the client says of the file it sends */
 	{"bytes", SHAPE_COUNT, IR_IN_STAGE_CLIENT},
 	{"sha256", SHAPE_SHA256, IR_IN_STAGE_CLIENT},
+	/* ir_stage_large_object: remove the large object once it is staged */
+	{"unlink", SHAPE_BOOLEAN, IR_IN_STAGE_LO},
 	/* ir_rollback */
 	{"on_conflict", SHAPE_CHOICE, IR_IN_ROLLBACK, on_conflicts},
+	/* ir_purge */
+	{"applied", SHAPE_BOOLEAN, IR_IN_PURGE},
+	{"dry_run", SHAPE_BOOLEAN, IR_IN_PURGE},
 	/* the keys of "rules" */
 	{"required", SHAPE_ANY, IR_IN_RULES},
 	{"unique_in_file", SHAPE_ANY, IR_IN_RULES},
@@ -158,6 +163,10 @@ refuse_name(const char *name, const OptionDef *def, int where, const char *fn)
 				 errmsg("option \"%s\" cannot be changed by ir_validate", name),
 				 errdetail("ir_validate takes corrected \"mapping\", \"key\", \"mode\", \"rules\" and \"expect_rows\"."),
 				 errhint("To read the file with another CSV dialect, stage it again.")));
+	if (def != NULL && def->where == IR_IN_STAGE_LO && (where & IR_IN_STAGE))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"%s\" is only accepted by ir_stage_large_object", name)));
 	if (def != NULL && def->where == IR_IN_STAGE_CLIENT && (where & IR_IN_STAGE))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -357,6 +366,15 @@ ir_option_string(Jsonb *options, const char *key)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("option \"%s\" must be a string", key)));
 	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* A boolean option, dflt when absent or JSON null (its shape was checked). */
+bool
+ir_option_bool(Jsonb *options, const char *key, bool dflt)
+{
+	JsonbValue *v = ir_option(options, key);
+
+	return v != NULL && v->type == jbvBool ? v->val.boolean : dflt;
 }
 
 /* A JSON number's exact text (numeric_out), or NULL when v is not a number. */

@@ -20,6 +20,8 @@
 #define IR_IN_APPLY			0x10	/* ir_apply */
 #define IR_IN_ROLLBACK		0x20	/* ir_rollback */
 #define IR_IN_RULES			0x40	/* the keys of a "rules" object */
+#define IR_IN_STAGE_LO		0x80	/* ir_stage_large_object */
+#define IR_IN_PURGE			0x100	/* ir_purge */
 
 extern void ir_check_options(Jsonb *options, int where, const char *fn);
 extern void ir_check_option_values(JsonbContainer *obj, int where, const char *fn);
@@ -28,6 +30,7 @@ extern void ir_check_object(Jsonb *options);
 extern Jsonb *ir_empty_options(void);
 extern JsonbValue *ir_option(Jsonb *options, const char *key);
 extern char *ir_option_string(Jsonb *options, const char *key);
+extern bool ir_option_bool(Jsonb *options, const char *key, bool dflt);
 extern bool ir_json_strings(JsonbValue *v, List **out);
 extern bool ir_json_count(JsonbValue *v, int64 *out);
 extern bool ir_json_ratio(JsonbValue *v, double *out);

@@ -22,10 +22,13 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/numeric.h"
 #include "utils/tuplestore.h"
 
+#include "catalog.h"
 #include "exec.h"
 #include "mapping.h"
+#include "options.h"
 #include "ops.h"
 #include "sqlgen.h"
 #include "storage.h"
@@ -37,21 +40,162 @@
 void
 ir_rejects_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 {
+	ir_batch_require_staging(batch);
 	ir_store_read_rejects(batch->batch_id, ts, desc);
 }
 
 /*
  * ir_changes: into ts, (change_id, row_no, action, record_key, old_values,
  * new_values) for every write of the batch in order: its apply's, then its
- * rollback's.
+ * rollback's; with record_key, those to that one record.
  * Values are shown as the types' output text, keyed by column; an update
  * shows exactly the changed columns.  row_no is the staging row with the
  * record's key (one-to-one in a valid batch).  A column dropped from the
  * log (DROP TYPE ... CASCADE) is left out.
  */
-void
-ir_changes_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
+/* The batch's key columns, "a, b", for messages. */
+static char *
+key_list(const IrBatch *batch)
 {
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, batch->key_columns)
+		appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", quote_identifier(lfirst(lc)));
+	return buf.data;
+}
+
+/*
+ * record_key must give every key column of the batch, and nothing else, a
+ * string, number or boolean ({"id": 17} or {"id": "17"}, as ir_changes
+ * shows keys).  Checked before anything is read.
+ */
+static void
+check_record_key(Jsonb *record_key, const IrBatch *batch)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	ListCell   *lc;
+
+	if (!JB_ROOT_IS_OBJECT(record_key) || JB_ROOT_IS_SCALAR(record_key))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("record_key must be a JSON object"),
+				 errhint("Give the values of the batch's key (%s) by name.", key_list(batch))));
+	it = JsonbIteratorInit(&record_key->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		char	   *name;
+		bool		known = false;
+
+		if (tok != WJB_KEY)
+			continue;
+		name = pnstrdup(v.val.string.val, v.val.string.len);
+		foreach(lc, batch->key_columns)
+			known = known || strcmp(lfirst(lc), name) == 0;
+		if (!known)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("record_key names \"%s\", which is not a key column of batch " INT64_FORMAT,
+							name, batch->batch_id),
+					 errhint("The batch's key is (%s).", key_list(batch))));
+	}
+	foreach(lc, batch->key_columns)
+	{
+		JsonbValue *kv = getKeyJsonValueFromContainer(&record_key->root, lfirst(lc),
+													  strlen(lfirst(lc)), NULL);
+
+		if (kv == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("record_key has no value for key column \"%s\"", (char *) lfirst(lc)),
+					 errhint("Give every column of the batch's key (%s).", key_list(batch))));
+		if (kv->type != jbvString && kv->type != jbvNumeric && kv->type != jbvBool)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("value of key column \"%s\" in record_key must be a string, number or boolean",
+							(char *) lfirst(lc))));
+	}
+}
+
+/* Error context: which record_key value failed its type's input. */
+static void
+record_key_context(void *arg)
+{
+	errcontext("value of key column \"%s\" in record_key", (const char *) arg);
+}
+
+/*
+ * A (checked) key column's value in record_key, typed by the column's
+ * input function as a parameter: {"id": 17} and {"id": "17"} alike.
+ */
+static Datum
+record_key_value(Jsonb *record_key, const IrColumn *col)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&record_key->root, col->name,
+												 strlen(col->name), NULL);
+	ErrorContextCallback errcallback;
+	Oid			infunc;
+	Oid			ioparam;
+	char	   *text;
+	Datum		value;
+
+	if (v->type == jbvString)
+		text = pnstrdup(v->val.string.val, v->val.string.len);
+	else if (v->type == jbvNumeric)
+		text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	else
+		text = pstrdup(v->val.boolean ? "true" : "false");
+	getTypeInputInfo(col->typid, &infunc, &ioparam);
+	errcallback.callback = record_key_context;
+	errcallback.arg = (void *) col->name;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	value = OidInputFunctionCall(infunc, text, ioparam, col->typmod);
+	error_context_stack = errcallback.previous;
+	return value;
+}
+
+/*
+ * SQL: the log entry l is a write to the record record_key names, with
+ * the key's typed values as parameters $1..$n (*values, *argtypes); the
+ * log's index on the key (ir_store_index_log) answers it.
+ */
+static char *
+record_key_filter(Jsonb *record_key, IrMapping *m, char **names, bool *present, int ncols,
+				  Datum **values, Oid **argtypes)
+{
+	StringInfoData q;
+
+	*values = palloc(sizeof(Datum) * m->nkeys);
+	*argtypes = palloc(sizeof(Oid) * m->nkeys);
+	initStringInfo(&q);
+	for (int k = 0; k < m->nkeys; k++)
+	{
+		const IrColumn *col = &m->cols[m->key_col[k]];
+		int			pos = 0;
+
+		for (int i = 0; i < ncols; i++)
+			if (strcmp(names[i], m->key_names[k]) == 0 && present[i])
+				pos = i + 1;
+		(*values)[k] = record_key_value(record_key, col);
+		(*argtypes)[k] = col->typid;
+		appendStringInfo(&q, " %s %s", k ? "AND" : "WHERE",
+						 pos == 0 ? "false" :
+						 ir_key_match_sql(m, k, psprintf("coalesce(l.n%d, l.o%d)", pos, pos),
+										  psprintf("$%d", k + 1)));
+	}
+	return q.data;
+}
+
+void
+ir_changes_batch(IrBatch *batch, Jsonb *record_key, Tuplestorestate *ts, TupleDesc desc)
+{
+	char	   *filter = "";
+	Datum	   *values = NULL;
+	Oid		   *argtypes = NULL;
 	IrMapping  *m;
 	IrLogInfo	info;
 	IrLend		log_acc;
@@ -67,6 +211,8 @@ ir_changes_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 	bool	   *present;
 	int			ncols;
 
+	if (record_key)
+		check_record_key(record_key, batch);
 	logrelid = ir_log_table_oid(batch->batch_id);
 	if (!OidIsValid(logrelid))
 		return;					/* never applied: no writes */
@@ -127,6 +273,9 @@ ir_changes_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 										  psprintf("coalesce(l.n%d, l.o%d)", pos, pos)));
 	}
 
+	if (record_key)
+		filter = record_key_filter(record_key, m, names, present, ncols, &values, &argtypes);
+
 	/*
 	 * The log and the staging table are read as the caller, lent for the
 	 * call: the key's typed conversion may run user code (a domain's CHECK),
@@ -145,11 +294,11 @@ ir_changes_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 							   "    WHERE c.name IS NOT NULL AND (l.changed IS NULL OR c.pos = ANY (l.changed))) END"
 							   " FROM %s l"
 							   " LEFT JOIN (SELECT s.row_no%s FROM %s s) s ON %s"
-							   " ORDER BY l.change_id",
+							   "%s ORDER BY l.change_id",
 							   keynames.data, keyvals.data, olds.data, news.data,
 							   ir_log_table(batch->batch_id), typedkeys.data,
-							   ir_stage_table(batch->batch_id), match.data),
-					   0, NULL, NULL, ts, desc);
+							   ir_stage_table(batch->batch_id), match.data, filter),
+					   record_key ? m->nkeys : 0, argtypes, values, ts, desc);
 	SPI_finish();
 	ir_lend_end(&stage_acc);
 	ir_lend_end(&log_acc);

@@ -23,6 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
+#include "catalog.h"
 #include "exec.h"
 #include "mapping.h"
 #include "ops.h"
@@ -134,6 +135,8 @@ ir_sample_batch(IrBatch *batch, int32 n, Tuplestorestate *ts, TupleDesc desc)
 	Oid			argtypes[1] = {TEXTARRAYOID};
 	Datum		args[1];
 
+	ir_batch_require_staging(batch);
+
 	m = ir_mapping_of_batch(batch);
 	if (n == 0 || batch->rows_total <= 0)
 		return;
@@ -192,6 +195,8 @@ ir_preview_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 	StringInfoData keytext;
 	int			nout = 0;
 	int		   *colidx;
+
+	ir_batch_require_staging(batch);
 
 	m = ir_mapping_of_batch(batch);
 

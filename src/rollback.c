@@ -16,9 +16,9 @@
  * conflict.  A conflict is attributed to the most recently applied, not
  * rolled-back later batch on the same target that wrote that field of
  * that record (changed_by_batch), otherwise to an outside write.
- *	  abort  (default) any conflict raises 55000 naming the first
- *	         conflicting records and the batch to roll back first, and
- *	         changes nothing
+ *	  abort  (default) any conflict raises IR001 (ir_rollback_conflict)
+ *	         naming the first conflicting records and the batch to roll
+ *	         back first, and changes nothing
  *	  skip   restores every field that does not conflict, leaves the rest
  *	  force  restores every field of every record still there
  * Under abort the statements run in a subtransaction that is rolled back
@@ -42,11 +42,16 @@
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
+#include "tcop/dest.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "access/xact.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
@@ -56,6 +61,7 @@
 
 #include "catalog.h"
 #include "changelog.h"
+#include "errors.h"
 #include "exec.h"
 #include "ops.h"
 #include "sqlgen.h"
@@ -125,7 +131,7 @@ load_meta(IrBatch *batch)
 
 		if (attnum == InvalidAttrNumber)
 			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					(errcode(ERRCODE_IR_TARGET_CHANGED),
 					 errmsg("column \"%s\" of %s was dropped or renamed after batch " INT64_FORMAT " was applied",
 							meta->names[i], meta->target, batch->batch_id),
 					 errdetail("The batch's change log holds values of that column under that name."),
@@ -135,7 +141,7 @@ load_meta(IrBatch *batch)
 		now = format_type_extended(typid, typmod, FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 		if (strcmp(now, meta->types[i]) != 0)
 			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					(errcode(ERRCODE_IR_TARGET_CHANGED),
 					 errmsg("column \"%s\" of %s changed type after batch " INT64_FORMAT " was applied",
 							meta->names[i], meta->target, batch->batch_id),
 					 errdetail("It was %s and is now %s; logged values may not restore exactly.",
@@ -162,7 +168,7 @@ load_meta(IrBatch *batch)
 	meta->relid = batch->target_relid;
 	if (meta->truncated)
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				(errcode(ERRCODE_IR_TARGET_CHANGED),
 				 errmsg("%s was truncated after batch " INT64_FORMAT " was applied",
 						meta->target, batch->batch_id),
 				 errdetail("Records the batch wrote were removed with it; they cannot be restored exactly."),
@@ -459,7 +465,7 @@ raise_conflicts(IrBatch *batch, LogMeta *meta, int64 nconflicts, List *laterb)
 			appendStringInfoString(&detail, " (outside any batch)");
 	}
 	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			(errcode(ERRCODE_IR_ROLLBACK_CONFLICT),
 			 errmsg_plural("cannot roll back batch " INT64_FORMAT ": " INT64_FORMAT " record changed since it was applied",
 						   "cannot roll back batch " INT64_FORMAT ": " INT64_FORMAT " records changed since it was applied",
 						   nconflicts, batch->batch_id, nconflicts),
@@ -720,33 +726,195 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 
 
 /*
+ * The preview's rows are made in C from one row per logged record: the
+ * executor hands each record (its change id, key as jsonb, action, whether
+ * it is gone, which columns the apply changed, the later batches that
+ * wrote it, then each logged column's new value, current value and old
+ * value) to this receiver, which puts one row per field the apply wrote
+ * into the result: only those are converted to text (the types' output
+ * functions), and no per-field row ever goes through the executor.
+ *
+ * Rows come in the log's order.  The log is written once, in change id
+ * order, and never updated, so a plain scan of it (block by block, no
+ * synchronized scan) joined by nested loop, which keeps the outer order,
+ * already delivers that order without sorting a million wide rows.  The
+ * receiver checks it; should the log have been rewritten in another order
+ * (CLUSTER), it stops, and the query runs again with ORDER BY.
+ */
+#define PV_CHANGE_ID 0
+#define PV_KEY 1
+#define PV_ACTION 2
+#define PV_GONE 3
+#define PV_CHANGED 4
+#define PV_LATER 5
+#define PV_FIELDS 6				/* then n, t, o of each logged column */
+
+typedef struct PreviewReceiver
+{
+	DestReceiver pub;
+	LogMeta    *meta;
+	const char *status;			/* only fields with this status, or NULL */
+	Tuplestorestate *ts;
+	TupleDesc	desc;
+	FmgrInfo   *out;			/* each logged column's output function */
+	int16	   *typlen;
+	bool	   *typbyval;
+	MemoryContext rowcxt;		/* reset per record */
+	int64		last_change_id;
+	bool		out_of_order;	/* a record came before one it follows */
+} PreviewReceiver;
+
+/* Are a and b the same datum, bit for bit (NULL = NULL)?  As ir_same(). */
+static bool
+same_datum(PreviewReceiver *r, int i, Datum a, bool anull, Datum b, bool bnull)
+{
+	if (anull || bnull)
+		return anull && bnull;
+	return datum_image_eq(a, b, r->typbyval[i], r->typlen[i]);
+}
+
+/* changed_by_batch: the newest later batch that wrote column name, or NULL. */
+static bool
+later_batch(Datum later, bool isnull, const char *name, int64 *batch_id)
+{
+	Jsonb	   *jb;
+	JsonbValue *v;
+
+	if (isnull)
+		return false;
+	jb = DatumGetJsonbP(later);
+	v = getKeyJsonValueFromContainer(&jb->root, name, strlen(name), NULL);
+	if (v == NULL || v->type != jbvNumeric)
+		return false;
+	*batch_id = DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
+	return true;
+}
+
+static bool
+preview_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	PreviewReceiver *r = (PreviewReceiver *) self;
+	MemoryContext old = MemoryContextSwitchTo(r->rowcxt);
+	bool		insert;
+	bool		gone;
+	int16	   *changed = NULL;
+	int			nchanged = 0;
+
+	slot_getallattrs(slot);
+	if (DatumGetInt64(slot->tts_values[PV_CHANGE_ID]) < r->last_change_id)
+	{
+		r->out_of_order = true;
+		MemoryContextSwitchTo(old);
+		return false;			/* stops the executor */
+	}
+	r->last_change_id = DatumGetInt64(slot->tts_values[PV_CHANGE_ID]);
+	insert = strcmp(TextDatumGetCString(slot->tts_values[PV_ACTION]), "insert") == 0;
+	gone = DatumGetBool(slot->tts_values[PV_GONE]);
+	if (!insert && !slot->tts_isnull[PV_CHANGED])
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(slot->tts_values[PV_CHANGED]);
+
+		changed = (int16 *) ARR_DATA_PTR(arr);
+		nchanged = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+	}
+	for (int i = 0; i < r->meta->ncols; i++)
+	{
+		int			at = PV_FIELDS + 3 * i;
+		Datum		values[7];
+		bool		nulls[7] = {false, false, false, false, false, false, false};
+		bool		differs;
+		const char *status;
+		int64		by;
+
+		if (!insert)
+		{
+			bool		wrote = false;	/* an update shows the columns it changed */
+
+			for (int c = 0; c < nchanged && !wrote; c++)
+				wrote = changed[c] == i + 1;
+			if (!wrote)
+				continue;
+		}
+		/* the conflict test of conflicts_sql(), on the datums */
+		differs = !same_datum(r, i, slot->tts_values[at + 1], slot->tts_isnull[at + 1],
+							  slot->tts_values[at], slot->tts_isnull[at]) &&
+			(insert || !same_datum(r, i, slot->tts_values[at + 1], slot->tts_isnull[at + 1],
+								   slot->tts_values[at + 2], slot->tts_isnull[at + 2]));
+		status = gone ? "gone" : differs ? "conflict" : "restorable";
+		if (r->status && strcmp(status, r->status) != 0)
+			continue;
+		values[0] = slot->tts_values[PV_KEY];
+		values[1] = slot->tts_values[PV_ACTION];
+		values[2] = CStringGetTextDatum(status);
+		values[3] = CStringGetTextDatum(r->meta->names[i]);
+		if (slot->tts_isnull[at])
+			nulls[4] = true;
+		else
+			values[4] = CStringGetTextDatum(OutputFunctionCall(&r->out[i], slot->tts_values[at]));
+		if (gone || slot->tts_isnull[at + 1])
+			nulls[5] = true;
+		else
+			values[5] = CStringGetTextDatum(OutputFunctionCall(&r->out[i], slot->tts_values[at + 1]));
+		if ((gone || differs) &&
+			later_batch(slot->tts_values[PV_LATER], slot->tts_isnull[PV_LATER], r->meta->names[i], &by))
+			values[6] = Int64GetDatum(by);
+		else
+			nulls[6] = true;
+		tuplestore_putvalues(r->ts, r->desc, values, nulls);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(r->rowcxt);
+	return true;
+}
+
+static void
+preview_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	PreviewReceiver *r = (PreviewReceiver *) self;
+
+	if (typeinfo->natts != PV_FIELDS + 3 * r->meta->ncols)
+		elog(ERROR, "rollback preview query returned %d columns, expected %d",
+			 typeinfo->natts, PV_FIELDS + 3 * r->meta->ncols);
+}
+
+static void
+preview_shutdown(DestReceiver *self)
+{
+}
+
+static void
+preview_destroy(DestReceiver *self)
+{
+}
+
+/*
  * ir_rollback_preview: into ts, one row per logged field of an applied
  * batch's apply (record_key, action, status, column_name, batch_value,
  * current_value, changed_by_batch): restorable, conflict, or gone, with
- * the later batch that changed it.
+ * the later batch that changed it; with status, only the fields with it.
+ * In the order of the log, field by field.
  */
 void
-ir_rollback_preview_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
+ir_rollback_preview_batch(IrBatch *batch, const char *status, Tuplestorestate *ts,
+						  TupleDesc desc)
 {
 	LogMeta    *meta;
-	IrLend acc;
+	IrLend		acc;
 	StringInfoData q;
 	StringInfoData fields;
 	StringInfoData keys;
 	StringInfoData keyvals;
 	char	   *later;
 	List	   *laterb;
-	IrLend *lent;
+	IrLend	   *lent;
+	PreviewReceiver r;
 
 	meta = load_meta(batch);
 
 	initStringInfo(&fields);
 	for (int p = 1; p <= meta->ncols; p++)
-		appendStringInfo(&fields, "%s(%d, %s, %s, %s, %s)", p > 1 ? ", " : "", p,
-						 quote_literal_cstr(meta->names[p - 1]),
-						 ir_sql_text(psprintf("l.n%d", p)),
-						 ir_sql_text(psprintf("t.%s", quote_identifier(meta->names[p - 1]))),
-						 conflicts_sql(meta, p));
+		appendStringInfo(&fields, ", l.n%d, t.%s, l.o%d", p,
+						 quote_identifier(meta->names[p - 1]), p);
 	initStringInfo(&keys);
 	initStringInfo(&keyvals);
 	for (int k = 0; k < meta->nkeys; k++)
@@ -764,33 +932,75 @@ ir_rollback_preview_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 	if (later)
 	{
 		StringInfoData grp;
+		StringInfoData part;
 
-		/* the newest later batch per record and column, joined once */
+		/* per record, the newest later batch of each column it wrote */
 		initStringInfo(&grp);
+		initStringInfo(&part);
 		for (int k = 0; k < meta->nkeys; k++)
-			appendStringInfo(&grp, "lw.k%d, ", k + 1);
-		later = psprintf(" LEFT JOIN (SELECT %slw.column_name,"
-						 "   (pg_catalog.array_agg(lw.batch_id ORDER BY lw.seq DESC))[1] AS batch_id"
-						 "   FROM (%s) lw GROUP BY %slw.column_name) a"
-						 " ON a.column_name = f.name%s",
-						 grp.data, later, grp.data, later_match(meta, "a"));
+		{
+			appendStringInfo(&grp, "%sg.k%d", k ? ", " : "", k + 1);
+			appendStringInfo(&part, "lw.k%d, ", k + 1);
+		}
+		later = psprintf(" LEFT JOIN (SELECT %s, pg_catalog.jsonb_object_agg(g.column_name, g.batch_id) AS by"
+						 "   FROM (SELECT lw.*, pg_catalog.row_number() OVER"
+						 "          (PARTITION BY %slw.column_name ORDER BY lw.seq DESC) AS newest"
+						 "         FROM (%s) lw) g"
+						 "  WHERE g.newest = 1 GROUP BY %s) a ON true%s",
+						 grp.data, part.data, later, grp.data, later_match(meta, "a"));
 	}
 	initStringInfo(&q);
 	appendStringInfo(&q,
-					 "SELECT jsonb_object(ARRAY[%s]::text[], ARRAY[%s]::text[]), l.action,"
-					 " CASE WHEN t.ctid IS NULL THEN 'gone' WHEN f.differs THEN 'conflict'"
-					 "      ELSE 'restorable' END,"
-					 " f.name, f.batch_value, f.current,"
-					 " CASE WHEN t.ctid IS NULL OR f.differs THEN %s END"
-					 " FROM %s l LEFT JOIN %s t ON %s"
-					 " CROSS JOIN LATERAL (VALUES %s) AS f(pos, name, batch_value, current, differs)"
-					 "%s"
-					 " WHERE l.action IN ('insert', 'update')"
-					 "   AND (l.action = 'insert' OR f.pos = ANY (l.changed))"
-					 " ORDER BY l.change_id, f.pos",
-					 keys.data, keyvals.data, later ? "a.batch_id" : "NULL::bigint",
-					 meta->log, meta->scan, key_match(meta), fields.data, later ? later : "");
-	ir_spi_materialize(q.data, 0, NULL, NULL, ts, desc);
+					 "SELECT l.change_id, jsonb_object(ARRAY[%s]::text[], ARRAY[%s]::text[]), l.action,"
+					 " t.ctid IS NULL, l.changed, %s%s"
+					 " FROM %s l LEFT JOIN %s t ON %s%s"
+					 " WHERE l.action IN ('insert', 'update')",
+					 keys.data, keyvals.data, later ? "a.by" : "NULL::jsonb", fields.data,
+					 meta->log, meta->scan, key_match(meta), later ? later : "");
+
+	memset(&r, 0, sizeof(r));
+	r.pub.receiveSlot = preview_receive;
+	r.pub.rStartup = preview_startup;
+	r.pub.rShutdown = preview_shutdown;
+	r.pub.rDestroy = preview_destroy;
+	r.pub.mydest = DestNone;
+	r.meta = meta;
+	r.status = status;
+	r.ts = ts;
+	r.desc = desc;
+	r.out = palloc(sizeof(FmgrInfo) * Max(meta->ncols, 1));
+	r.typlen = palloc(sizeof(int16) * Max(meta->ncols, 1));
+	r.typbyval = palloc(sizeof(bool) * Max(meta->ncols, 1));
+	for (int i = 0; i < meta->ncols; i++)
+	{
+		Oid			outfn;
+		bool		varlena;
+
+		getTypeOutputInfo(meta->typids[i], &outfn, &varlena);
+		fmgr_info(outfn, &r.out[i]);
+		get_typlenbyval(meta->typids[i], &r.typlen[i], &r.typbyval[i]);
+	}
+	r.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "rollback preview record",
+									 ALLOCSET_DEFAULT_SIZES);
+	{
+		int			guard = ir_guard_begin();
+
+		/* the log's own order, kept through the join (see above) */
+		ir_guard_set("synchronize_seqscans", "off");
+		ir_guard_set("enable_hashjoin", "off");
+		ir_guard_set("enable_mergejoin", "off");
+		ir_spi_run_into(q.data, 0, NULL, NULL, &r.pub);
+		ir_guard_end(guard);
+	}
+	if (r.out_of_order)
+	{
+		tuplestore_clear(ts);
+		r.last_change_id = 0;
+		r.out_of_order = false;
+		appendStringInfoString(&q, " ORDER BY l.change_id");
+		ir_spi_run_into(q.data, 0, NULL, NULL, &r.pub);
+	}
+	MemoryContextDelete(r.rowcxt);
 	SPI_finish();
 	return_logs(laterb, lent);
 	ir_lend_end(&acc);

@@ -22,6 +22,7 @@
 #include "utils/varlena.h"
 
 #include "options.h"
+#include "settings.h"
 #include "sqlgen.h"
 #include "validate.h"
 
@@ -227,7 +228,7 @@ ir_parse_rules(Run *run, Jsonb *options)
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
 
-	r->max_reject_ratio = 0.05;
+	r->max_reject_ratio = ir_default_max_reject_ratio;
 	r->max_reject_count = -1;
 	r->max_touch_ratio = -1;
 	r->expect_rows = -1;

@@ -6,6 +6,9 @@
  *
  *	  ir_stage(target, source_name, data, options)   CSV passed as text
  *	  ir_stage_file(target, path, options)            server-side file
+ *	  ir_stage_large_object(target, name, loid, options)
+ *	                                                  a client's upload, as a
+ *	                                                  large object
  *	  ir_stage_begin / ir_stage_copy_command / ir_stage_finish
  *	                                                  client path: COPY FROM STDIN
  *
@@ -56,6 +59,10 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "storage/fd.h"
+#include "libpq/be-fsstubs.h"
+#include "libpq/libpq-fs.h"
+#include "storage/large_object.h"
+#include "utils/fmgrprotos.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -65,6 +72,7 @@
 #include "utils/resowner.h"
 
 #include "catalog.h"
+#include "compat.h"
 #include "exec.h"
 #include "ops.h"
 #include "options.h"
@@ -83,6 +91,7 @@ typedef struct IrSource
 	size_t		pos;
 	FILE	   *file;			/* file source */
 	const char *path;
+	int			lo_fd;			/* large object source (be-fsstubs.c), or -1 */
 	bool		strip_bom;		/* skip a leading UTF-8 BOM */
 	bool		started;		/* first block already read */
 	pg_cryptohash_ctx *sha;		/* NULL: not hashing this pass */
@@ -130,6 +139,8 @@ source_read(void *outbuf, int minread, int maxread)
 					(errcode_for_file_access(),
 					 errmsg("could not read file \"%s\": %m", src->path)));
 	}
+	else if (src->lo_fd >= 0)
+		n = lo_read(src->lo_fd, outbuf, maxread);
 	else
 	{
 		n = (int) Min((size_t) maxread, src->len - src->pos);
@@ -168,6 +179,9 @@ source_rewind(IrSource *src)
 					(errcode_for_file_access(),
 					 errmsg("could not seek in file \"%s\": %m", src->path)));
 	}
+	if (src->lo_fd >= 0)
+		(void) DirectFunctionCall3(be_lo_lseek64, Int32GetDatum(src->lo_fd), Int64GetDatum(0),
+								   Int32GetDatum(SEEK_SET));
 	src->pos = 0;
 	src->started = false;
 	src->bytes = 0;
@@ -239,9 +253,7 @@ file_is_utf8(Jsonb *options, IrLoadMethod method)
 static bool
 option_header(Jsonb *options)
 {
-	JsonbValue *v = ir_option(options, "header");
-
-	return v == NULL || v->type != jbvBool || v->val.boolean;
+	return ir_option_bool(options, "header", true);
 }
 
 /* ---------------------------------------------------------------------
@@ -568,12 +580,13 @@ stage_records(StageRun *run, Oid stage_relid, IrSource *src, List *copyopts,
 
 /*
  * Stage one file from src into a new batch on the target.  Returns the
- * batch id; the batch is "staged", or "failed" when the parser could not
- * read the file to its end (rows read before the error are kept).
+ * batch id; the batch is "staged", or "failed" (*failed) when the parser
+ * could not read the file to its end (rows read before the error are
+ * kept).
  */
 static int64
 stage_source(Oid relid, const char *source_name, Jsonb *options,
-			 IrSource *src, IrLoadMethod method, int64 source_bytes)
+			 IrSource *src, IrLoadMethod method, int64 source_bytes, bool *failed)
 {
 	IrTarget	target;
 	List	   *copyopts;
@@ -640,6 +653,7 @@ stage_source(Oid relid, const char *source_name, Jsonb *options,
 
 	ir_store_staging_result(batch_id, run.rows, run.rejected, src->bytes, sha);
 	batch = ir_batch_fetch(batch_id, true, IR_ACCESS_LOAD);
+	*failed = failure != NULL;
 	if (failure)
 	{
 		ir_batch_transition(batch, IR_FAILED, failure);
@@ -648,8 +662,11 @@ stage_source(Oid relid, const char *source_name, Jsonb *options,
 						source_name, batch_id),
 				 errdetail("%s", failure),
 				 run.rows > 0 ?
-				 errhint("The " INT64_FORMAT " records read before the error are kept in the batch as evidence. "
-						 "Fix the file and stage it again.", run.rows) :
+				 errhint_plural("The " INT64_FORMAT " record read before the error is kept in the batch as evidence. "
+								"Fix the file and stage it again.",
+								"The " INT64_FORMAT " records read before the error are kept in the batch as evidence. "
+								"Fix the file and stage it again.",
+								run.rows, run.rows) :
 				 errhint("Fix the file and stage it again.")));
 	}
 	else
@@ -671,11 +688,13 @@ ir_stage_text(Oid relid, const char *source_name, const char *data, size_t len,
 			  Jsonb *options)
 {
 	IrSource	src;
+	bool		failed;
 
 	memset(&src, 0, sizeof(src));
+	src.lo_fd = -1;
 	src.data = data;
 	src.len = len;
-	return stage_source(relid, source_name, options, &src, IR_LOAD_DATA, (int64) len);
+	return stage_source(relid, source_name, options, &src, IR_LOAD_DATA, (int64) len, &failed);
 }
 
 /* Stage a file on the database server (the caller checked its right to). */
@@ -685,8 +704,10 @@ ir_stage_server_file(Oid relid, const char *path, Jsonb *options)
 	IrSource	src;
 	struct stat st;
 	int64		batch_id;
+	bool		failed;
 
 	memset(&src, 0, sizeof(src));
+	src.lo_fd = -1;
 	src.path = path;
 	src.file = AllocateFile(path, PG_BINARY_R);
 	if (src.file == NULL)
@@ -704,8 +725,48 @@ ir_stage_server_file(Oid relid, const char *path, Jsonb *options)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is a directory", path)));
 
-	batch_id = stage_source(relid, path, options, &src, IR_LOAD_FILE, (int64) st.st_size);
+	batch_id = stage_source(relid, path, options, &src, IR_LOAD_FILE, (int64) st.st_size,
+							&failed);
 	FreeFile(src.file);
+	return batch_id;
+}
+
+/*
+ * Stage a file a client uploaded as a large object, read through COPY's
+ * parser in chunks: memory stays bounded whatever its size.  Reading needs
+ * SELECT on it (lo_open checks); with "unlink" (the default) the caller
+ * must own it, checked before anything is staged, and it is removed once
+ * the batch is staged.  A batch that failed keeps its large object: the
+ * rows after the error are only there.
+ */
+int64
+ir_stage_lo(Oid relid, const char *source_name, Oid loid, Jsonb *options)
+{
+	IrSource	src;
+	bool		unlink;
+	int64		size;
+	int64		batch_id;
+	bool		failed;
+
+	ir_check_options(options, IR_IN_STAGE_LO, "ir_stage_large_object");
+	unlink = ir_option_bool(options, "unlink", true);
+	memset(&src, 0, sizeof(src));
+	src.lo_fd = DatumGetInt32(DirectFunctionCall2(be_lo_open, ObjectIdGetDatum(loid),
+												  Int32GetDatum(INV_READ)));
+	if (unlink && !lo_compat_privileges && !ir_lo_ownercheck(loid, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of large object %u to unlink it", loid),
+				 errhint("Pass {\"unlink\": false} to stage it and leave it in place.")));
+	size = DatumGetInt64(DirectFunctionCall3(be_lo_lseek64, Int32GetDatum(src.lo_fd),
+											 Int64GetDatum(0), Int32GetDatum(SEEK_END)));
+	source_rewind(&src);
+
+	batch_id = stage_source(relid, source_name, options, &src, IR_LOAD_LARGE_OBJECT, size,
+							&failed);
+	(void) DirectFunctionCall1(be_lo_close, Int32GetDatum(src.lo_fd));
+	if (unlink && !failed)
+		(void) DirectFunctionCall1(be_lo_unlink, ObjectIdGetDatum(loid));
 	return batch_id;
 }
 
@@ -792,15 +853,52 @@ ir_stage_client_copy_command(IrBatch *batch)
 }
 
 /*
+ * What the client declared of its file ("bytes", "expect_rows") that the
+ * rows which arrived contradict, or NULL: a COPY that failed or never ran
+ * must not pass for an empty file.
+ */
+static char *
+client_upload_failure(Jsonb *options, int64 rows)
+{
+	int64		bytes = -1;
+	int64		expect = -1;
+	JsonbValue *v;
+
+	if ((v = ir_option(options, "bytes")) != NULL)
+		(void) ir_json_count(v, &bytes);	/* checked by options.c */
+	if ((v = ir_option(options, "expect_rows")) != NULL)
+		(void) ir_json_count(v, &expect);
+	if (rows == 0 && bytes > 0)
+		return psprintf("no rows arrived, but the client declared a file of " INT64_FORMAT " bytes: "
+						"its COPY failed or was never run", bytes);
+	if (expect >= 0 && rows != expect)
+		return psprintf(INT64_FORMAT " rows arrived, but the client declared expect_rows " INT64_FORMAT,
+						rows, expect);
+	return NULL;
+}
+
+/*
  * Client path, last step: close the staging table to the loader, number
- * the rows, and move the batch to "staged".  Returns the number of rows.
+ * the rows, and move the batch to "staged", or to "failed" with a WARNING
+ * when the rows contradict what the client declared (the batch is kept,
+ * not rolled back by an error).  Returns the number of rows.
  */
 int64
 ir_stage_client_finish(IrBatch *batch)
 {
 	int64		rows = ir_store_finish_client(batch->batch_id);
+	char	   *failure = client_upload_failure(batch->options, rows);
 
 	ir_store_staging_result(batch->batch_id, rows, 0, -1, NULL);
+	if (failure)
+	{
+		ir_batch_transition(batch, IR_FAILED, failure);
+		ereport(WARNING,
+				(errmsg("upload of batch " INT64_FORMAT " is incomplete; the batch failed", batch->batch_id),
+				 errdetail("%s.", failure),
+				 errhint("Check the client's COPY for errors, then upload the file again as a new batch.")));
+		return rows;
+	}
 	ir_batch_transition(batch, IR_STAGED, NULL);
 	ir_report_duplicate_file(batch);
 	return rows;

@@ -13,6 +13,7 @@
 
 #include "access/htup_details.h"
 #include "nodes/pg_list.h"
+#include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 #include "utils/tuplestore.h"
 
@@ -51,7 +52,8 @@ typedef enum IrLoadMethod
 {
 	IR_LOAD_DATA,				/* ir_stage: CSV text argument */
 	IR_LOAD_FILE,				/* ir_stage_file: server-side file */
-	IR_LOAD_CLIENT				/* ir_stage_begin/finish: COPY FROM STDIN */
+	IR_LOAD_CLIENT,				/* ir_stage_begin/finish: COPY FROM STDIN */
+	IR_LOAD_LARGE_OBJECT		/* ir_stage_large_object */
 } IrLoadMethod;
 
 /* A batch row, as read (and locked) from import_rollback.batch. */
@@ -72,6 +74,7 @@ typedef struct IrBatch
 	int64		rows_total;
 	int64		rows_rejected;
 	int64		rows_malformed; /* rejected at staging: wrong field count */
+	char	   *purged_at;		/* when ir_purge() dropped its tables, or NULL */
 } IrBatch;
 
 /* What an applied batch's change log covers, as the catalog records it. */
@@ -113,6 +116,13 @@ typedef struct IrCascadeKey
 	Oid		   *pfeqop;			/* their PK = FK operators */
 } IrCascadeKey;
 
+/* A batch ir_purge() takes, and its state when it was locked. */
+typedef struct IrPurgeCandidate
+{
+	int64		batch_id;
+	IrState		state;
+} IrPurgeCandidate;
+
 /* Access to a per-batch table lent to the caller for one operation. */
 typedef struct IrLend
 {
@@ -139,6 +149,8 @@ extern char **ir_store_source_keys(int64 batch_id, int *n);
 extern void ir_store_close_client(int64 batch_id);
 extern int64 ir_store_finish_client(int64 batch_id);
 extern void ir_store_read_rejects(int64 batch_id, Tuplestorestate *ts, TupleDesc desc);
+extern bool ir_store_staging_lost(int64 batch_id, int64 rows_total);
+extern bool ir_store_lock_batch_tables(int64 batch_id, bool log);
 
 /* the batch catalog */
 extern int64 ir_store_batch_insert(Oid relid, const char *schema, const char *table,
@@ -163,6 +175,13 @@ extern List *ir_store_create_log(int64 batch_id, Oid relid, int nkeys, char **ke
 								 int **keypos);
 extern void ir_store_log_info(int64 batch_id, IrLogInfo *info);
 extern List *ir_store_later_batches(int64 batch_id);
+extern void ir_store_index_log(int64 batch_id, Oid relid, int nkeys, char **keys,
+							   const int *keypos);
+
+/* retention */
+extern List *ir_store_purge_candidates(Interval *older_than, bool applied, bool lock);
+extern int64 ir_store_batch_tables_bytes(int64 batch_id);
+extern void ir_store_purge_batch(int64 batch_id);
 
 /* lending a per-batch table to the caller, with the pinned search_path */
 extern void ir_lend_stage(IrLend *lend, int64 batch_id, bool write);

@@ -29,6 +29,7 @@
 #include "utils/rls.h"
 
 #include "compat.h"
+#include "errors.h"
 #include "options.h"
 #include "sqlgen.h"
 #include "storage.h"
@@ -104,7 +105,7 @@ ir_require_key_index(Oid relid, int nkeys, char **keys)
 	}
 	if (!OidIsValid(arbiter_index(rel, attnums, nkeys)))
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				(errcode(ERRCODE_IR_TARGET_CHANGED),
 				 errmsg("table \"%s\" has no unique index on (%s) any more",
 						RelationGetRelationName(rel), list.data),
 				 errdetail("A rollback finds the batch's records by that key; without the index, "
@@ -215,7 +216,8 @@ ir_check_target(Oid relid, Jsonb *options, IrLoadMethod method, IrTarget *target
 
 	ir_check_options(options,
 					 method == IR_LOAD_DATA ? IR_IN_STAGE_DATA :
-					 method == IR_LOAD_FILE ? IR_IN_STAGE_FILE : IR_IN_STAGE_CLIENT, NULL);
+					 method == IR_LOAD_FILE ? IR_IN_STAGE_FILE :
+					 method == IR_LOAD_CLIENT ? IR_IN_STAGE_CLIENT : IR_IN_STAGE_LO, NULL);
 
 	rel = try_relation_open(relid, AccessShareLock);
 	if (rel == NULL)

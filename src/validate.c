@@ -272,6 +272,14 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 	char	   *notes;
 
 	ir_batch_require_target(batch);
+	if (ir_batch_fail_lost_staging(batch))
+	{
+		res->rows_total = batch->rows_total;
+		res->rows_valid = 0;
+		res->rows_rejected = 0;
+		res->stop_reason = pstrdup("the staged rows were lost in a crash (UNLOGGED staging)");
+		return;
+	}
 	if (pg_class_aclcheck(batch->target_relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -14,8 +14,10 @@
 #                  under pg_virtualenv (a throwaway cluster);
 #        PG 17/18: tools/pgmajor.sh provision NN, then
 #                  tools/pgmajor.sh installcheck NN <copy>;
-#   3. checks the C module structure (tools/layers.sh: no cycle between
-#      files, the owner's identity only in storage.c) and counts it;
+#   3. checks the C module structure (tools/layers.sh: calls go down the
+#      layers, no cycle, the owner's identity only in storage.c, every
+#      SQLSTATE listed) and the PGXN metadata (tools/meta.sh), and counts
+#      them;
 #   4. counts every test that ran: each pg_regress / isolation test line
 #      ("test x ... ok" / "FAILED", or PG 17+'s "ok N - x" / "not ok N - x")
 #      and each TAP assertion ("ok N" / "not ok N" from prove -v);
@@ -361,16 +363,19 @@ run_other() {
 
 # --------------------------------------------------------------------------
 
-# The C module structure: no cycle between files, the owner's identity in
-# storage.c only (tools/layers.sh); one check, counted with the majors'.
+# The C module structure (tools/layers.sh: calls go down the layers, no
+# cycle, the owner's identity in storage.c only, the SQLSTATE table) and
+# the PGXN metadata (tools/meta.sh): two checks, counted with the majors'.
 ir_heading "structure"
-if bash "$TOOLS/layers.sh"; then
-	TOTAL_P=$((TOTAL_P + 1))
-	SUMMARY+=("structure: 1 passed, 0 failed")
-else
-	TOTAL_F=$((TOTAL_F + 1))
-	SUMMARY+=("structure: 0 passed, 1 failed (tools/layers.sh)")
-fi
+for check in layers meta; do
+	if bash "$TOOLS/$check.sh"; then
+		TOTAL_P=$((TOTAL_P + 1))
+		SUMMARY+=("structure: tools/$check.sh passed")
+	else
+		TOTAL_F=$((TOTAL_F + 1))
+		SUMMARY+=("structure: tools/$check.sh FAILED")
+	fi
+done
 
 for major in $MAJORS; do
 	P=0 F=0 NOTES=()

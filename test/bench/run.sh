@@ -35,6 +35,16 @@
 #                   call chains to chosen symbols.
 #   apply-plans     the statements ir_apply and ir_rollback run inside,
 #                   with plans and durations (auto_explain).
+#   stage-lo        \lo_import of the customers CSV then
+#                   ir_stage_large_object() of it, against \lo_import plus
+#                   the plain COPY (target <= 1.3x), with the staging
+#                   backend's peak private memory.
+#   rollback-preview  ir_rollback_preview() of the --rows batch of
+#                   "apply", against ir_rollback() of it (target <= 0.5x),
+#                   with the previewing backend's peak private memory
+#                   (target <= 100 MB above shared memory).
+#   purge           ir_purge() of PURGE_BATCHES (100) ended batches, each
+#                   with a staging table and a change log: seconds.
 #   The system's postgres binary is stripped: for profiles with function
 #   names, build PostgreSQL with symbols once (test/bench/pg-symbols.sh)
 #   and pass its pg_config with --pg-config.  Sizes and counts of the
@@ -87,7 +97,7 @@ PG_USER=postgres
 DB=bench
 
 SCENARIOS=(stage stage-profile stage-callgrind validate apply rollback plain-update rollback-history
-	apply-profile rollback-profile apply-plans apply-callgrind)
+	apply-profile rollback-profile apply-plans apply-callgrind stage-lo rollback-preview purge)
 
 ROWS=1000000
 RUNS=7
@@ -311,21 +321,42 @@ sql_lit() { printf "'%s'" "${1//\'/\'\'}"; }
 #   A row the statement returns with several columns is shown too.  RUN
 #   "warmup" is not recorded.
 #   SETTINGS (e.g. "-c enable_hashjoin=off") apply to the timed session only.
+#   With MEASURE_MEM=1 the backend's private memory (RssAnon + RssFile of
+#   /proc/<pid>/status: its resident set less the shared memory it maps) is
+#   sampled every 20 ms while the statement runs; its peak is shown and
+#   kept in PEAK_MB["scenario/subject"] (MB per run, space-separated).
+declare -A PEAK_MB=()
+MEASURE_MEM=0
 measure() {
 	local scenario=$1 subject=$2 run=$3 sql=$4 check=$5 options=${6:-}
 	local out times stmt_ms commit_ms wal chk secs commit tbytes cpu0 load usage note result
+	local mem_start='' mem_stop='' peak=''
+	if [[ $MEASURE_MEM -eq 1 ]]; then
+		rm -f "$WORK/mem.out" "$WORK/mem.stop"
+		mem_start="SELECT pg_backend_pid() AS bpid \\gset
+\\setenv IR_BENCH_PID :bpid
+\\! bash $WORK/mem_sampler.sh \"\$IR_BENCH_PID\" $WORK/mem.out $WORK/mem.stop &"
+		mem_stop="\\! touch $WORK/mem.stop"
+	fi
 	cpu0=$(cpu_snapshot)
 	# log_statement_stats: the backend's own getrusage() per statement
 	out=$(PGOPTIONS="-c log_statement_stats=on -c client_min_messages=log $options" psql_bench -At 2>"$WORK/stmt.err" <<-EOF
+		$mem_start
 		SELECT pg_current_wal_insert_lsn() AS lsn0 \gset
 		BEGIN;
 		\timing on
 		$sql;
 		COMMIT;
 		\timing off
+		$mem_stop
 		SELECT 'wal|' || pg_wal_lsn_diff(pg_current_wal_insert_lsn(), :'lsn0')::bigint;
 	EOF
 	) || { cat "$WORK/stmt.err" >&2; die "$scenario/$subject failed: $sql"; }
+	if [[ $MEASURE_MEM -eq 1 ]]; then
+		for _ in $(seq 50); do [[ -s $WORK/mem.out ]] && break; sleep 0.1; done
+		peak=$(cat "$WORK/mem.out" 2>/dev/null || true)
+		[[ -n $peak ]] || die "$scenario/$subject: no memory sample"
+	fi
 	load=$(cpu_load "$cpu0" "$(cpu_snapshot)")
 	times=$(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' <<<"$out")
 	stmt_ms=$(sed -n 1p <<<"$times")
@@ -353,7 +384,9 @@ measure() {
 		"$(awk -v b="$tbytes" 'BEGIN { printf "%.1f", b / 1048576 }')" "$usage" "$load"
 	[[ $result == *\|* ]] && say "    returned: $result"
 	[[ -n $note ]] && say "    $note"
+	[[ -n $peak ]] && say "    peak private memory of the backend: $peak MB"
 	[[ $run == warmup ]] && return 0
+	[[ -n $peak ]] && PEAK_MB[$scenario/$subject]+="$peak "
 	TIMES[$scenario/$subject]+="$secs "
 	COMMITS[$scenario/$subject]+="$commit "
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$scenario" "$subject" "$run" \
@@ -1613,9 +1646,151 @@ scenario_apply_callgrind() {
 	T_TEMPLATE_READY=0
 }
 
+# max_of SCENARIO SUBJECT -> the largest peak memory (MB) over the runs
+max_of() { tr ' ' '\n' <<<"${PEAK_MB[$1/$2]}" | sed '/^$/d' | sort -n | tail -n 1; }
+
+# round_label R: "warmup" for rounds below 1, else "R/RUNS"
+round_label() { if (($1 < 1)); then echo warmup; else echo "$1/$RUNS"; fi; }
+
+# ---------------------------------------------------------------------------
+# Scenario: stage-lo
+# ---------------------------------------------------------------------------
+# The client's whole job with a large object: \lo_import of the customers
+# CSV (psql reads the file and writes it with lo_write, in its own
+# transaction), then SELECT ir_stage_large_object('customers', ..., oid),
+# which reads it back through COPY's parser in 64 kB chunks, hashes it,
+# stages every record and unlinks it.  Baseline: the same \lo_import plus
+# the plain COPY of the file into the all-text table (as in "stage").  The
+# \lo_import is timed from the shell around psql (its session start, a few
+# ms, included), once per round and counted on both sides; the ratio is
+# (lo_import + ir_stage_large_object) / (lo_import + COPY).  The staging
+# backend's private memory is sampled: it must not grow with the file.
+stage_lo_subject() {
+	local run=$1 oid=$2
+	MEASURE_MEM=1 measure stage-lo ir_stage_large_object "$run" \
+		"SELECT ir_stage_large_object('customers', 'customers.csv', $oid)" "$(stage_check_sql)"
+}
+
+scenario_stage_lo() {
+	local r t0 t1 oid imp run lo c
+	say "stage-lo: $ROWS rows, $(awk -v b="$CSV_BYTES" 'BEGIN { printf "%.1f", b / 1048576 }') MB; $WARMUP warm-up + $RUNS timed rounds"
+	for ((r = 1 - WARMUP; r <= RUNS; r++)); do
+		run=$(round_label "$r")
+		reset_db "$STAGE_RESET"
+		t0=$(date +%s.%N)
+		oid=$(printf '\\lo_import %s\nSELECT :LASTOID;\n' "'$CSV'" | psql_bench -At)
+		t1=$(date +%s.%N)
+		[[ -n $oid ]] || die "stage-lo: \\lo_import failed"
+		imp=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+		say "stage-lo $run  lo_import        $imp s (psql \\lo_import, client side)"
+		settle
+		if ((r % 2)); then
+			stage_lo_subject "$run" "$oid"
+			settle
+			measure stage-lo COPY "$run" "$(stage_sql COPY)" "$(stage_check COPY)"
+		else
+			measure stage-lo COPY "$run" "$(stage_sql COPY)" "$(stage_check COPY)"
+			settle
+			stage_lo_subject "$run" "$oid"
+		fi
+		[[ $(psql_val "SELECT count(*) FROM pg_largeobject_metadata WHERE oid = $oid") == 0 ]] ||
+			die "stage-lo: the large object was not unlinked"
+		[[ $run == warmup ]] || TIMES[stage-lo/lo_import]+="$imp "
+	done
+	imp=$(median stage-lo lo_import)
+	lo=$(median stage-lo ir_stage_large_object)
+	c=$(median stage-lo COPY)
+	say "stage-lo: spread (min-max s): lo_import $(spread stage-lo lo_import), ir_stage_large_object $(spread stage-lo ir_stage_large_object), COPY $(spread stage-lo COPY)"
+	say "stage-lo: ir_stage_large_object alone to COPY by medians / paired / best: $(ratios stage-lo/ir_stage_large_object stage-lo/COPY)"
+	SUMMARY+=("stage-lo: lo_import $imp s + ir_stage_large_object $lo s vs lo_import + COPY $c s: ratio $(awk -v i="$imp" -v l="$lo" -v c="$c" 'BEGIN { printf "%.2f", (i + l) / (i + c) }')x (target <= 1.30x); peak private memory of the staging backend $(max_of stage-lo ir_stage_large_object) MB")
+}
+
+# ---------------------------------------------------------------------------
+# Scenario: rollback-preview
+# ---------------------------------------------------------------------------
+# The batch of "apply" (ROWS records: half updates, half inserts) applied
+# untimed, then, each after CHECKPOINT, SELECT count(*) FROM
+# ir_rollback_preview(b) (every logged field of every record: the rows go
+# through a cursor into the result's tuplestore, which spills to disk past
+# work_mem) and SELECT * FROM ir_rollback(b).  The previewing backend's
+# private memory is sampled; shared memory (shared_buffers = 1 GB, see
+# start_cluster) is not counted in it.
+scenario_rollback_preview() {
+	local r run b p rb
+	say "rollback-preview: t $ROWS records, the file of apply; $WARMUP warm-up + $RUNS timed rounds"
+	apply_prepare
+	for ((r = 1 - WARMUP; r <= RUNS; r++)); do
+		run=$(round_label "$r")
+		apply_setup
+		b=$BATCH
+		[[ $(psql_val "SELECT inserted + updated FROM ir_apply($b)") == "$ROWS" ]] || die "rollback-preview: apply failed"
+		settle
+		MEASURE_MEM=1 measure rollback-preview ir_rollback_preview "$run" \
+			"SELECT count(*) FROM ir_rollback_preview($b)" "SELECT 'ok|0'"
+		settle
+		measure rollback-preview ir_rollback "$run" "SELECT * FROM ir_rollback($b)" "$(rollback_check "$b")"
+	done
+	p=$(median rollback-preview ir_rollback_preview)
+	rb=$(median rollback-preview ir_rollback)
+	say "rollback-preview: spread (min-max s): ir_rollback_preview $(spread rollback-preview ir_rollback_preview), ir_rollback $(spread rollback-preview ir_rollback)"
+	SUMMARY+=("rollback-preview: ir_rollback_preview $p s, ir_rollback $rb s, ratio $(ratio "$p" "$rb")x (paired $(paired_ratio rollback-preview ir_rollback_preview ir_rollback)x) (target <= 0.50x); peak private memory $(max_of rollback-preview ir_rollback_preview) MB (target <= 100 MB)")
+}
+
+# ---------------------------------------------------------------------------
+# Scenario: purge
+# ---------------------------------------------------------------------------
+# PURGE_BATCHES (default 100) batches of PURGE_ROWS (1,000) records each,
+# staged, applied and rolled back on one table (so each has a staging
+# table and a change log), then aged 40 days; timed: SELECT count(*) FROM
+# ir_purge('30 days').  The check: every batch purged, no per-batch table
+# left.
+PURGE_BATCHES=${PURGE_BATCHES:-100}
+PURGE_ROWS=${PURGE_ROWS:-1000}
+scenario_purge() {
+	local r run file
+	say "purge: $PURGE_BATCHES batches of $PURGE_ROWS records (staged, applied, rolled back); $WARMUP warm-up + $RUNS timed rounds"
+	bench_prepare
+	file=$(sql_lit "$FILES/purge.csv")
+	for ((r = 1 - WARMUP; r <= RUNS; r++)); do
+		run=$(round_label "$r")
+		reset_db "
+$(fresh_extension_sql)
+DROP TABLE IF EXISTS pt;
+CREATE TABLE pt ($T_COLS, PRIMARY KEY (id));
+COPY (SELECT * FROM bench_rows(1, $PURGE_ROWS, 1)) TO $file (FORMAT csv, HEADER true);
+SELECT count(*) FROM (SELECT ir_stage_file('pt', $file, '$NO_MAPPING_CHECK') FROM generate_series(1, $PURGE_BATCHES)) s;
+DO \$\$ DECLARE b bigint; BEGIN
+  FOR b IN SELECT batch_id FROM ir_batches ORDER BY batch_id LOOP
+    PERFORM ir_apply(b);
+    PERFORM ir_rollback(b);
+  END LOOP; END \$\$;
+UPDATE import_rollback.batch SET started_at = started_at - interval '40 days',
+       staged_at = staged_at - interval '40 days', validated_at = validated_at - interval '40 days',
+       applied_at = applied_at - interval '40 days', rolled_back_at = rolled_back_at - interval '40 days',
+       ended_at = ended_at - interval '40 days';"
+		measure purge ir_purge "$run" "SELECT count(*) FROM ir_purge('30 days')" \
+			"SELECT CASE WHEN (SELECT count(*) FROM ir_batches WHERE purged_at IS NOT NULL AND state = 'rolled_back') = $PURGE_BATCHES
+			              AND NOT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = 'import_rollback'::regnamespace
+			                               AND relname ~ '^(stage|changes)_[0-9]+$')
+			             THEN 'ok|0' ELSE 'bad|' || (SELECT count(*) FROM ir_batches WHERE purged_at IS NOT NULL) END"
+	done
+	SUMMARY+=("purge: ir_purge of $PURGE_BATCHES ended batches (a staging table and a change log of $PURGE_ROWS records each): $(median purge ir_purge) s (spread $(spread purge ir_purge))")
+}
+
 # ---------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------
+# mem_sampler.sh PID OUT STOP: peak RssAnon + RssFile (MB) of PID, sampled
+# every 20 ms until STOP exists or PID ends, written to OUT
+cat >"$WORK/mem_sampler.sh" <<'SAMPLER'
+peak=0
+while [[ ! -e $3 ]] && kill -0 "$1" 2>/dev/null; do
+	kb=$(awk '/^RssAnon:|^RssFile:/ { s += $2 } END { print s + 0 }' "/proc/$1/status" 2>/dev/null)
+	((kb > peak)) && peak=$kb
+	sleep 0.02
+done
+awk -v k="$peak" 'BEGIN { printf "%.1f\n", k / 1024 }' >"$2"
+SAMPLER
 SUMMARY=()
 say "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r)"
 copy_source

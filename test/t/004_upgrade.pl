@@ -107,6 +107,28 @@ is( $node->safe_psql('upgraded',
 		q{SELECT ir_stage('customers', 'new.csv', E'id,email\n200,n200@example.net\n', '{"rules": {"mapping_check": "off"}}') > 7}),
 	't', 'new batches continue the old ids');
 
+# 0.2.0's additions work on the updated database and its 0.1.0 batches:
+# a keyed ir_changes (a 0.1.0 log has no key index: it reads the log),
+# large-object staging, and the purge of the ended 0.1.0 batches
+is( $node->safe_psql('upgraded', q{
+		SELECT count(*) FROM ir_changes(1, (SELECT record_key FROM ir_changes(1) ORDER BY change_id LIMIT 1))}),
+	$node->safe_psql('upgraded', q{
+		SELECT count(*) FROM ir_changes(1)
+		 WHERE record_key = (SELECT record_key FROM ir_changes(1) ORDER BY change_id LIMIT 1)}),
+	'a keyed ir_changes of a 0.1.0 batch finds that record\'s writes');
+my $lo = $node->safe_psql('upgraded',
+	q{SELECT lo_from_bytea(0, convert_to(E'id,email\n201,n201@example.net\n', 'UTF8'))});
+my $lob = $node->safe_psql('upgraded', "SELECT ir_stage_large_object('customers', 'lo.csv', $lo)");
+is($node->safe_psql('upgraded', "SELECT state || ' ' || load_method FROM ir_batches WHERE batch_id = $lob"),
+	'staged large_object', 'a large object stages into the updated catalog');
+is( $node->safe_psql('upgraded', q{
+		SELECT string_agg(batch_id || ' ' || state, ',' ORDER BY batch_id)
+		  FROM ir_purge('0', '{"applied": true}') WHERE batch_id <= 7}),
+	'1 rolled_back,2 rolled_back,3 rolled_back,4 rolled_back,5 cancelled,6 rolled_back,7 rolled_back',
+	'ir_purge takes the ended 0.1.0 batches');
+($rc, $out, $err) = $node->psql('upgraded', 'SELECT * FROM ir_rejects(4)');
+like($err, qr/batch 4 was purged at/, 'and reports on them say so');
+
 # The updated extension holds exactly the objects of a fresh 0.2.0 install.
 $node->safe_psql('fresh', 'CREATE EXTENSION import_rollback');
 my $objects = q{
