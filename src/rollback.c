@@ -742,12 +742,13 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
  * (CLUSTER), it stops, and the query runs again with ORDER BY.
  */
 #define PV_CHANGE_ID 0
-#define PV_KEY 1
-#define PV_ACTION 2
-#define PV_GONE 3
-#define PV_CHANGED 4
-#define PV_LATER 5
-#define PV_FIELDS 6				/* then n, t, o of each logged column */
+#define PV_ACTION 1
+#define PV_GONE 2
+#define PV_CHANGED 3
+#define PV_LATER 4
+#define PV_FIELDS 5				/* then n, t, o of each logged column */
+
+static const char *const preview_statuses[3] = {"restorable", "conflict", "gone"};
 
 typedef struct PreviewReceiver
 {
@@ -757,8 +758,11 @@ typedef struct PreviewReceiver
 	Tuplestorestate *ts;
 	TupleDesc	desc;
 	FmgrInfo   *out;			/* each logged column's output function */
+	bool	   *as_text;		/* a text column: its value is its text */
 	int16	   *typlen;
 	bool	   *typbyval;
+	Datum	   *names;			/* each logged column's name, as text */
+	Datum		statuses[3];	/* "restorable", "conflict", "gone" */
 	MemoryContext rowcxt;		/* reset per record */
 	int64		last_change_id;
 	bool		out_of_order;	/* a record came before one it follows */
@@ -790,6 +794,48 @@ later_batch(Datum later, bool isnull, const char *name, int64 *batch_id)
 	return true;
 }
 
+/* Logged column i's value as its text (NULL stays NULL). */
+static Datum
+field_text(PreviewReceiver *r, int i, Datum value)
+{
+	if (r->as_text[i])
+		return PointerGetDatum(pg_detoast_datum_packed((struct varlena *) DatumGetPointer(value)));
+	return CStringGetTextDatum(OutputFunctionCall(&r->out[i], value));
+}
+
+/* record_key: the record's key columns and their new values, as jsonb. */
+static Datum
+record_key(PreviewReceiver *r, TupleTableSlot *slot)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue *res;
+
+	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	for (int k = 0; k < r->meta->nkeys; k++)
+	{
+		int			i = r->meta->keypos[k] - 1;
+		int			at = PV_FIELDS + 3 * i;
+		JsonbValue	v;
+
+		v.type = jbvString;
+		v.val.string.val = r->meta->keys[k];
+		v.val.string.len = strlen(r->meta->keys[k]);
+		(void) pushJsonbValue(&state, WJB_KEY, &v);
+		if (slot->tts_isnull[at])
+			v.type = jbvNull;
+		else
+		{
+			text	   *t = DatumGetTextPP(field_text(r, i, slot->tts_values[at]));
+
+			v.val.string.val = VARDATA_ANY(t);
+			v.val.string.len = VARSIZE_ANY_EXHDR(t);
+		}
+		(void) pushJsonbValue(&state, WJB_VALUE, &v);
+	}
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return JsonbPGetDatum(JsonbValueToJsonb(res));
+}
+
 static bool
 preview_receive(TupleTableSlot *slot, DestReceiver *self)
 {
@@ -799,6 +845,8 @@ preview_receive(TupleTableSlot *slot, DestReceiver *self)
 	bool		gone;
 	int16	   *changed = NULL;
 	int			nchanged = 0;
+	text	   *action;
+	Datum		key;
 
 	slot_getallattrs(slot);
 	if (DatumGetInt64(slot->tts_values[PV_CHANGE_ID]) < r->last_change_id)
@@ -808,7 +856,9 @@ preview_receive(TupleTableSlot *slot, DestReceiver *self)
 		return false;			/* stops the executor */
 	}
 	r->last_change_id = DatumGetInt64(slot->tts_values[PV_CHANGE_ID]);
-	insert = strcmp(TextDatumGetCString(slot->tts_values[PV_ACTION]), "insert") == 0;
+	action = DatumGetTextPP(slot->tts_values[PV_ACTION]);
+	insert = VARSIZE_ANY_EXHDR(action) == 6 && memcmp(VARDATA_ANY(action), "insert", 6) == 0;
+	key = record_key(r, slot);
 	gone = DatumGetBool(slot->tts_values[PV_GONE]);
 	if (!insert && !slot->tts_isnull[PV_CHANGED])
 	{
@@ -823,7 +873,7 @@ preview_receive(TupleTableSlot *slot, DestReceiver *self)
 		Datum		values[7];
 		bool		nulls[7] = {false, false, false, false, false, false, false};
 		bool		differs;
-		const char *status;
+		int			status;
 		int64		by;
 
 		if (!insert)
@@ -840,21 +890,21 @@ preview_receive(TupleTableSlot *slot, DestReceiver *self)
 							  slot->tts_values[at], slot->tts_isnull[at]) &&
 			(insert || !same_datum(r, i, slot->tts_values[at + 1], slot->tts_isnull[at + 1],
 								   slot->tts_values[at + 2], slot->tts_isnull[at + 2]));
-		status = gone ? "gone" : differs ? "conflict" : "restorable";
-		if (r->status && strcmp(status, r->status) != 0)
+		status = gone ? 2 : differs ? 1 : 0;
+		if (r->status && strcmp(preview_statuses[status], r->status) != 0)
 			continue;
-		values[0] = slot->tts_values[PV_KEY];
+		values[0] = key;
 		values[1] = slot->tts_values[PV_ACTION];
-		values[2] = CStringGetTextDatum(status);
-		values[3] = CStringGetTextDatum(r->meta->names[i]);
+		values[2] = r->statuses[status];
+		values[3] = r->names[i];
 		if (slot->tts_isnull[at])
 			nulls[4] = true;
 		else
-			values[4] = CStringGetTextDatum(OutputFunctionCall(&r->out[i], slot->tts_values[at]));
+			values[4] = field_text(r, i, slot->tts_values[at]);
 		if (gone || slot->tts_isnull[at + 1])
 			nulls[5] = true;
 		else
-			values[5] = CStringGetTextDatum(OutputFunctionCall(&r->out[i], slot->tts_values[at + 1]));
+			values[5] = field_text(r, i, slot->tts_values[at + 1]);
 		if ((gone || differs) &&
 			later_batch(slot->tts_values[PV_LATER], slot->tts_isnull[PV_LATER], r->meta->names[i], &by))
 			values[6] = Int64GetDatum(by);
@@ -902,8 +952,6 @@ ir_rollback_preview_batch(IrBatch *batch, const char *status, Tuplestorestate *t
 	IrLend		acc;
 	StringInfoData q;
 	StringInfoData fields;
-	StringInfoData keys;
-	StringInfoData keyvals;
 	char	   *later;
 	List	   *laterb;
 	IrLend	   *lent;
@@ -915,15 +963,6 @@ ir_rollback_preview_batch(IrBatch *batch, const char *status, Tuplestorestate *t
 	for (int p = 1; p <= meta->ncols; p++)
 		appendStringInfo(&fields, ", l.n%d, t.%s, l.o%d", p,
 						 quote_identifier(meta->names[p - 1]), p);
-	initStringInfo(&keys);
-	initStringInfo(&keyvals);
-	for (int k = 0; k < meta->nkeys; k++)
-	{
-		appendStringInfo(&keys, "%s%s", k ? ", " : "", quote_literal_cstr(meta->keys[k]));
-		appendStringInfo(&keyvals, "%s%s", k ? ", " : "",
-						 ir_sql_text(psprintf("l.n%d", meta->keypos[k])));
-	}
-
 	laterb = ir_store_later_batches(batch->batch_id);
 	ir_lend_log(&acc, batch->batch_id);
 	lent = lend_logs(batch, laterb);
@@ -951,11 +990,11 @@ ir_rollback_preview_batch(IrBatch *batch, const char *status, Tuplestorestate *t
 	}
 	initStringInfo(&q);
 	appendStringInfo(&q,
-					 "SELECT l.change_id, jsonb_object(ARRAY[%s]::text[], ARRAY[%s]::text[]), l.action,"
+					 "SELECT l.change_id, l.action,"
 					 " t.ctid IS NULL, l.changed, %s%s"
 					 " FROM %s l LEFT JOIN %s t ON %s%s"
 					 " WHERE l.action IN ('insert', 'update')",
-					 keys.data, keyvals.data, later ? "a.by" : "NULL::jsonb", fields.data,
+					 later ? "a.by" : "NULL::jsonb", fields.data,
 					 meta->log, meta->scan, key_match(meta), later ? later : "");
 
 	memset(&r, 0, sizeof(r));
@@ -969,8 +1008,10 @@ ir_rollback_preview_batch(IrBatch *batch, const char *status, Tuplestorestate *t
 	r.ts = ts;
 	r.desc = desc;
 	r.out = palloc(sizeof(FmgrInfo) * Max(meta->ncols, 1));
+	r.as_text = palloc(sizeof(bool) * Max(meta->ncols, 1));
 	r.typlen = palloc(sizeof(int16) * Max(meta->ncols, 1));
 	r.typbyval = palloc(sizeof(bool) * Max(meta->ncols, 1));
+	r.names = palloc(sizeof(Datum) * Max(meta->ncols, 1));
 	for (int i = 0; i < meta->ncols; i++)
 	{
 		Oid			outfn;
@@ -978,8 +1019,12 @@ ir_rollback_preview_batch(IrBatch *batch, const char *status, Tuplestorestate *t
 
 		getTypeOutputInfo(meta->typids[i], &outfn, &varlena);
 		fmgr_info(outfn, &r.out[i]);
+		r.as_text[i] = meta->typids[i] == TEXTOID;
 		get_typlenbyval(meta->typids[i], &r.typlen[i], &r.typbyval[i]);
+		r.names[i] = CStringGetTextDatum(meta->names[i]);
 	}
+	for (int i = 0; i < 3; i++)
+		r.statuses[i] = CStringGetTextDatum(preview_statuses[i]);
 	r.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "rollback preview record",
 									 ALLOCSET_DEFAULT_SIZES);
 	{
