@@ -13,7 +13,8 @@ OBJS        = src/import_rollback.o \
               src/drill.o src/reports.o src/purge.o \
               src/catalog.o src/target.o src/mapping.o src/changelog.o \
               src/storage.o \
-              src/options.o src/settings.o src/state.o src/sqlgen.o src/exec.o src/convert.o src/compat.o
+              src/options.o src/settings.o src/state.o src/sqlgen.o src/exec.o src/convert.o \
+              src/transform.o src/lookup.o src/compat.o
 # every install and upgrade script: $(EXTENSION)--X.Y.Z.sql and --A--B.sql
 DATA        = $(wildcard $(EXTENSION)--*.sql)
 PGFILEDESC  = "import_rollback - tracked, reversible file imports"

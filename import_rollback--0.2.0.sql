@@ -399,3 +399,18 @@ AS 'MODULE_PATHNAME', 'ir_purge'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.ir_purge(interval, jsonb)
     IS 'drop the staging tables and change logs of batches ended (or left unfinished) that long ago';
+
+-- Transforms and lookups: the text steps of a mapped column (null_if,
+-- transform, date or timestamp format) and a lookup into another table,
+-- as the generated statements call them (transform.c, lookup.c).
+CREATE FUNCTION import_rollback.ir_prepare(value text, null_if text[], steps text[],
+                                           date_format text, timestamp_format text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'ir_prepare'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+CREATE FUNCTION import_rollback.ir_lookup(value text, lookup oid, match name, ret name,
+                                          ignore_case boolean, target anyelement)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'ir_lookup'
+LANGUAGE C STABLE PARALLEL RESTRICTED;

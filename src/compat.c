@@ -4,9 +4,8 @@
  *	  Version-specific implementations declared in compat.h.
  *
  * ir_check_inputs: exact type checks of text values through the type's
- * input function.  16+: soft errors.  15: chunked subtransactions with
- * bisection, catching only data errors (SQLSTATE classes 22 and 23); any
- * other error (cancel, out of memory) is re-thrown.
+ * input function.  16+: soft errors.  15: ir_try_each() (exec.c), chunked
+ * subtransactions with bisection.
  *
  *-------------------------------------------------------------------------
  */
@@ -41,70 +40,32 @@ ir_check_inputs(FmgrInfo *flinfo, Oid typioparam, int32 typmod,
 
 #else							/* PostgreSQL 15 */
 
-/* Is this an error about the value, as opposed to the server's state? */
-static bool
-is_data_error(int sqlerrcode)
+/* One value through the input function, for ir_try_each(). */
+typedef struct InputCalls
 {
-	int			class = ERRCODE_TO_CATEGORY(sqlerrcode);
+	FmgrInfo   *flinfo;
+	Oid			typioparam;
+	int32		typmod;
+	char	  **values;
+	Datum	   *results;
+	ir_input_report report;
+	void	   *arg;
+} InputCalls;
 
-	return class == ERRCODE_DATA_EXCEPTION ||
-		class == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION;
-}
-
-/*
- * Run the input function over values[lo, hi) in one subtransaction.
- * Returns NULL when all are valid, else the first error.
- */
-static ErrorData *
-try_inputs(FmgrInfo *flinfo, Oid typioparam, int32 typmod,
-		   char **values, Datum *results, int lo, int hi)
+static void
+input_call(int idx, void *arg)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	ErrorData  *edata = NULL;
+	InputCalls *ic = (InputCalls *) arg;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		for (int i = lo; i < hi; i++)
-			results[i] = InputFunctionCall(flinfo, values[i], typioparam, typmod);
-		ReleaseCurrentSubTransaction();
-	}
-	PG_CATCH();
-	{
-		edata = ir_abort_subxact(oldcxt, oldowner);
-		if (!is_data_error(edata->sqlerrcode))
-			ReThrowError(edata);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(oldcxt);
-	CurrentResourceOwner = oldowner;
-	return edata;
+	ic->results[idx] = InputFunctionCall(ic->flinfo, ic->values[idx], ic->typioparam, ic->typmod);
 }
 
 static void
-check_range(FmgrInfo *flinfo, Oid typioparam, int32 typmod,
-			char **values, Datum *results, int lo, int hi,
-			ir_input_report report, void *arg)
+input_report(int idx, const char *message, void *arg)
 {
-	ErrorData  *edata;
+	InputCalls *ic = (InputCalls *) arg;
 
-	if (lo >= hi)
-		return;
-	edata = try_inputs(flinfo, typioparam, typmod, values, results, lo, hi);
-	if (edata == NULL)
-		return;
-	if (hi - lo == 1)
-		report(lo, edata->message, arg);
-	else
-	{
-		int			mid = lo + (hi - lo) / 2;
-
-		check_range(flinfo, typioparam, typmod, values, results, lo, mid, report, arg);
-		check_range(flinfo, typioparam, typmod, values, results, mid, hi, report, arg);
-	}
-	FreeErrorData(edata);
+	ic->report(idx, message, ic->arg);
 }
 
 void
@@ -112,7 +73,9 @@ ir_check_inputs(FmgrInfo *flinfo, Oid typioparam, int32 typmod,
 				char **values, int nvalues, Datum *results,
 				ir_input_report report, void *arg)
 {
-	check_range(flinfo, typioparam, typmod, values, results, 0, nvalues, report, arg);
+	InputCalls	ic = {flinfo, typioparam, typmod, values, results, report, arg};
+
+	ir_try_each(nvalues, input_call, input_report, &ic);
 }
 
 #endif

@@ -10,6 +10,16 @@
  *	                                        option or rule, or one out of range
  *	  2202E array_subscript_error           ir_stage_begin's columns not a
  *	                                        one-dimensional array
+ *	  22007 invalid_datetime_format         a date_format or timestamp_format
+ *	                                        value that does not read back
+ *	  21000 cardinality_violation           the apply meets a lookup value with
+ *	                                        several rows (the lookup table
+ *	                                        changed since validation)
+ *	  23503 foreign_key_violation           the apply meets a lookup value with
+ *	                                        no row (the same)
+ *	  42804 datatype_mismatch               a lookup's return column of another
+ *	                                        type than the target column;
+ *	                                        ignore_case on a non-text column
  *	  42501 insufficient_privilege          the caller may not do this on the
  *	                                        target (or read server files), or
  *	                                        row security applies to it there

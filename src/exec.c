@@ -49,6 +49,81 @@ ir_abort_subxact(MemoryContext oldcxt, ResourceOwner oldowner)
 	return edata;
 }
 
+/* Is this an error about a value, as opposed to the server's state? */
+static bool
+is_data_error(int sqlerrcode)
+{
+	int			class = ERRCODE_TO_CATEGORY(sqlerrcode);
+
+	return class == ERRCODE_DATA_EXCEPTION ||
+		class == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION;
+}
+
+/* fn over [lo, hi) in one subtransaction: NULL when none failed, else the error. */
+static ErrorData *
+try_range(int lo, int hi, ir_try_fn fn, void *arg)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		for (int i = lo; i < hi; i++)
+			fn(i, arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		edata = ir_abort_subxact(oldcxt, oldowner);
+		if (!is_data_error(edata->sqlerrcode))
+			ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return edata;
+}
+
+static void
+try_bisect(int lo, int hi, ir_try_fn fn, ir_try_report report, void *arg)
+{
+	ErrorData  *edata;
+
+	if (lo >= hi)
+		return;
+	edata = try_range(lo, hi, fn, arg);
+	if (edata == NULL)
+		return;
+	if (hi - lo == 1)
+		report(lo, edata->message, arg);
+	else
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		try_bisect(lo, mid, fn, report, arg);
+		try_bisect(mid, hi, fn, report, arg);
+	}
+	FreeErrorData(edata);
+}
+
+/*
+ * Call fn(i) for every i in [0, n), where fn may raise an error about its
+ * value (SQLSTATE classes 22 and 23): report(i, message) for each i that
+ * does.  The whole range runs in one subtransaction; a range that fails
+ * is split in halves until each bad value stands alone, so a clean range
+ * costs one subtransaction and each bad value a few.  Work fn did for a
+ * value of a failed range is done again.  Any other error (cancel, out of
+ * memory) is re-thrown.
+ */
+void
+ir_try_each(int n, ir_try_fn fn, ir_try_report report, void *arg)
+{
+	try_bisect(0, n, fn, report, arg);
+}
+
 /*
  * Start a statement's (or a C pass over user code's) own GUC level with
  * search_path pinned; ir_guard_end() undoes every setting made since (an

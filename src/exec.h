@@ -29,6 +29,10 @@ extern void ir_spi_exec(const char *sql, int nargs, const Oid *argtypes,
 						int expected, SPIPlanPtr *plancache);
 extern ErrorData *ir_abort_subxact(MemoryContext oldcxt, ResourceOwner oldowner);
 
+typedef void (*ir_try_fn) (int idx, void *arg);
+typedef void (*ir_try_report) (int idx, const char *message, void *arg);
+extern void ir_try_each(int n, ir_try_fn fn, ir_try_report report, void *arg);
+
 extern Datum ir_text_array(char **items, int n);
 extern char **ir_array_strings(Datum arr, int *n, MemoryContext cxt);
 extern void ir_spi_materialize(const char *query, int nargs, const Oid *argtypes,

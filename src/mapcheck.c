@@ -5,7 +5,10 @@
  *	  the column's live data?  It compares shapes (character classes,
  *	  structure, length) of a spread sample of incoming values with a sample
  *	  of live ones, never the values: n3001@example.net looks like
- *	  u1@example.com, names in an email column do not.
+ *	  u1@example.com, names in an email column do not.  Incoming values
+ *	  are taken as their transform steps leave them (what will be
+ *	  written); looked-up columns (their values become ids) and constants
+ *	  are not compared.
  *
  *-------------------------------------------------------------------------
  */
@@ -151,7 +154,7 @@ ir_mapping_check(Run *run, int64 rows_total)
 	/* the incoming sample: rows spread over the file, all columns at once */
 	initStringInfo(&cols);
 	for (int i = 0; i < m->ncols; i++)
-		appendStringInfo(&cols, "%ss.c%d", i ? ", " : "", m->cols[i].src);
+		appendStringInfo(&cols, "%s%s", i ? ", " : "", ir_text_expr(&m->cols[i], "s"));
 	ir_spi_exec(psprintf("SELECT %s FROM %s s WHERE s.status IS NULL"
 						 " AND s.row_no %% " INT64_FORMAT " = 0 ORDER BY s.row_no LIMIT %d",
 						 cols.data, run->stage, step, SHAPE_SAMPLE),
@@ -168,6 +171,9 @@ ir_mapping_check(Run *run, int64 rows_total)
 		double		wr;
 		double		lr;
 
+		/* a lookup writes an id, and a constant is the user's own value */
+		if (c->lookup || c->src == 0)
+			continue;
 		ir_spi_exec(psprintf("SELECT %s FROM %s t WHERE t.%s IS NOT NULL LIMIT %d",
 							 ir_sql_text(psprintf("t.%s", quote_identifier(c->name))), m->scan,
 							 quote_identifier(c->name), SHAPE_SAMPLE),

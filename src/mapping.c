@@ -22,6 +22,7 @@
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "utils/builtins.h"
 #include "storage/lmgr.h"
@@ -30,6 +31,13 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
+#include "utils/acl.h"
+#include "utils/date.h"
+#include "utils/fmgrprotos.h"
+#include "utils/numeric.h"
+#include "utils/rls.h"
+#include "utils/varlena.h"
+#include "parser/parse_coerce.h"
 
 #include "catalog.h"
 #include "mapping.h"
@@ -81,6 +89,235 @@ check_writable(Relation rel, Form_pg_attribute att)
 				 errhint("Leave it out of the mapping; it is assigned on insert.")));
 }
 
+/* A key of a mapping object, NULL when absent or JSON null. */
+static JsonbValue *
+entry_value(JsonbContainer *obj, const char *key)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
+
+	return v != NULL && v->type != jbvNull ? v : NULL;
+}
+
+/* A string key of a mapping object (its shape was checked by options.c). */
+static char *
+entry_string(JsonbContainer *obj, const char *key)
+{
+	JsonbValue *v = entry_value(obj, key);
+
+	return v != NULL && v->type == jbvString ? pnstrdup(v->val.string.val, v->val.string.len) : NULL;
+}
+
+/* A list of strings of a mapping object, as an array. */
+static char **
+entry_strings(JsonbContainer *obj, const char *key, int *n)
+{
+	JsonbValue *v = entry_value(obj, key);
+	List	   *items = NIL;
+	char	  **out;
+	ListCell   *lc;
+
+	*n = 0;
+	if (v != NULL)
+		(void) ir_json_strings(v, &items);
+	out = palloc(sizeof(char *) * Max(list_length(items), 1));
+	foreach(lc, items)
+		out[(*n)++] = lfirst(lc);
+	return out;
+}
+
+/* The transform steps of column c, by name. */
+static void
+parse_steps(IrColumn *c, char **names, int n)
+{
+	if (n > IR_MAX_STEPS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" has %d transform steps; at most %d are allowed",
+						c->name, n, IR_MAX_STEPS)));
+	for (int i = 0; i < n; i++)
+	{
+		const char *best = NULL;
+		int			best_d = 3;
+
+		if (ir_step_from_name(names[i], &c->prep.steps[c->prep.nsteps]))
+		{
+			c->prep.nsteps++;
+			continue;
+		}
+		for (int k = 0; ir_step_names[k] != NULL; k++)
+		{
+			int			d = varstr_levenshtein_less_equal(names[i], strlen(names[i]),
+														  ir_step_names[k], strlen(ir_step_names[k]),
+														  1, 1, 1, best_d, true);
+
+			if (d < best_d)
+			{
+				best_d = d;
+				best = ir_step_names[k];
+			}
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown transform \"%s\" for column \"%s\"", names[i], c->name),
+				 best ? errhint("Perhaps you meant \"%s\".", best) :
+				 errhint("Transforms are \"trim\", \"lower\", \"upper\", \"squeeze\" and \"digits\".")));
+	}
+}
+
+/* Error context while a format's pattern is tried. */
+static void
+format_context(void *arg)
+{
+	errcontext("checking the format of column \"%s\"", ((IrColumn *) arg)->name);
+}
+
+/*
+ * A date_format must read back the dates it writes (a pattern without the
+ * day, the month or the year cannot); a timestamp_format must at least
+ * write and read a timestamp.  Tried on a fixed value.
+ */
+static void
+check_format(IrColumn *c)
+{
+	IrPrep		probe;
+	ErrorContextCallback errcallback;
+	const char *fmt = c->prep.date_format ? c->prep.date_format : c->prep.timestamp_format;
+
+	if (fmt[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the format of column \"%s\" is empty", c->name)));
+	memset(&probe, 0, sizeof(probe));
+	probe.date_format = c->prep.date_format;
+	probe.timestamp_format = c->prep.timestamp_format;
+	errcallback.callback = format_context;
+	errcallback.arg = c;
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	{
+		Datum		sample = DirectFunctionCall1(date_timestamp,
+												 DirectFunctionCall1(date_in, CStringGetDatum("2001-02-03")));
+		char	   *str = TextDatumGetCString(DirectFunctionCall2(timestamp_to_char, sample,
+																   CStringGetTextDatum(fmt)));
+		char	   *iso = ir_prep_format(&probe, str);
+
+		if (c->prep.date_format && strcmp(iso, "2001-02-03 AD") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("date_format \"%s\" of column \"%s\" does not read back the dates it writes",
+							fmt, c->name),
+					 errdetail("2001-02-03 is written as \"%s\" and read back as %s.", str, iso),
+					 errhint("A date pattern needs the year, the month and the day, such as DD/MM/YYYY.")));
+	}
+	error_context_stack = errcallback.previous;
+}
+
+/*
+ * The lookup of column c: "schema.table" (qualified: never resolved by
+ * search_path), its match and return columns, the caller's right to read
+ * them; the return column's type must be the target column's.
+ */
+static void
+parse_lookup(IrColumn *c, JsonbContainer *obj)
+{
+	IrColumnLookup *lk = palloc0(sizeof(IrColumnLookup));
+	char	   *table = entry_string(obj, "table");
+	JsonbValue *ic = entry_value(obj, "ignore_case");
+	List	   *names;
+	char		relkind;
+	AttrNumber	match_att;
+	AttrNumber	ret_att;
+	Oid			match_type;
+	Oid			ret_type;
+
+	lk->match = entry_string(obj, "match");
+	lk->ret = entry_string(obj, "return");
+	lk->ignore_case = ic != NULL && ic->type == jbvBool && ic->val.boolean;
+	if (table == NULL || lk->match == NULL || lk->ret == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lookup of column \"%s\" needs \"table\", \"match\" and \"return\"", c->name)));
+	if (!SplitIdentifierString(pstrdup(table), '.', &names) || list_length(names) != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lookup table \"%s\" of column \"%s\" must be \"schema.table\"", table, c->name),
+				 errdetail("A lookup table is always named with its schema, so search_path cannot change it.")));
+	lk->relid = RangeVarGetRelid(makeRangeVar(linitial(names), lsecond(names), -1),
+								 AccessShareLock, false);
+	lk->table = quote_qualified_identifier(linitial(names), lsecond(names));
+	relkind = get_rel_relkind(lk->relid);
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
+		relkind != RELKIND_MATVIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", table),
+				 errdetail("The lookup of column \"%s\" names it; a lookup reads a table or "
+						   "materialized view, whose reading runs no user code.", c->name)));
+	if (check_enable_rls(lk->relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("row security applies to you on table \"%s\"", table),
+				 errdetail("The lookup of column \"%s\" would see only some of its rows.", c->name),
+				 errhint("Look values up in a table that row security does not filter for you.")));
+	match_att = get_attnum(lk->relid, lk->match);
+	ret_att = get_attnum(lk->relid, lk->ret);
+	if (match_att == InvalidAttrNumber || ret_att == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist",
+						match_att == InvalidAttrNumber ? lk->match : lk->ret, table),
+				 errdetail("The lookup of column \"%s\" names it.", c->name)));
+	if ((pg_class_aclcheck(lk->relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK) &&
+		(pg_attribute_aclcheck(lk->relid, match_att, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
+		 pg_attribute_aclcheck(lk->relid, ret_att, GetUserId(), ACL_SELECT) != ACLCHECK_OK))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", table),
+				 errdetail("The lookup of column \"%s\" reads its columns \"%s\" and \"%s\".",
+						   c->name, lk->match, lk->ret)));
+	match_type = get_atttype(lk->relid, match_att);
+	ret_type = get_atttype(lk->relid, ret_att);
+	if (ret_type != c->typid)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("lookup of column \"%s\" returns type %s, but the column is of type %s",
+						c->name, format_type_be(ret_type), format_type_be(c->typid)),
+				 errdetail("\"return\" names column \"%s\" of %s.", lk->ret, table),
+				 errhint("Return a column of the target column's own type.")));
+	if (lk->ignore_case && TypeCategory(match_type) != TYPCATEGORY_STRING)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("ignore_case needs a text match column; \"%s\" of %s is of type %s",
+						lk->match, table, format_type_be(match_type))));
+	c->lookup = lk;
+	c->checked = true;
+}
+
+/* A mapping object's steps and lookup, onto column c. */
+static void
+parse_entry(IrColumn *c, JsonbContainer *obj)
+{
+	int			nsteps;
+	char	  **steps = entry_strings(obj, "transform", &nsteps);
+	JsonbValue *lookup = entry_value(obj, "lookup");
+
+	c->prep.null_if = entry_strings(obj, "null_if", &c->prep.nnull_if);
+	parse_steps(c, steps, nsteps);
+	c->prep.date_format = entry_string(obj, "date_format");
+	c->prep.timestamp_format = entry_string(obj, "timestamp_format");
+	if (c->prep.date_format && c->prep.timestamp_format)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" has both a date_format and a timestamp_format", c->name)));
+	if (c->prep.date_format || c->prep.timestamp_format)
+	{
+		check_format(c);
+		c->checked = true;
+	}
+	if (lookup != NULL && lookup->type == jbvBinary)
+		parse_lookup(c, lookup->val.binary.data);
+}
+
 /* The explicit "mapping" option: file column -> target column. */
 static void
 map_explicit(IrMapping *m, Relation rel, JsonbValue *mapping)
@@ -104,7 +341,15 @@ map_explicit(IrMapping *m, Relation rel, JsonbValue *mapping)
 		}
 		if (tok != WJB_VALUE)
 			continue;
-		colname = pnstrdup(v.val.string.val, v.val.string.len);
+		if (v.type == jbvBinary)
+			colname = entry_string(v.val.binary.data, "column");
+		else
+			colname = pnstrdup(v.val.string.val, v.val.string.len);
+		if (colname == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("mapping of file column \"%s\" has no \"column\"", key),
+					 errhint("Give the target column: {\"column\": \"name\", ...}.")));
 		src = find_source(m, key);
 		if (src == 0)
 			ereport(ERROR,
@@ -126,7 +371,10 @@ map_explicit(IrMapping *m, Relation rel, JsonbValue *mapping)
 						 errmsg("mapping maps both \"%s\" and \"%s\" to column \"%s\"",
 								m->cols[i].src_key, key, colname)));
 		check_writable(rel, TupleDescAttr(desc, attnum - 1));
-		set_column(m, &m->cols[m->ncols++], TupleDescAttr(desc, attnum - 1), src);
+		set_column(m, &m->cols[m->ncols], TupleDescAttr(desc, attnum - 1), src);
+		if (v.type == jbvBinary)
+			parse_entry(&m->cols[m->ncols], v.val.binary.data);
+		m->ncols++;
 	}
 }
 
@@ -169,6 +417,87 @@ map_by_name(IrMapping *m, TupleDesc desc)
 					 errhint("Pass a \"mapping\" that says which one to import.")));
 		if (exact || folded)
 			set_column(m, &m->cols[m->ncols++], att, exact ? exact : folded);
+	}
+}
+
+/* Error context while a constant is read by its column's type. */
+static void
+constant_context(void *arg)
+{
+	errcontext("constant for column \"%s\"", ((IrColumn *) arg)->name);
+}
+
+/*
+ * "constants": target columns set to one value for every row.  The value
+ * goes through the column's input function here, once: a bad one is an
+ * error before anything is checked.
+ */
+static void
+map_constants(IrMapping *m, Relation rel, JsonbValue *constants)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *name = NULL;
+
+	if (constants == NULL || constants->type != jbvBinary)
+		return;
+	it = JsonbIteratorInit(constants->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		AttrNumber	attnum;
+		IrColumn   *c;
+
+		if (tok == WJB_KEY)
+		{
+			name = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+		attnum = get_attnum(m->relid, name);
+		if (attnum <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" does not exist", name, m->table),
+					 errdetail("Option \"constants\" sets it.")));
+		for (int i = 0; i < m->ncols; i++)
+			if (m->cols[i].attnum == attnum)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("column \"%s\" is both mapped from the file and a constant", name)));
+		check_writable(rel, TupleDescAttr(desc, attnum - 1));
+		c = &m->cols[m->ncols++];
+		memset(c, 0, sizeof(IrColumn));
+		c->attnum = attnum;
+		c->name = pstrdup(NameStr(TupleDescAttr(desc, attnum - 1)->attname));
+		c->src_key = c->name;
+		c->typid = TupleDescAttr(desc, attnum - 1)->atttypid;
+		c->typmod = TupleDescAttr(desc, attnum - 1)->atttypmod;
+		c->notnull = TupleDescAttr(desc, attnum - 1)->attnotnull;
+		c->sqltype = format_type_extended(c->typid, c->typmod,
+										  FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
+		if (v.type == jbvString)
+			c->constant = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (v.type == jbvNumeric)
+			c->constant = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v.val.numeric)));
+		else if (v.type == jbvBool)
+			c->constant = pstrdup(v.val.boolean ? "true" : "false");
+		if (c->constant)
+		{
+			ErrorContextCallback errcallback;
+			Oid			infunc;
+			Oid			ioparam;
+
+			errcallback.callback = constant_context;
+			errcallback.arg = c;
+			errcallback.previous = error_context_stack;
+			error_context_stack = &errcallback;
+			getTypeInputInfo(c->typid, &infunc, &ioparam);
+			(void) OidInputFunctionCall(infunc, c->constant, ioparam, c->typmod);
+			error_context_stack = errcallback.previous;
+		}
 	}
 }
 
@@ -228,12 +557,21 @@ ir_mapping_resolve(const IrBatch *batch, Jsonb *options, List *key_columns)
 		map_explicit(m, rel, mapping);
 	else
 		map_by_name(m, desc);
+	map_constants(m, rel, ir_option(options, "constants"));
 	if (m->ncols == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no column of the file maps to a column of \"%s\"", m->table),
 				 errhint("Name the columns to import in the \"mapping\" option.")));
 	map_keys(m, key_columns);
+	for (int i = 0; i < m->ncols; i++)
+		if (m->cols[i].is_key && (m->cols[i].lookup || m->cols[i].src == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key column \"%s\" cannot be %s", m->cols[i].name,
+							m->cols[i].lookup ? "looked up" : "a constant"),
+					 errdetail("A batch finds its records again by the key's values as the file gives them."),
+					 errhint("Map the key from a file column; transforms are allowed.")));
 	m->scan = ir_sql_scan(m->relid);
 	relation_close(rel, NoLock);
 	return m;
@@ -274,13 +612,71 @@ ir_mapping_column(IrMapping *m, const char *name)
 	return NULL;
 }
 
-/* SQL text of a mapped column's typed value read from staging alias "alias". */
+/* SQL: a text[] of strings, or a NULL one when there are none. */
+static char *
+text_array_sql(char **items, int n)
+{
+	StringInfoData buf;
+
+	if (n == 0)
+		return "NULL::pg_catalog.text[]";
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "ARRAY[");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&buf, "%s%s", i ? ", " : "", quote_literal_cstr(items[i]));
+	appendStringInfoString(&buf, "]::pg_catalog.text[]");
+	return buf.data;
+}
+
+/* SQL: column c's text from staging alias, through ir_prepare() with or without its format. */
+static char *
+prepare_sql(const IrColumn *c, const char *alias, bool format)
+{
+	const char *steps[IR_MAX_STEPS];
+	const char *df = format && c->prep.date_format ? c->prep.date_format : NULL;
+	const char *tf = format && c->prep.timestamp_format ? c->prep.timestamp_format : NULL;
+
+	if (c->src == 0)
+		return c->constant ? quote_literal_cstr(c->constant) : "NULL::pg_catalog.text";
+	if (c->prep.nnull_if == 0 && c->prep.nsteps == 0 && df == NULL && tf == NULL)
+		return psprintf("%s.c%d", alias, c->src);
+	for (int i = 0; i < c->prep.nsteps; i++)
+		steps[i] = ir_step_names[c->prep.steps[i]];
+	return psprintf("import_rollback.ir_prepare(%s.c%d, %s, %s, %s, %s)", alias, c->src,
+					text_array_sql(c->prep.null_if, c->prep.nnull_if),
+					text_array_sql((char **) steps, c->prep.nsteps),
+					df ? quote_literal_cstr(df) : "NULL::pg_catalog.text",
+					tf ? quote_literal_cstr(tf) : "NULL::pg_catalog.text");
+}
+
+/*
+ * SQL text of mapped column c's text read from staging alias, after
+ * null_if and its transform steps (not its format): what the rules and
+ * the mapping check see.  Never fails.
+ */
+char *
+ir_text_expr(const IrColumn *c, const char *alias)
+{
+	return prepare_sql(c, alias, false);
+}
+
+/*
+ * SQL text of mapped column c's typed value read from staging alias: its
+ * text steps and format, then its lookup or its type's input function.
+ */
 char *
 ir_typed_expr(const IrColumn *c, const char *alias)
 {
-	if (!c->checked)
-		return psprintf("%s.c%d", alias, c->src);
-	return psprintf("import_rollback.ir_cast(%s.c%d, NULL::%s)", alias, c->src, c->sqltype);
+	char	   *str = prepare_sql(c, alias, true);
+
+	if (c->lookup)
+		return psprintf("import_rollback.ir_lookup(%s, %u::pg_catalog.oid, %s, %s, %s, NULL::%s)",
+						str, c->lookup->relid, quote_literal_cstr(c->lookup->match),
+						quote_literal_cstr(c->lookup->ret), c->lookup->ignore_case ? "true" : "false",
+						c->sqltype);
+	if (c->typid == TEXTOID || (c->typid == VARCHAROID && c->typmod < 0))
+		return str;				/* the text is the value */
+	return psprintf("import_rollback.ir_cast(%s, NULL::%s)", str, c->sqltype);
 }
 
 /*

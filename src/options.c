@@ -33,7 +33,11 @@ typedef enum OptionShape
 	SHAPE_COUNT,				/* a whole number from 0 to 2^63 - 1 */
 	SHAPE_RATIO,				/* a number from 0 to 1 */
 	SHAPE_RULES,				/* an object of rules */
-	SHAPE_MAPPING,				/* an object of strings */
+	SHAPE_MAPPING,				/* an object of target column names or mapping objects */
+	SHAPE_OBJECT,				/* an object of keys of its own place (where_of) */
+	SHAPE_STRINGS,				/* an array of strings */
+	SHAPE_COUNTS,				/* a non-empty array of whole numbers */
+	SHAPE_SCALARS,				/* an object of strings, numbers or booleans */
 	SHAPE_COLUMNS,				/* a non-empty array of strings */
 	SHAPE_SHA256,				/* 64 hexadecimal digits */
 	SHAPE_ENCODING,				/* an encoding name */
@@ -46,6 +50,7 @@ typedef struct OptionDef
 	OptionShape shape;
 	int			where;			/* IR_IN_* bits */
 	const char *const *choices;	/* SHAPE_CHOICE, NULL-terminated */
+	int			inner;			/* SHAPE_OBJECT: where its keys belong */
 } OptionDef;
 
 static const char *const modes[] = {"upsert", "insert", "update", NULL};
@@ -68,6 +73,22 @@ static const OptionDef option_defs[] = {
 	{"mode", SHAPE_CHOICE, IR_IN_STAGE | IR_IN_VALIDATE, modes},
 	{"rules", SHAPE_RULES, IR_IN_STAGE | IR_IN_VALIDATE},
 	{"expect_rows", SHAPE_COUNT, IR_IN_STAGE | IR_IN_VALIDATE},
+	{"constants", SHAPE_SCALARS, IR_IN_STAGE | IR_IN_VALIDATE},
+	/* a mapping value that is an object: the column and its steps */
+	{"column", SHAPE_STRING, IR_IN_MAPPING_ENTRY},
+	{"transform", SHAPE_STRINGS, IR_IN_MAPPING_ENTRY},
+	{"null_if", SHAPE_STRINGS, IR_IN_MAPPING_ENTRY},
+	{"date_format", SHAPE_STRING, IR_IN_MAPPING_ENTRY},
+	{"timestamp_format", SHAPE_STRING, IR_IN_MAPPING_ENTRY},
+	{"lookup", SHAPE_OBJECT, IR_IN_MAPPING_ENTRY, NULL, IR_IN_LOOKUP},
+	{"table", SHAPE_STRING, IR_IN_LOOKUP},
+	{"match", SHAPE_STRING, IR_IN_LOOKUP},
+	{"return", SHAPE_STRING, IR_IN_LOOKUP},
+	{"ignore_case", SHAPE_BOOLEAN, IR_IN_LOOKUP},
+	/* ir_validate: rows rejected by hand */
+	{"exclude", SHAPE_OBJECT, IR_IN_VALIDATE, NULL, IR_IN_EXCLUDE},
+	{"rows", SHAPE_COUNTS, IR_IN_EXCLUDE},
+	{"reason", SHAPE_STRING, IR_IN_EXCLUDE},
 	/* what the client says of the file it sends */
 	{"bytes", SHAPE_COUNT, IR_IN_STAGE_CLIENT},
 	{"sha256", SHAPE_SHA256, IR_IN_STAGE_CLIENT},
@@ -95,7 +116,19 @@ static const OptionDef option_defs[] = {
 static const char *
 noun(int where)
 {
-	return where == IR_IN_RULES ? "rule" : "option";
+	switch (where)
+	{
+		case IR_IN_RULES:
+			return "rule";
+		case IR_IN_MAPPING_ENTRY:
+			return "mapping key";
+		case IR_IN_LOOKUP:
+			return "lookup key";
+		case IR_IN_EXCLUDE:
+			return "exclude key";
+		default:
+			return "option";
+	}
 }
 
 static const OptionDef *
@@ -251,8 +284,60 @@ check_shape(const OptionDef *def, JsonbValue *v, int where)
 					shape_error(def, where, "an object");
 				it = JsonbIteratorInit(v->val.binary.data);
 				while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
-					if (tok == WJB_VALUE && elem.type != jbvString)
-						shape_error(def, where, "an object mapping source columns to target column names");
+				{
+					if (tok != WJB_VALUE || elem.type == jbvString)
+						continue;
+					if (elem.type != jbvBinary || !JsonContainerIsObject(elem.val.binary.data))
+						shape_error(def, where,
+									"an object mapping file columns to target column names or to mapping objects");
+					ir_check_option_values(elem.val.binary.data, IR_IN_MAPPING_ENTRY, NULL);
+				}
+			}
+			break;
+		case SHAPE_OBJECT:
+			if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+				shape_error(def, where, "an object");
+			ir_check_option_values(v->val.binary.data, def->inner, NULL);
+			break;
+		case SHAPE_STRINGS:
+			if (!ir_json_strings(v, &cols))
+				shape_error(def, where, "an array of strings");
+			break;
+		case SHAPE_COUNTS:
+			{
+				JsonbIterator *it;
+				JsonbValue	elem;
+				JsonbIteratorToken tok;
+				int			n = 0;
+
+				if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+					shape_error(def, where, "a non-empty array of row numbers");
+				it = JsonbIteratorInit(v->val.binary.data);
+				while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+				{
+					if (tok != WJB_ELEM)
+						continue;
+					if (!ir_json_count(&elem, &count) || count == 0)
+						shape_error(def, where, "a non-empty array of row numbers (1, 2, ...)");
+					n++;
+				}
+				if (n == 0)
+					shape_error(def, where, "a non-empty array of row numbers");
+			}
+			break;
+		case SHAPE_SCALARS:
+			{
+				JsonbIterator *it;
+				JsonbValue	elem;
+				JsonbIteratorToken tok;
+
+				if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+					shape_error(def, where, "an object of target columns and values");
+				it = JsonbIteratorInit(v->val.binary.data);
+				while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
+					if (tok == WJB_VALUE && elem.type != jbvString && elem.type != jbvNumeric &&
+						elem.type != jbvBool && elem.type != jbvNull)
+						shape_error(def, where, "an object of target columns and values (strings, numbers or booleans)");
 			}
 			break;
 		case SHAPE_COLUMNS:

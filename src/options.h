@@ -22,6 +22,9 @@
 #define IR_IN_RULES			0x40	/* the keys of a "rules" object */
 #define IR_IN_STAGE_LO		0x80	/* ir_stage_large_object */
 #define IR_IN_PURGE			0x100	/* ir_purge */
+#define IR_IN_MAPPING_ENTRY	0x200	/* the keys of a mapping value that is an object */
+#define IR_IN_LOOKUP		0x400	/* the keys of a mapping's "lookup" */
+#define IR_IN_EXCLUDE		0x800	/* the keys of "exclude" */
 
 extern void ir_check_options(Jsonb *options, int where, const char *fn);
 extern void ir_check_option_values(JsonbContainer *obj, int where, const char *fn);

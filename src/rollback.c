@@ -762,6 +762,7 @@ typedef struct PreviewReceiver
 	int16	   *typlen;
 	bool	   *typbyval;
 	Datum	   *names;			/* each logged column's name, as text */
+	Datum	   *key_text;		/* per record: the key columns' texts, else 0 */
 	Datum		statuses[3];	/* "restorable", "conflict", "gone" */
 	MemoryContext rowcxt;		/* reset per record */
 	int64		last_change_id;
@@ -803,9 +804,12 @@ field_text(PreviewReceiver *r, int i, Datum value)
 	return CStringGetTextDatum(OutputFunctionCall(&r->out[i], value));
 }
 
-/* record_key: the record's key columns and their new values, as jsonb. */
+/*
+ * record_key: the record's key columns and their new values, as jsonb;
+ * each key column's text is left in key_text[column] for its field.
+ */
 static Datum
-record_key(PreviewReceiver *r, TupleTableSlot *slot)
+record_key(PreviewReceiver *r, TupleTableSlot *slot, Datum *key_text)
 {
 	JsonbParseState *state = NULL;
 	JsonbValue *res;
@@ -825,8 +829,10 @@ record_key(PreviewReceiver *r, TupleTableSlot *slot)
 			v.type = jbvNull;
 		else
 		{
-			text	   *t = DatumGetTextPP(field_text(r, i, slot->tts_values[at]));
+			text	   *t;
 
+			key_text[i] = field_text(r, i, slot->tts_values[at]);
+			t = DatumGetTextPP(key_text[i]);
 			v.val.string.val = VARDATA_ANY(t);
 			v.val.string.len = VARSIZE_ANY_EXHDR(t);
 		}
@@ -847,6 +853,7 @@ preview_receive(TupleTableSlot *slot, DestReceiver *self)
 	int			nchanged = 0;
 	text	   *action;
 	Datum		key;
+	Datum	   *key_text = r->key_text;
 
 	slot_getallattrs(slot);
 	if (DatumGetInt64(slot->tts_values[PV_CHANGE_ID]) < r->last_change_id)
@@ -858,7 +865,8 @@ preview_receive(TupleTableSlot *slot, DestReceiver *self)
 	r->last_change_id = DatumGetInt64(slot->tts_values[PV_CHANGE_ID]);
 	action = DatumGetTextPP(slot->tts_values[PV_ACTION]);
 	insert = VARSIZE_ANY_EXHDR(action) == 6 && memcmp(VARDATA_ANY(action), "insert", 6) == 0;
-	key = record_key(r, slot);
+	memset(key_text, 0, sizeof(Datum) * r->meta->ncols);
+	key = record_key(r, slot, key_text);
 	gone = DatumGetBool(slot->tts_values[PV_GONE]);
 	if (!insert && !slot->tts_isnull[PV_CHANGED])
 	{
@@ -900,7 +908,7 @@ preview_receive(TupleTableSlot *slot, DestReceiver *self)
 		if (slot->tts_isnull[at])
 			nulls[4] = true;
 		else
-			values[4] = field_text(r, i, slot->tts_values[at]);
+			values[4] = key_text[i] ? key_text[i] : field_text(r, i, slot->tts_values[at]);
 		if (gone || slot->tts_isnull[at + 1])
 			nulls[5] = true;
 		else
@@ -1012,6 +1020,7 @@ ir_rollback_preview_batch(IrBatch *batch, const char *status, Tuplestorestate *t
 	r.typlen = palloc(sizeof(int16) * Max(meta->ncols, 1));
 	r.typbyval = palloc(sizeof(bool) * Max(meta->ncols, 1));
 	r.names = palloc(sizeof(Datum) * Max(meta->ncols, 1));
+	r.key_text = palloc(sizeof(Datum) * Max(meta->ncols, 1));
 	for (int i = 0; i < meta->ncols; i++)
 	{
 		Oid			outfn;

@@ -112,13 +112,13 @@ add_check(List **checks, int ord, char *cond, char *reason)
 	*checks = lappend(*checks, rc);
 }
 
-/* SQL: raw value c<src> is missing (NULL, empty, or spaces only). */
+/* SQL: a column's text (ir_text_expr) is missing (NULL, empty, or spaces only). */
 static char *
-missing_sql(int src)
+missing_sql(const char *t)
 {
 	/* btrim only for values that start with a space: most rows skip it */
-	return psprintf("(s.c%d IS NULL OR s.c%d = '' OR (ascii(s.c%d) = 32 AND btrim(s.c%d) = ''))",
-					src, src, src, src);
+	return psprintf("(%s IS NULL OR %s = '' OR (ascii(%s) = 32 AND btrim(%s) = ''))",
+					t, t, t, t);
 }
 
 /* Reference rules: the typed value must exist in schema.table.column. */
@@ -136,7 +136,7 @@ reference_check(Run *run, ColumnRule *cr, char **typed, List **checks)
 									 psprintf("r.%s", quote_identifier(colname)),
 									 psprintf("%s r", ir_sql_scan(relid)))),
 			  psprintf("%s || ': ' || %s || %s", ir_run_lit(cr->col->name),
-					   ir_run_shown(psprintf("s.c%d", cr->col->src)),
+					   ir_run_shown(ir_text_expr(cr->col, "s")),
 					   ir_run_lit(psprintf(" is not in %s", cr->arg))));
 }
 
@@ -163,7 +163,7 @@ ir_row_checks(Run *run, char **typed)
 		if (m->key_col[k] < 0)
 			continue;
 		c = &m->cols[m->key_col[k]];
-		add_check(&checks, m->key_col[k] + 1, missing_sql(c->src),
+		add_check(&checks, m->key_col[k] + 1, missing_sql(ir_text_expr(c, "s")),
 				  ir_run_lit(psprintf("%s: key value is missing", c->name)));
 	}
 	/* required */
@@ -173,7 +173,7 @@ ir_row_checks(Run *run, char **typed)
 
 		if (c->is_key)
 			continue;
-		add_check(&checks, (int) (c - m->cols) + 1, missing_sql(c->src),
+		add_check(&checks, (int) (c - m->cols) + 1, missing_sql(ir_text_expr(c, "s")),
 				  ir_run_lit(psprintf("%s: a value is required", c->name)));
 	}
 	/* NOT NULL columns of the target */
@@ -183,7 +183,7 @@ ir_row_checks(Run *run, char **typed)
 
 		if (!c->notnull || c->is_key || list_member_ptr(run->rules.required, c))
 			continue;
-		add_check(&checks, i + 1, psprintf("s.c%d IS NULL", c->src),
+		add_check(&checks, i + 1, psprintf("%s IS NULL", ir_text_expr(c, "s")),
 				  ir_run_lit(psprintf("%s: null value, but the column is NOT NULL", c->name)));
 	}
 	/* pattern and format */
@@ -198,25 +198,26 @@ ir_row_checks(Run *run, char **typed)
 					 strcmp(cr->arg, "phone") == 0 ? "phone number" : "URL")
 			: psprintf("does not match pattern %s", ir_quote_shown(cr->arg));
 		char	   *extra = "";
+		char	   *t = ir_text_expr(cr->col, "s");
 
 		if (is_format && strcmp(cr->arg, "phone") == 0)
-			extra = psprintf(" OR length(regexp_replace(s.c%d, '[^0-9]', '', 'g')) NOT BETWEEN 6 AND 15",
-							 cr->col->src);
+			extra = psprintf(" OR length(regexp_replace(%s, '[^0-9]', '', 'g')) NOT BETWEEN 6 AND 15", t);
 		add_check(&checks, (int) (cr->col - m->cols) + 1,
-				  psprintf("(s.c%d <> '' AND (s.c%d !~ %s%s))", cr->col->src, cr->col->src, p, extra),
+				  psprintf("(%s <> '' AND (%s !~ %s%s))", t, t, p, extra),
 				  psprintf("%s || ': ' || %s || %s", ir_run_lit(cr->col->name),
-						   ir_run_shown(psprintf("s.c%d", cr->col->src)), ir_run_lit(psprintf(" %s", what))));
+						   ir_run_shown(t), ir_run_lit(psprintf(" %s", what))));
 	}
 	/* allowed */
 	foreach(lc, run->rules.allowed)
 	{
 		ColumnRule *cr = lfirst(lc);
 		char	   *p = ir_run_param(run, TEXTARRAYOID, cr->values);
+		char	   *t = ir_text_expr(cr->col, "s");
 
 		add_check(&checks, (int) (cr->col - m->cols) + 1,
-				  psprintf("(s.c%d IS NOT NULL AND NOT (s.c%d = ANY (%s)))", cr->col->src, cr->col->src, p),
+				  psprintf("(%s IS NOT NULL AND NOT (%s = ANY (%s)))", t, t, p),
 				  psprintf("%s || ': ' || %s || ' is not one of the allowed values'",
-						   ir_run_lit(cr->col->name), ir_run_shown(psprintf("s.c%d", cr->col->src))));
+						   ir_run_lit(cr->col->name), ir_run_shown(t)));
 	}
 	/* reference */
 	foreach(lc, run->rules.references)

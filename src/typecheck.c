@@ -36,6 +36,8 @@
 #include "utils/typcache.h"
 
 #include "compat.h"
+#include "exec.h"
+#include "transform.h"
 #include "validate.h"
 
 
@@ -48,10 +50,14 @@ typedef struct ChunkCol
 	int			col;			/* index into m->cols */
 	FmgrInfo	input;
 	Oid			ioparam;
-	char	  **raw;			/* per chunk row: the text, NULL for NULL */
+	IrLookupTable *lookup;		/* its lookup, read once for the pass */
+	Datum		constant;		/* a constant's typed value */
+	char	  **raw;			/* per chunk row: the file's text, NULL for NULL */
+	char	  **text;			/* per chunk row: after its text steps, NULL for NULL */
 	Datum	   *value;			/* per chunk row: the typed value */
 	bool	   *ok;				/* per chunk row: raw is NULL or converted */
-	char	  **in;				/* the non-NULL raw values, for ir_check_inputs */
+	char	  **in;				/* the non-NULL values, for ir_check_inputs */
+	char	  **formatted;		/* their format's ISO texts */
 	int		   *in_row;			/* their chunk rows */
 	Datum	   *in_value;
 	int			nin;
@@ -82,25 +88,26 @@ typedef struct TypePass
 	ChunkCol   *current;		/* column being checked, for the report */
 } TypePass;
 
-/* ir_check_inputs' report: the value at idx of the current column is bad. */
+/*
+ * Chunk row r's value of column cc is refused, by step ("" for its type's
+ * input, else "lookup: ", "date_format: "...) with message.
+ */
 static void
-report_type_error(int idx, const char *message, void *arg)
+reject_cell(TypePass *tp, ChunkCol *cc, int r, const char *step, const char *message,
+			bool says_value)
 {
-	TypePass   *tp = (TypePass *) arg;
 	Run		   *run = tp->run;
-	ChunkCol   *cc = tp->current;
-	int			r = cc->in_row[idx];
 	IrColumn   *c = &run->m->cols[cc->col];
 	MemoryContext old = MemoryContextSwitchTo(run->keepcxt);
-	char	   *shown = ir_quote_shown(cc->raw[r]);
+	char	   *shown = ir_quote_shown(cc->text[r]);
 	char	   *reason;
 
 	cc->ok[r] = false;
 	/* PostgreSQL's own message; add the value where it does not say it */
-	if (strstr(message, shown) != NULL)
-		reason = psprintf("%s: %s", c->name, message);
+	if (says_value || strstr(message, shown) != NULL)
+		reason = psprintf("%s: %s%s", c->name, step, message);
 	else
-		reason = psprintf("%s: %s: %s", c->name, message, shown);
+		reason = psprintf("%s: %s%s: %s", c->name, step, message, shown);
 	ir_run_error(run, tp->row_no[r], cc->col + 1, reason);
 
 	if (run->nbad[cc->col] == run->maxbad[cc->col])
@@ -111,6 +118,103 @@ report_type_error(int idx, const char *message, void *arg)
 	}
 	run->bad_rows[cc->col][run->nbad[cc->col]++] = tp->row_no[r];
 	MemoryContextSwitchTo(old);
+}
+
+/* ir_check_inputs' report: the value at idx of the current column is bad. */
+static void
+report_type_error(int idx, const char *message, void *arg)
+{
+	TypePass   *tp = (TypePass *) arg;
+
+	reject_cell(tp, tp->current, tp->current->in_row[idx], "", message, false);
+}
+
+/* The same for the lookup's match type. */
+static void
+report_lookup_input(int idx, const char *message, void *arg)
+{
+	TypePass   *tp = (TypePass *) arg;
+
+	reject_cell(tp, tp->current, tp->current->in_row[idx], "lookup: ", message, false);
+}
+
+/* The format of the current column, on its idx-th value (ir_try_each). */
+static void
+format_one(int idx, void *arg)
+{
+	TypePass   *tp = (TypePass *) arg;
+	ChunkCol   *cc = tp->current;
+
+	cc->formatted[idx] = ir_prep_format(&tp->run->m->cols[cc->col].prep, cc->in[idx]);
+}
+
+static void
+report_format_error(int idx, const char *message, void *arg)
+{
+	TypePass   *tp = (TypePass *) arg;
+	IrColumn   *c = &tp->run->m->cols[tp->current->col];
+	const char *step = c->prep.date_format ? "date_format: " : "timestamp_format: ";
+
+	/* ir_prep_format's own messages name the step already */
+	if (strncmp(message, step, strlen(step)) == 0)
+		step = "";
+	reject_cell(tp, tp->current, tp->current->in_row[idx], step, message, false);
+}
+
+/* Keep in cc's list of values to convert only those still ok. */
+static void
+drop_refused(ChunkCol *cc)
+{
+	int			n = 0;
+
+	for (int i = 0; i < cc->nin; i++)
+	{
+		if (!cc->ok[cc->in_row[i]])
+			continue;
+		cc->in[n] = cc->in[i];
+		cc->in_row[n] = cc->in_row[i];
+		n++;
+	}
+	cc->nin = n;
+}
+
+/*
+ * The lookup of the current column: each value read as the match column's
+ * type, then found in the lookup table: exactly one row, or refused.
+ */
+static void
+lookup_chunk(TypePass *tp, ChunkCol *cc)
+{
+	IrLookupTable *lt = cc->lookup;
+
+	ir_check_inputs(&lt->match_in, lt->match_ioparam, -1, cc->in, cc->nin, cc->in_value,
+					report_lookup_input, tp);
+	for (int i = 0; i < cc->nin; i++)
+	{
+		int			r = cc->in_row[i];
+		Datum		ret;
+		bool		ret_null;
+		int			n;
+
+		if (!cc->ok[r])
+			continue;
+		n = ir_lookup_probe(lt, ir_lookup_key(lt, cc->in_value[i]), &ret, &ret_null);
+		if (n != 1)
+		{
+			MemoryContext old = MemoryContextSwitchTo(tp->run->keepcxt);
+
+			reject_cell(tp, cc, r, "lookup: ",
+						psprintf("%s \"%s\" row%s with %s = %s", n == 0 ? "no" : "several", lt->name,
+								 n == 0 ? "" : "s", quote_identifier(lt->match),
+								 quote_literal_cstr(cc->in[i])), true);
+			MemoryContextSwitchTo(old);
+			continue;
+		}
+		if (ret_null)
+			cc->text[r] = NULL;	/* a NULL is written */
+		else
+			cc->value[r] = ret;
+	}
 }
 
 /*
@@ -185,7 +289,7 @@ report_check(TypePass *tp, CheckCon *con, int r)
 		ChunkCol   *cc = &tp->cols[con->cols[k]];
 
 		appendStringInfo(&reason, "%s%s = %s", k ? ", " : "", run->m->cols[cc->col].name,
-						 cc->raw[r] ? ir_quote_shown(cc->raw[r]) : "NULL");
+						 cc->text[r] ? ir_quote_shown(cc->text[r]) : "NULL");
 	}
 	appendStringInfo(&reason, " violates check constraint \"%s\" of \"%s\"",
 					 con->name, run->m->table);
@@ -212,6 +316,19 @@ check_chunk(TypePass *tp)
 		if (!c->checked)
 			continue;
 		tp->current = cc;
+		if (c->prep.date_format || c->prep.timestamp_format)
+		{
+			ir_try_each(cc->nin, format_one, report_format_error, tp);
+			for (int i = 0; i < cc->nin; i++)
+				if (cc->ok[cc->in_row[i]])
+					cc->in[i] = cc->formatted[i];
+			drop_refused(cc);
+		}
+		if (cc->lookup)
+		{
+			lookup_chunk(tp, cc);
+			continue;
+		}
 		ir_check_inputs(&cc->input, cc->ioparam, c->typmod, cc->in, cc->nin,
 						cc->in_value, report_type_error, tp);
 		for (int i = 0; i < cc->nin; i++)
@@ -239,8 +356,8 @@ check_chunk(TypePass *tp)
 				ChunkCol   *cc = &tp->cols[con->cols[k]];
 				int			a = m->cols[cc->col].attnum - 1;
 
-				slot->tts_isnull[a] = (cc->raw[r] == NULL);
-				slot->tts_values[a] = cc->raw[r] ? cc->value[r] : (Datum) 0;
+				slot->tts_isnull[a] = (cc->text[r] == NULL);
+				slot->tts_values[a] = cc->text[r] ? cc->value[r] : (Datum) 0;
 			}
 			ExecStoreVirtualTuple(slot);
 			econtext->ecxt_scantuple = slot;
@@ -313,19 +430,24 @@ load_row(TypePass *tp, TupleTableSlot *slot, int64 row_no)
 		int			a = IR_STAGE_FIELD(c->src) - 1;
 
 		cc->ok[r] = true;
-		if (slot->tts_isnull[a])
+		if (c->src == 0)
 		{
-			cc->raw[r] = NULL;
+			/* a constant: checked once, when the mapping was read */
+			cc->raw[r] = cc->text[r] = c->constant;
+			cc->value[r] = cc->constant;
 			continue;
 		}
-		cc->raw[r] = TextDatumGetCString(slot->tts_values[a]);
+		cc->raw[r] = slot->tts_isnull[a] ? NULL : TextDatumGetCString(slot->tts_values[a]);
+		cc->text[r] = ir_prep_text(&c->prep, cc->raw[r]);
+		if (cc->text[r] == NULL)
+			continue;
 		if (c->checked)
 		{
-			cc->in[cc->nin] = cc->raw[r];
+			cc->in[cc->nin] = cc->text[r];
 			cc->in_row[cc->nin++] = r;
 		}
 		else
-			cc->value[r] = PointerGetDatum(cstring_to_text(cc->raw[r]));	/* text as is */
+			cc->value[r] = PointerGetDatum(cstring_to_text(cc->text[r]));	/* text as is */
 	}
 }
 
@@ -381,25 +503,33 @@ ir_check_types(Run *run)
 		ChunkCol   *cc = &tp.cols[k];
 		IrColumn   *c = &m->cols[cc->col];
 
-		if (c->checked)
+		if (c->checked || c->src == 0)
 		{
 			Oid			infunc;
 
 			getTypeInputInfo(c->typid, &infunc, &cc->ioparam);
 			fmgr_info(infunc, &cc->input);
 		}
+		if (c->src == 0 && c->constant)
+			cc->constant = InputFunctionCall(&cc->input, c->constant, cc->ioparam, c->typmod);
+		if (c->lookup)
+			cc->lookup = ir_lookup_open(c->lookup->relid, c->lookup->match, c->lookup->ret,
+										c->lookup->ignore_case, CurrentMemoryContext);
 		cc->raw = palloc(sizeof(char *) * TYPE_FETCH);
+		cc->text = palloc(sizeof(char *) * TYPE_FETCH);
 		cc->value = palloc(sizeof(Datum) * TYPE_FETCH);
 		cc->ok = palloc(sizeof(bool) * TYPE_FETCH);
 		cc->in = palloc(sizeof(char *) * TYPE_FETCH);
+		cc->formatted = palloc(sizeof(char *) * TYPE_FETCH);
 		cc->in_row = palloc(sizeof(int) * TYPE_FETCH);
 		cc->in_value = palloc(sizeof(Datum) * TYPE_FETCH);
-		maxatt = Max(maxatt, IR_STAGE_FIELD(c->src));
+		if (c->src > 0)
+			maxatt = Max(maxatt, IR_STAGE_FIELD(c->src));
 	}
 	chunkcxt = AllocSetContextCreate(CurrentMemoryContext, "import_rollback type checks",
 									 ALLOCSET_DEFAULT_SIZES);
 
-	stage_scan_begin(&ss, run, maxatt);
+	stage_scan_begin(&ss, run, Max(maxatt, IR_STAGE_FIXED_COLS));
 	while (stage_scan_next(&ss, &row_no))
 	{
 		bool		full;
@@ -496,6 +626,8 @@ ir_duplicate_candidates(Run *run, List *cols)
 
 		c[i] = lfirst(lc);
 		idx = (int) (c[i] - run->m->cols);
+		if (c[i]->lookup)
+			return NULL;		/* the looked-up values are known only to the SQL */
 		typid = c[i]->checked ? c[i]->typid : TEXTOID;
 		tce = lookup_type_cache(typid, TYPECACHE_HASH_EXTENDED_PROC_FINFO);
 		if (!OidIsValid(tce->hash_extended_proc))
@@ -517,14 +649,15 @@ ir_duplicate_candidates(Run *run, List *cols)
 				qsort(bad[i], run->nbad[idx], sizeof(int64), cmp_int64);
 			}
 		}
-		maxatt = Max(maxatt, IR_STAGE_FIELD(c[i]->src));
+		if (c[i]->src > 0)
+			maxatt = Max(maxatt, IR_STAGE_FIELD(c[i]->src));
 		i++;
 	}
 
 	rows = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(RowHash) * maxrows);
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "import_rollback duplicate hashes",
 								   ALLOCSET_DEFAULT_SIZES);
-	stage_scan_begin(&ss, run, maxatt);
+	stage_scan_begin(&ss, run, Max(maxatt, IR_STAGE_FIXED_COLS));
 	while (stage_scan_next(&ss, &row_no))
 	{
 		TupleTableSlot *slot = ss.slot;
@@ -536,9 +669,14 @@ ir_duplicate_candidates(Run *run, List *cols)
 		{
 			int			a = IR_STAGE_FIELD(c[i]->src) - 1;
 			int			idx = (int) (c[i] - run->m->cols);
-			Datum		v = slot->tts_values[a];
+			char	   *str;
+			Datum		v;
 
-			if (slot->tts_isnull[a])
+			if (c[i]->src == 0)
+				continue;		/* a constant: the same in every row */
+			str = ir_prep_text(&c[i]->prep,
+								slot->tts_isnull[a] ? NULL : TextDatumGetCString(slot->tts_values[a]));
+			if (str == NULL)
 			{
 				skip = true;	/* a NULL part: never a duplicate */
 				break;
@@ -550,9 +688,12 @@ ir_duplicate_candidates(Run *run, List *cols)
 					skip = true;
 					break;
 				}
-				v = InputFunctionCall(&input[i], TextDatumGetCString(v), ioparam[i],
-									  c[i]->typmod);
+				if (c[i]->prep.date_format || c[i]->prep.timestamp_format)
+					str = ir_prep_format(&c[i]->prep, str);
+				v = InputFunctionCall(&input[i], str, ioparam[i], c[i]->typmod);
 			}
+			else
+				v = PointerGetDatum(cstring_to_text(str));
 			h = hash_combine64(h, DatumGetUInt64(FunctionCall2Coll(&hash[i], coll[i], v,
 																   UInt64GetDatum(0))));
 		}
