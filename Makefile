@@ -9,7 +9,7 @@ EXTVERSION  = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTEN
 MODULE_big  = import_rollback
 OBJS        = src/import_rollback.o \
               src/stage.o src/validate.o src/rules.o src/typecheck.o src/rowcheck.o \
-              src/mapcheck.o src/collect.o src/review.o src/apply.o src/rollback.o \
+              src/mapcheck.o src/livecheck.o src/collect.o src/review.o src/apply.o src/rollback.o \
               src/drill.o src/reports.o src/purge.o \
               src/catalog.o src/target.o src/mapping.o src/changelog.o \
               src/storage.o \
@@ -24,7 +24,8 @@ REGRESS     = init stage_basic stage_dialect stage_hostile stage_errors \
               stage_marker stage_file stage_client stage_large_object batches null_args privileges \
               validate validate_mapping validate_seeds review apply rollback \
               hijack row_security revalidate inheritance attribution \
-              bad_options limits rebinding report_filters purge settings
+              bad_options limits rebinding report_filters purge settings \
+              transforms live_checks
 REGRESS_OPTS = --load-extension=plpgsql
 
 # isolation specs live in test/specs, their expected output in test/expected

@@ -13,6 +13,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "exec.h"
 #include "validate.h"
 
 /* Record a hard stop; it must outlive the SPI connection. */
@@ -22,6 +23,16 @@ ir_run_stop(Run *run, const char *msg)
 	MemoryContext old = MemoryContextSwitchTo(run->keepcxt);
 
 	run->stops = lappend(run->stops, pstrdup(msg));
+	MemoryContextSwitchTo(old);
+}
+
+/* Record a note for the run's record and its NOTICE. */
+void
+ir_run_note(Run *run, const char *msg)
+{
+	MemoryContext old = MemoryContextSwitchTo(run->keepcxt);
+
+	run->notes = lappend(run->notes, pstrdup(msg));
 	MemoryContextSwitchTo(old);
 }
 
@@ -88,4 +99,19 @@ char *
 ir_run_double(double d)
 {
 	return psprintf("%g", d);
+}
+
+/*
+ * Run query, which may use the run's parameters, inside the run's SPI
+ * connection.  The reasons found in C ($1..$3) are not known yet: NULL.
+ */
+void
+ir_run_query(Run *run, const char *query)
+{
+	char		nulls[FUNC_MAX_ARGS];
+
+	memset(nulls, ' ', sizeof(nulls));
+	nulls[0] = nulls[1] = nulls[2] = 'n';
+	ir_spi_exec(query, run->nparams, run->paramtypes, run->paramvalues, nulls,
+				SPI_OK_SELECT, NULL);
 }

@@ -86,7 +86,7 @@ static const OptionDef option_defs[] = {
 	{"return", SHAPE_STRING, IR_IN_LOOKUP},
 	{"ignore_case", SHAPE_BOOLEAN, IR_IN_LOOKUP},
 	/* ir_validate: rows rejected by hand */
-	{"exclude", SHAPE_OBJECT, IR_IN_VALIDATE, NULL, IR_IN_EXCLUDE},
+	{"exclude", SHAPE_OBJECT, IR_IN_STAGE | IR_IN_VALIDATE, NULL, IR_IN_EXCLUDE},
 	{"rows", SHAPE_COUNTS, IR_IN_EXCLUDE},
 	{"reason", SHAPE_STRING, IR_IN_EXCLUDE},
 	/* what the client says of the file it sends */

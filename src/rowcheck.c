@@ -19,6 +19,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "options.h"
 #include "sqlgen.h"
 #include "validate.h"
 
@@ -62,11 +63,8 @@ ir_typed_or_null(Run *run, int i, const char *bad)
 }
 
 /* Append one "UNION ALL SELECT row_no, ord, msg ..." branch. */
-static void
-branch(Run *run, const char *fmt,...) pg_attribute_printf(2, 3);
-
-static void
-branch(Run *run, const char *fmt,...)
+void
+ir_run_branch(Run *run, const char *fmt,...)
 {
 	va_list		args;
 	int			needed;
@@ -235,7 +233,7 @@ ir_row_checks(Run *run, char **typed)
 		appendStringInfo(&v, "%s(%d, CASE WHEN %s THEN %s END)", v.len ? ", " : "",
 						 rc->ord, rc->cond, rc->reason);
 	}
-	branch(run, "SELECT s.row_no, x.ord, x.msg FROM %s s"
+	ir_run_branch(run, "SELECT s.row_no, x.ord, x.msg FROM %s s"
 		   " CROSS JOIN LATERAL (VALUES %s) AS x(ord, msg)"
 		   " WHERE s.status IS NULL AND (%s) AND x.msg IS NOT NULL",
 		   run->stage, v.data, any.data);
@@ -260,8 +258,9 @@ prefilter(Run *run, List *cols)
  * left (all rows when it cannot run), find duplicated values with a hash
  * aggregate, then list for each of their rows the rows with an equal value.
  */
-void
-ir_duplicate_check(Run *run, List *cols, char **typed, bool is_key)
+static void
+duplicates(Run *run, List *cols, char **typed, int ord, const char *label, const char *what,
+		   const char *filter, bool nulls_distinct)
 {
 	StringInfoData grp;
 	StringInfoData names;
@@ -271,7 +270,6 @@ ir_duplicate_check(Run *run, List *cols, char **typed, bool is_key)
 	StringInfoData keys;
 	StringInfoData join;
 	ListCell   *lc;
-	int			ord = 0;
 	char	   *cand;
 
 	initStringInfo(&grp);
@@ -292,21 +290,25 @@ ir_duplicate_check(Run *run, List *cols, char **typed, bool is_key)
 		appendStringInfo(&keys, ", %s AS k%d", typed[idx], idx);
 		/* GROUP BY and PARTITION BY use the type's own equality; so does the join */
 		appendStringInfo(&join, "%s%s", first ? "" : " AND ",
-						 ir_sql_eq(c->typid, psprintf("y.k%d", idx), psprintf("d.k%d", idx)));
+						 nulls_distinct ?
+						 ir_sql_eq(c->typid, psprintf("y.k%d", idx), psprintf("d.k%d", idx)) :
+						 psprintf("(%s OR (y.k%d IS NULL AND d.k%d IS NULL))",
+								  ir_sql_eq(c->typid, psprintf("y.k%d", idx), psprintf("d.k%d", idx)),
+								  idx, idx));
 		appendStringInfo(&names, "%s%s", first ? "" : ", ", c->name);
-		appendStringInfo(&shown, "%s%s", first ? "" : " || ', ' || ", ir_sql_text(typed[idx]));
-		appendStringInfo(&notnull, " AND %s IS NOT NULL", typed[idx]);
-		if (first)
-			ord = idx + 1;
+		appendStringInfo(&shown, "%s%s", first ? "" : " || ', ' || ",
+						 psprintf("coalesce(%s, 'null')", ir_sql_text(typed[idx])));
+		if (nulls_distinct)
+			appendStringInfo(&notnull, " AND %s IS NOT NULL", typed[idx]);
 	}
-	if (is_key)
-		ord = 0;
-	cand = prefilter(run, cols);
+	appendStringInfoString(&notnull, filter);
+	/* the prefilter never pairs rows with a NULL part */
+	cand = nulls_distinct ? prefilter(run, cols) : NULL;
 	if (cand != NULL && cand[0] == '\0')
 		return;					/* no two rows hash alike: no duplicates */
 	if (cand != NULL)
 		appendStringInfo(&notnull, " AND s.row_no IN (SELECT unnest(%s::bigint[]))", cand);
-	branch(run,
+	ir_run_branch(run,
 		   "SELECT z.row_no, %d, %s || ' (' || z.shown || ') %s (also row'"
 		   " || CASE WHEN cardinality(z.others) > 1 THEN 's ' ELSE ' ' END"
 		   " || array_to_string(z.others[1:10], ', ')"
@@ -318,11 +320,49 @@ ir_duplicate_check(Run *run, List *cols, char **typed, bool is_key)
 		   "       FROM (SELECT s.row_no, %s AS shown%s FROM %s s WHERE s.status IS NULL%s) y"
 		   "       JOIN (SELECT %s FROM (SELECT s.row_no%s FROM %s s WHERE s.status IS NULL%s) x"
 		   "             GROUP BY %s HAVING count(*) > 1) d ON %s) z",
-		   ord,
-		   ir_run_lit(is_key ? psprintf("duplicate key (%s) =", names.data) : names.data),
-		   is_key ? "in the file" : "is not unique in the file",
+		   ord, ir_run_lit(label), what,
 		   part.data, shown.data, keys.data, run->stage, notnull.data,
 		   grp.data, keys.data, run->stage, notnull.data, grp.data, join.data);
+}
+
+/* The key (is_key) or a unique_in_file set: its values unique in the file. */
+void
+ir_duplicate_check(Run *run, List *cols, char **typed, bool is_key)
+{
+	StringInfoData names;
+	ListCell   *lc;
+
+	initStringInfo(&names);
+	foreach(lc, cols)
+		appendStringInfo(&names, "%s%s", names.len ? ", " : "", ((IrColumn *) lfirst(lc))->name);
+	duplicates(run, cols, typed,
+			   is_key ? 0 : (int) ((IrColumn *) linitial(cols) - run->m->cols) + 1,
+			   is_key ? psprintf("duplicate key (%s) =", names.data) : names.data,
+			   is_key ? "in the file" : "is not unique in the file", "", true);
+}
+
+/* A unique index's columns: unique in the file, among the rows filter keeps. */
+void
+ir_unique_in_file(Run *run, List *cols, char **typed, const char *label, const char *filter,
+				  bool nulls_distinct)
+{
+	duplicates(run, cols, typed, (int) ((IrColumn *) linitial(cols) - run->m->cols) + 1,
+			   label, "is already in the file", filter, nulls_distinct);
+}
+
+/* SQL: the key of target record alias, "(v1, v2)", for reasons. */
+char *
+ir_run_key_text(Run *run, const char *alias)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "'(' || ");
+	for (int k = 0; k < run->m->nkeys; k++)
+		appendStringInfo(&q, "%s%s", k ? " || ', ' || " : "",
+						 ir_sql_text(psprintf("%s.%s", alias, quote_identifier(run->m->key_names[k]))));
+	appendStringInfoString(&q, " || ')'");
+	return q.data;
 }
 
 /* SQL: target record t has the row's key. */
@@ -389,21 +429,70 @@ ir_existence_checks(Run *run, char **typed)
 	}
 
 	if (strcmp(run->mode, "insert") == 0)
-		branch(run, "SELECT s.row_no, 0, %s || %s || %s"
+		ir_run_branch(run, "SELECT s.row_no, 0, %s || %s || %s"
 			   " FROM %s s WHERE s.status IS NULL%s AND %s",
 			   ir_run_lit(psprintf("key (%s) = ", keys.data)), key_text_sql(run, typed),
 			   ir_run_lit(psprintf(" already exists in %s (mode insert)", m->table)),
 			   run->stage, notnull.data, key_exists_sql(run, typed));
 	else if (strcmp(run->mode, "update") == 0)
-		branch(run, "SELECT s.row_no, 0, %s || %s || ' (mode update)'"
+		ir_run_branch(run, "SELECT s.row_no, 0, %s || %s || ' (mode update)'"
 			   " FROM %s s WHERE s.status IS NULL%s AND NOT %s",
 			   ir_run_lit(psprintf("no record of %s has key (%s) = ", m->table, keys.data)),
 			   key_text_sql(run, typed), run->stage, notnull.data,
 			   key_exists_sql(run, typed));
 	if (missing.len > 0 && strcmp(run->mode, "update") != 0)
-		branch(run, "SELECT s.row_no, 0, %s FROM %s s WHERE s.status IS NULL%s AND NOT %s",
+		ir_run_branch(run, "SELECT s.row_no, 0, %s FROM %s s WHERE s.status IS NULL%s AND NOT %s",
 			   ir_run_lit(psprintf("new record, but NOT NULL column%s %s without default %s not in the file",
 							strchr(missing.data, ',') ? "s" : "", missing.data,
 							strchr(missing.data, ',') ? "are" : "is")),
 			   run->stage, notnull.data, key_exists_sql(run, typed));
+}
+
+/*
+ * "exclude": rows rejected by hand, {"rows": [17, 42], "reason": "..."},
+ * kept with the batch's options (a later validation without it keeps
+ * them excluded; {"exclude": null} lifts it).
+ */
+void
+ir_exclude_check(Run *run)
+{
+	JsonbValue *ex = ir_option(run->options, "exclude");
+	JsonbValue *rows;
+	JsonbValue *reason;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	Datum	   *elems;
+	int			n = 0;
+	int			max = 16;
+
+	if (ex == NULL || ex->type != jbvBinary)
+		return;
+	rows = getKeyJsonValueFromContainer(ex->val.binary.data, "rows", 4, NULL);
+	reason = getKeyJsonValueFromContainer(ex->val.binary.data, "reason", 6, NULL);
+	if (rows == NULL || reason == NULL || reason->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("option \"exclude\" needs \"rows\" and \"reason\""),
+				 errhint("Exclude rows as {\"rows\": [17, 42], \"reason\": \"why\"}.")));
+	elems = palloc(sizeof(Datum) * max);
+	it = JsonbIteratorInit(rows->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		int64		row;
+
+		if (tok != WJB_ELEM || !ir_json_count(&v, &row))
+			continue;			/* shape checked by options.c */
+		if (n == max)
+		{
+			max *= 2;
+			elems = repalloc(elems, sizeof(Datum) * max);
+		}
+		elems[n++] = Int64GetDatum(row);
+	}
+	ir_run_branch(run, "SELECT s.row_no, 0, %s FROM %s s WHERE s.status IS NULL AND s.row_no = ANY (%s)",
+				  ir_run_lit(psprintf("excluded: %s", pnstrdup(reason->val.string.val, reason->val.string.len))),
+				  run->stage,
+				  ir_run_param(run, INT8ARRAYOID,
+							   PointerGetDatum(construct_array(elems, n, INT8OID, 8, true, TYPALIGN_DOUBLE))));
 }

@@ -1545,6 +1545,78 @@ ir_store_cascading_keys(Oid relid)
 	return keys;
 }
 
+/* The owner of relation relid. */
+static Oid
+rel_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Of the key values in arrays[0..ncols) (element types types[], the
+ * referencing side of a foreign key), those relid lacks in ref_cols,
+ * compared with the key's operators pfeqop (PK = FK) found by OID: looked
+ * up as relid's owner, past its row security, as PostgreSQL's foreign-key
+ * triggers look: the caller needs no privilege on the referenced table.
+ * Returns the missing values as arrays of the same types (NULL when none)
+ * and their number in *nmissing.
+ */
+Datum *
+ir_store_missing_references(Oid relid, int ncols, char **ref_cols, const Oid *types,
+							const Oid *pfeqop, const Datum *arrays, int64 *nmissing)
+{
+	StringInfoData q;
+	OwnerSave	save;
+	Oid		   *argtypes = palloc(sizeof(Oid) * ncols);
+	Datum	   *result = palloc(sizeof(Datum) * ncols);
+	MemoryContext callercxt = CurrentMemoryContext;
+	bool		isnull;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT pg_catalog.count(*)");
+	for (int c = 0; c < ncols; c++)
+		appendStringInfo(&q, ", pg_catalog.array_agg(k.c%d)", c + 1);
+	appendStringInfoString(&q, " FROM ROWS FROM (");
+	for (int c = 0; c < ncols; c++)
+	{
+		argtypes[c] = get_array_type(types[c]);
+		appendStringInfo(&q, "%spg_catalog.unnest($%d)", c ? ", " : "", c + 1);
+	}
+	appendStringInfoString(&q, ") AS k(");
+	for (int c = 0; c < ncols; c++)
+		appendStringInfo(&q, "%sc%d", c ? ", " : "", c + 1);
+	/* ONLY for a plain table, as the foreign key's own check reads it */
+	appendStringInfo(&q, ") WHERE NOT EXISTS (SELECT 1 FROM %s r WHERE ", ir_sql_scan(relid));
+	for (int c = 0; c < ncols; c++)
+		appendStringInfo(&q, "%s%s", c ? " AND " : "",
+						 ir_sql_op(pfeqop[c], psprintf("r.%s", quote_identifier(ref_cols[c])),
+								   psprintf("k.c%d", c + 1)));
+	appendStringInfoChar(&q, ')');
+
+	become_role(rel_owner(relid), SECURITY_NOFORCE_RLS, &save);
+	SPI_connect();
+	ir_spi_exec(q.data, ncols, argtypes, arrays, NULL, SPI_OK_SELECT, NULL);
+	*nmissing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	for (int c = 0; c < ncols && *nmissing > 0; c++)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 2, &isnull);
+		MemoryContext old = MemoryContextSwitchTo(callercxt);
+
+		result[c] = PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	restore_user(&save);
+	return *nmissing > 0 ? result : NULL;
+}
+
 /*
  * Does any row of key's referencing table reference one of the values in
  * the arrays values[0..ncols) (of the target's key columns)?  Looked up

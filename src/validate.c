@@ -118,6 +118,7 @@ begin_run(Run *run, IrBatch *batch, Jsonb *options, List *key_columns)
 	memset(run, 0, sizeof(*run));
 	run->keepcxt = CurrentMemoryContext;
 	run->batch = batch;
+	run->options = options;
 	run->stage = ir_stage_table(batch->batch_id);
 	run->m = ir_mapping_resolve(batch, options, key_columns);
 	mode = ir_option(options, "mode");
@@ -197,6 +198,9 @@ check_rows(Run *run, bool key_complete)
 	}
 	foreach(lc, run->rules.unique_sets)
 		ir_duplicate_check(run, lfirst(lc), typed, false);
+	ir_foreign_key_checks(run, typed);
+	ir_unique_checks(run, typed, key_complete);
+	ir_exclude_check(run);
 	return mark_rejects(run);
 }
 

@@ -66,6 +66,7 @@ typedef struct Rules
 typedef struct Run
 {
 	IrBatch    *batch;
+	Jsonb	   *options;		/* the batch's options with this run's corrections */
 	IrMapping  *m;
 	Rules		rules;
 	char	   *mode;
@@ -94,6 +95,8 @@ typedef struct Run
 /* collect.c: what a run collects */
 extern void ir_run_stop(Run *run, const char *msg);
 extern void ir_run_error(Run *run, int64 row_no, int ord, char *msg);
+extern void ir_run_note(Run *run, const char *msg);
+extern void ir_run_query(Run *run, const char *query);
 extern char *ir_run_param(Run *run, Oid type, Datum value);
 extern char *ir_run_lit(const char *s);
 extern char *ir_run_shown(const char *expr);
@@ -108,12 +111,21 @@ extern void ir_check_types(Run *run);
 extern char *ir_duplicate_candidates(Run *run, List *cols);
 
 /* rowcheck.c */
+extern void ir_run_branch(Run *run, const char *fmt,...) pg_attribute_printf(2, 3);
+extern void ir_unique_in_file(Run *run, List *cols, char **typed, const char *label,
+							  const char *filter, bool nulls_distinct);
+extern char *ir_run_key_text(Run *run, const char *alias);
+extern void ir_exclude_check(Run *run);
 extern char *ir_bad_cells_param(Run *run);
 extern char *ir_typed_or_null(Run *run, int i, const char *bad);
 extern void ir_row_checks(Run *run, char **typed);
 extern void ir_duplicate_check(Run *run, List *cols, char **typed, bool is_key);
 extern void ir_existence_checks(Run *run, char **typed);
 extern char *ir_run_key_match(Run *run, char **typed);
+
+/* livecheck.c */
+extern void ir_foreign_key_checks(Run *run, char **typed);
+extern void ir_unique_checks(Run *run, char **typed, bool key_complete);
 
 /* mapcheck.c */
 extern void ir_mapping_check(Run *run, int64 rows_total);

@@ -116,6 +116,13 @@ is( $node->safe_psql('upgraded', q{
 		SELECT count(*) FROM ir_changes(1)
 		 WHERE record_key = (SELECT record_key FROM ir_changes(1) ORDER BY change_id LIMIT 1)}),
 	'a keyed ir_changes of a 0.1.0 batch finds that record\'s writes');
+is( $node->safe_psql('upgraded', q{
+		SELECT mapped->>'email' FROM ir_sample(
+		  (SELECT b FROM ir_stage('customers', 'tf.csv', E'id,email\n202,  N202@Example.NET \n',
+		     '{"mapping": {"id": "id", "email": {"column": "email", "transform": ["trim", "lower"]}},
+		       "rules": {"mapping_check": "off"}}') b,
+		   LATERAL ir_validate(b)), 1)}),
+	'n202@example.net', 'a mapping with transforms validates on the updated database');
 my $lo = $node->safe_psql('upgraded',
 	q{SELECT lo_from_bytea(0, convert_to(E'id,email\n201,n201@example.net\n', 'UTF8'))});
 my $lob = $node->safe_psql('upgraded', "SELECT ir_stage_large_object('customers', 'lo.csv', $lo)");
