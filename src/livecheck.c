@@ -72,129 +72,11 @@ columns_shown(Run *run, const int *idx, int n, char **typed, char **names, char 
 }
 
 /*
- * One foreign key: the batch's distinct values of its columns, the ones
- * its referenced table lacks (as that table's owner), and the branch
- * rejecting the rows that hold them.
+ * The foreign keys of the target whose columns are all mapped, planned
+ * before the type pass, which collects their distinct values.
  */
-static void
-foreign_key_check(Run *run, char **typed, HeapTuple contup, ForeignKeyCacheInfo *fk)
-{
-	Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(contup);
-	IrMapping  *m = run->m;
-	int		   *idx = palloc(sizeof(int) * fk->nkeys);
-	Oid		   *types = palloc(sizeof(Oid) * fk->nkeys);
-	char	  **ref_cols = palloc(sizeof(char *) * fk->nkeys);
-	Datum	   *arrays = palloc(sizeof(Datum) * fk->nkeys);
-	StringInfoData cols;
-	StringInfoData notnull;
-	StringInfoData match;
-	Datum	   *missing;
-	int64		nmissing;
-	char	   *names;
-	char	   *values;
-	bool		isnull;
-
-	for (int k = 0; k < fk->nkeys; k++)
-	{
-		idx[k] = mapped_index(m, fk->conkey[k]);
-		if (idx[k] < 0)
-			return;				/* not every column is mapped: the apply checks it */
-		types[k] = m->cols[idx[k]].typid;
-		ref_cols[k] = get_attname(fk->confrelid, fk->confkey[k], false);
-	}
-
-	/* the batch's distinct complete values, as arrays */
-	initStringInfo(&cols);
-	initStringInfo(&notnull);
-	for (int k = 0; k < fk->nkeys; k++)
-	{
-		appendStringInfo(&cols, "%s%s AS k%d", k ? ", " : "", typed[idx[k]], k);
-		appendStringInfo(&notnull, " AND %s IS NOT NULL", typed[idx[k]]);
-	}
-	{
-		StringInfoData aggs;
-
-		initStringInfo(&aggs);
-		for (int k = 0; k < fk->nkeys; k++)
-			appendStringInfo(&aggs, "%spg_catalog.array_agg(d.k%d)", k ? ", " : "", k);
-		ir_run_query(run, psprintf("SELECT %s FROM (SELECT DISTINCT %s FROM %s s WHERE s.status IS NULL%s) d",
-								   aggs.data, cols.data, run->stage, notnull.data));
-	}
-	for (int k = 0; k < fk->nkeys; k++)
-	{
-		MemoryContext old = MemoryContextSwitchTo(run->keepcxt);
-
-		arrays[k] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, k + 1, &isnull);
-		if (isnull)
-		{
-			MemoryContextSwitchTo(old);
-			arrays = NULL;		/* no complete value in the file */
-			break;
-		}
-		arrays[k] = PointerGetDatum(PG_DETOAST_DATUM_COPY(arrays[k]));
-		MemoryContextSwitchTo(old);
-	}
-
-	columns_shown(run, idx, fk->nkeys, typed, &names, &values);
-	if (arrays != NULL)
-	{
-		missing = ir_store_missing_references(fk->confrelid, fk->nkeys, ref_cols, types,
-											  fk->conpfeqop, arrays, &nmissing);
-		if (nmissing > 0)
-		{
-			/* the rows holding a missing value: the key's own equality, by OID */
-			initStringInfo(&match);
-			appendStringInfoString(&match, "EXISTS (SELECT 1 FROM ROWS FROM (");
-			for (int k = 0; k < fk->nkeys; k++)
-				appendStringInfo(&match, "%spg_catalog.unnest(%s)", k ? ", " : "",
-								 ir_run_param(run, get_array_type(types[k]), missing[k]));
-			appendStringInfoString(&match, ") AS x(");
-			for (int k = 0; k < fk->nkeys; k++)
-				appendStringInfo(&match, "%sk%d", k ? ", " : "", k);
-			appendStringInfoString(&match, ") WHERE ");
-			for (int k = 0; k < fk->nkeys; k++)
-				appendStringInfo(&match, "%s%s", k ? " AND " : "",
-								 ir_sql_eq(types[k], psprintf("x.k%d", k), typed[idx[k]]));
-			appendStringInfoChar(&match, ')');
-			ir_run_branch(run, "SELECT s.row_no, %d, %s || %s || %s FROM %s s"
-						  " WHERE s.status IS NULL%s AND %s",
-						  idx[0] + 1,
-						  ir_run_lit(psprintf("%s: violates foreign key constraint \"%s\": key (%s)=(",
-											  m->cols[idx[0]].name, NameStr(con->conname), names)),
-						  values,
-						  ir_run_lit(psprintf(") is not present in table \"%s\"",
-											  get_rel_name(fk->confrelid))),
-						  run->stage, notnull.data, match.data);
-		}
-	}
-	/* MATCH FULL: all of the key's columns NULL, or none (NULL as the file gives it) */
-	if (con->confmatchtype == FKCONSTR_MATCH_FULL && fk->nkeys > 1)
-	{
-		StringInfoData some;
-		StringInfoData all;
-
-		initStringInfo(&some);
-		initStringInfo(&all);
-		for (int k = 0; k < fk->nkeys; k++)
-		{
-			char	   *t = ir_text_expr(&m->cols[idx[k]], "s");
-
-			appendStringInfo(&some, "%s%s IS NULL", k ? " OR " : "", t);
-			appendStringInfo(&all, "%s%s IS NULL", k ? " AND " : "", t);
-		}
-		ir_run_branch(run, "SELECT s.row_no, %d, %s FROM %s s"
-					  " WHERE s.status IS NULL AND (%s) AND NOT (%s)",
-					  idx[0] + 1,
-					  ir_run_lit(psprintf("%s: violates foreign key constraint \"%s\": MATCH FULL does not allow "
-										  "mixing of null and nonnull key values (%s)",
-										  m->cols[idx[0]].name, NameStr(con->conname), names)),
-					  run->stage, some.data, all.data);
-	}
-}
-
-/* Every foreign key of the target whose columns are all mapped. */
 void
-ir_foreign_key_checks(Run *run, char **typed)
+ir_plan_foreign_keys(Run *run)
 {
 	Relation	rel = relation_open(run->m->relid, AccessShareLock);
 	ListCell   *lc;
@@ -203,13 +85,179 @@ ir_foreign_key_checks(Run *run, char **typed)
 	{
 		ForeignKeyCacheInfo *fk = lfirst(lc);
 		HeapTuple	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(fk->conoid));
+		FkValues   *fv;
+		bool		all_mapped = true;
 
 		if (!HeapTupleIsValid(tup))
 			continue;
-		foreign_key_check(run, typed, tup, fk);
+		fv = palloc0(sizeof(FkValues));
+		fv->conoid = fk->conoid;
+		fv->confrelid = fk->confrelid;
+		fv->n = fk->nkeys;
+		fv->idx = palloc(sizeof(int) * fk->nkeys);
+		fv->ref_cols = palloc(sizeof(char *) * fk->nkeys);
+		fv->pfeqop = palloc(sizeof(Oid) * fk->nkeys);
+		fv->name = pstrdup(NameStr(((Form_pg_constraint) GETSTRUCT(tup))->conname));
+		fv->match_full = ((Form_pg_constraint) GETSTRUCT(tup))->confmatchtype == FKCONSTR_MATCH_FULL;
 		ReleaseSysCache(tup);
+		for (int k = 0; k < fk->nkeys; k++)
+		{
+			fv->idx[k] = mapped_index(run->m, fk->conkey[k]);
+			all_mapped = all_mapped && fv->idx[k] >= 0;
+			fv->ref_cols[k] = get_attname(fk->confrelid, fk->confkey[k], false);
+			fv->pfeqop[k] = fk->conpfeqop[k];
+		}
+		/* a key not every column of which is mapped: the apply checks it */
+		if (all_mapped)
+			run->fk_values = lappend(run->fk_values, fv);
 	}
 	relation_close(rel, NoLock);
+}
+
+/*
+ * The batch's distinct complete values of a foreign key, in SQL: for a
+ * type without hash support, which the type pass cannot collect.  The
+ * distinct texts of the good cells first, then their typed values.
+ */
+static Datum *
+values_in_sql(Run *run, FkValues *fv, int64 *n)
+{
+	IrMapping  *m = run->m;
+	StringInfoData texts;
+	StringInfoData good;
+	StringInfoData aggs;
+	StringInfoData cols;
+	StringInfoData complete;
+	Datum	   *arrays = palloc(sizeof(Datum) * fv->n);
+	bool		isnull;
+
+	initStringInfo(&texts);
+	initStringInfo(&good);
+	initStringInfo(&aggs);
+	initStringInfo(&cols);
+	initStringInfo(&complete);
+	for (int k = 0; k < fv->n; k++)
+	{
+		IrColumn   *c = &m->cols[fv->idx[k]];
+		char	   *ok = ir_cell_ok_sql(run, fv->idx[k]);
+
+		if (c->src > 0)
+			appendStringInfo(&texts, "%ss.c%d", texts.len ? ", " : "", c->src);
+		if (ok)
+			appendStringInfo(&good, " AND %s", ok);
+		appendStringInfo(&cols, "%s%s AS k%d", k ? ", " : "", ir_typed_expr(c, "s"), k);
+		appendStringInfo(&aggs, "%spg_catalog.array_agg(d.k%d)", k ? ", " : "", k);
+		appendStringInfo(&complete, "%st.k%d IS NOT NULL", k ? " AND " : "", k);
+	}
+	ir_run_query(run, psprintf("SELECT pg_catalog.count(*), %s FROM (SELECT DISTINCT * FROM (SELECT %s FROM"
+							   " (SELECT DISTINCT %s FROM %s s WHERE s.status IS NULL%s) s) t"
+							   " WHERE %s) d",
+							   aggs.data, cols.data, texts.len ? texts.data : "1 AS one",
+							   run->stage, good.data, complete.data));
+	*n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	for (int k = 0; k < fv->n && *n > 0; k++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(run->keepcxt);
+
+		arrays[k] = PointerGetDatum(PG_DETOAST_DATUM_COPY(SPI_getbinval(SPI_tuptable->vals[0],
+																	   SPI_tuptable->tupdesc,
+																	   k + 2, &isnull)));
+		MemoryContextSwitchTo(old);
+	}
+	return *n > 0 ? arrays : NULL;
+}
+
+/*
+ * One foreign key: the batch's distinct values its referenced table lacks
+ * (looked up as that table's owner), and the branch rejecting the rows
+ * that hold them; MATCH FULL's mix of NULL and non-NULL.
+ */
+static void
+foreign_key_check(Run *run, char **typed, FkValues *fv)
+{
+	IrMapping  *m = run->m;
+	Oid		   *types = palloc(sizeof(Oid) * fv->n);
+	StringInfoData notnull;
+	StringInfoData match;
+	Datum	   *arrays;
+	Datum	   *missing;
+	int64		nvalues;
+	int64		nmissing = 0;
+	char	   *names;
+	char	   *values;
+
+	for (int k = 0; k < fv->n; k++)
+		types[k] = m->cols[fv->idx[k]].typid;
+	arrays = fv->set ? ir_fk_value_arrays(fv, &nvalues) : values_in_sql(run, fv, &nvalues);
+	columns_shown(run, fv->idx, fv->n, typed, &names, &values);
+	if (arrays != NULL)
+	{
+		missing = ir_store_missing_references(fv->confrelid, fv->n, fv->ref_cols, types,
+											  fv->pfeqop, arrays, &nmissing);
+		if (nmissing > 0)
+		{
+			/* the rows holding a missing value: the key's own equality, by OID */
+			initStringInfo(&notnull);
+			initStringInfo(&match);
+			appendStringInfoString(&match, "EXISTS (SELECT 1 FROM ROWS FROM (");
+			for (int k = 0; k < fv->n; k++)
+			{
+				appendStringInfo(&notnull, " AND %s IS NOT NULL", typed[fv->idx[k]]);
+				appendStringInfo(&match, "%spg_catalog.unnest(%s)", k ? ", " : "",
+								 ir_run_param(run, get_array_type(types[k]), missing[k]));
+			}
+			appendStringInfoString(&match, ") AS x(");
+			for (int k = 0; k < fv->n; k++)
+				appendStringInfo(&match, "%sk%d", k ? ", " : "", k);
+			appendStringInfoString(&match, ") WHERE ");
+			for (int k = 0; k < fv->n; k++)
+				appendStringInfo(&match, "%s%s", k ? " AND " : "",
+								 ir_sql_eq(types[k], psprintf("x.k%d", k), typed[fv->idx[k]]));
+			appendStringInfoChar(&match, ')');
+			ir_run_branch(run, "SELECT s.row_no, %d, %s || %s || %s FROM %s s"
+						  " WHERE s.status IS NULL%s AND %s",
+						  fv->idx[0] + 1,
+						  ir_run_lit(psprintf("%s: violates foreign key constraint \"%s\": key (%s)=(",
+											  m->cols[fv->idx[0]].name, fv->name, names)),
+						  values,
+						  ir_run_lit(psprintf(") is not present in table \"%s\"",
+											  get_rel_name(fv->confrelid))),
+						  run->stage, notnull.data, match.data);
+		}
+	}
+	/* MATCH FULL: all of the key's columns NULL, or none (NULL as the file gives it) */
+	if (fv->match_full && fv->n > 1)
+	{
+		StringInfoData some;
+		StringInfoData all;
+
+		initStringInfo(&some);
+		initStringInfo(&all);
+		for (int k = 0; k < fv->n; k++)
+		{
+			char	   *t = ir_text_expr(&m->cols[fv->idx[k]], "s");
+
+			appendStringInfo(&some, "%s%s IS NULL", k ? " OR " : "", t);
+			appendStringInfo(&all, "%s%s IS NULL", k ? " AND " : "", t);
+		}
+		ir_run_branch(run, "SELECT s.row_no, %d, %s FROM %s s"
+					  " WHERE s.status IS NULL AND (%s) AND NOT (%s)",
+					  fv->idx[0] + 1,
+					  ir_run_lit(psprintf("%s: violates foreign key constraint \"%s\": MATCH FULL does not allow "
+										  "mixing of null and nonnull key values (%s)",
+										  m->cols[fv->idx[0]].name, fv->name, names)),
+					  run->stage, some.data, all.data);
+	}
+}
+
+/* Every foreign key planned (ir_plan_foreign_keys), after the type pass. */
+void
+ir_foreign_key_checks(Run *run, char **typed)
+{
+	ListCell   *lc;
+
+	foreach(lc, run->fk_values)
+		foreign_key_check(run, typed, lfirst(lc));
 }
 
 /*

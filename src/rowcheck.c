@@ -62,6 +62,15 @@ ir_typed_or_null(Run *run, int i, const char *bad)
 					BAD_CELL_SPAN, i, bad, c->sqltype, ir_typed_expr(c, "s"));
 }
 
+/* SQL: the row's cell of mapped column i passed its check in C, or NULL when all did. */
+char *
+ir_cell_ok_sql(Run *run, int i)
+{
+	if (!run->m->cols[i].checked || run->bad == NULL || run->nbad[i] == 0)
+		return NULL;
+	return psprintf("NOT (s.row_no * %d + %d = ANY (%s))", BAD_CELL_SPAN, i, run->bad);
+}
+
 /* Append one "UNION ALL SELECT row_no, ord, msg ..." branch. */
 void
 ir_run_branch(Run *run, const char *fmt,...)

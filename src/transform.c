@@ -184,28 +184,29 @@ refuse_readback(const char *value, const char *option, const char *pattern, cons
 }
 
 /*
- * The column's format, if any, on a (non-NULL) value: its ISO text.
- * Errors (to_date's own, or a value that does not read back exactly)
- * are raised: the validation's C pass catches them per value.
+ * The column's format on a (non-NULL) value, as a datum: a date for a
+ * date_format (*typid DATEOID), a timestamptz for a timestamp_format.
+ * Errors (to_date's own, or a value that does not read back exactly) are
+ * raised: the validation's C pass catches them per value.
  */
-char *
-ir_prep_format(const IrPrep *p, const char *value)
+Datum
+ir_prep_format_datum(const IrPrep *p, const char *value, Oid *typid)
 {
 	Datum		in = CStringGetTextDatum(value);
 
 	if (p->date_format)
 	{
 		Datum		fmt = CStringGetTextDatum(p->date_format);
-		Datum		ts = DirectFunctionCall1(date_timestamp,
-											 DirectFunctionCall2Coll(to_date, DEFAULT_COLLATION_OID,
-																	 in, fmt));
-		char	   *back = to_char_text(timestamp_to_char, ts, p->date_format);
+		Datum		d = DirectFunctionCall2Coll(to_date, DEFAULT_COLLATION_OID, in, fmt);
+		char	   *back = to_char_text(timestamp_to_char, DirectFunctionCall1(date_timestamp, d),
+										p->date_format);
 
 		if (strcmp(back, value) != 0)
 			refuse_readback(value, "date_format", p->date_format, back);
-		return to_char_text(timestamp_to_char, ts, "YYYY-MM-DD BC");
+		*typid = DATEOID;
+		return d;
 	}
-	if (p->timestamp_format)
+	else
 	{
 		Datum		fmt = CStringGetTextDatum(p->timestamp_format);
 		Datum		tz = DirectFunctionCall2Coll(to_timestamp, DEFAULT_COLLATION_OID, in, fmt);
@@ -213,9 +214,25 @@ ir_prep_format(const IrPrep *p, const char *value)
 
 		if (strcmp(back, value) != 0)
 			refuse_readback(value, "timestamp_format", p->timestamp_format, back);
-		return to_char_text(timestamptz_to_char, tz, "YYYY-MM-DD HH24:MI:SS.USOF BC");
+		*typid = TIMESTAMPTZOID;
+		return tz;
 	}
-	return pstrdup(value);
+}
+
+/* The column's format, if any, on a (non-NULL) value: its ISO text. */
+char *
+ir_prep_format(const IrPrep *p, const char *value)
+{
+	Oid			typid;
+	Datum		d;
+
+	if (!p->date_format && !p->timestamp_format)
+		return pstrdup(value);
+	d = ir_prep_format_datum(p, value, &typid);
+	if (typid == DATEOID)
+		return to_char_text(timestamp_to_char, DirectFunctionCall1(date_timestamp, d),
+							"YYYY-MM-DD BC");
+	return to_char_text(timestamptz_to_char, d, "YYYY-MM-DD HH24:MI:SS.USOF BC");
 }
 
 /* A text[] argument as C strings. */

@@ -40,6 +40,7 @@ extern bool ir_step_from_name(const char *name, IrStep *step);
 extern bool ir_prep_is_empty(const IrPrep *p);
 extern char *ir_prep_text(const IrPrep *p, const char *raw);
 extern char *ir_prep_format(const IrPrep *p, const char *value);
+extern Datum ir_prep_format_datum(const IrPrep *p, const char *value, Oid *typid);
 
 /* A lookup table read into memory: match value -> return value. */
 typedef struct IrLookupTable

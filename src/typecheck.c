@@ -29,10 +29,13 @@
 #include "optimizer/optimizer.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
 #include "utils/typcache.h"
 
 #include "compat.h"
@@ -58,6 +61,10 @@ typedef struct ChunkCol
 	bool	   *ok;				/* per chunk row: raw is NULL or converted */
 	char	  **in;				/* the non-NULL values, for ir_check_inputs */
 	char	  **formatted;		/* their format's ISO texts */
+	Datum	   *fvalue;			/* or the format's value itself (direct) */
+	bool		direct;			/* the format's value is the column's: no input */
+	HTAB	   *memo;			/* texts already formatted (FormatMemo) */
+	MemoryContext memocxt;
 	int		   *in_row;			/* their chunk rows */
 	Datum	   *in_value;
 	int			nin;
@@ -73,6 +80,121 @@ typedef struct CheckCon
 	int			ord;			/* reject ordinal: its first mapped column */
 } CheckCon;
 
+/* A formatted text: the input as the key, its date (direct) or ISO text. */
+#define FORMAT_MEMO_KEY 64
+#define FORMAT_MEMO_MAX 100000
+typedef struct FormatMemo
+{
+	char		text[FORMAT_MEMO_KEY];
+	Datum		value;
+	char	   *iso;
+} FormatMemo;
+
+/* A distinct value of a foreign key's columns (the hash key: first). */
+typedef struct FkEntry
+{
+	Datum	   *values;
+} FkEntry;
+
+/* The foreign key whose set dynahash is working on (it passes no argument). */
+static FkValues *fk_hashing = NULL;
+
+static uint32
+fk_hash(const void *key, Size keysize)
+{
+	const Datum *v = *(Datum *const *) key;
+	uint32		h = 0;
+
+	for (int k = 0; k < fk_hashing->n; k++)
+		h = hash_combine(h, DatumGetUInt32(FunctionCall1Coll(&fk_hashing->hash[k],
+															 fk_hashing->coll[k], v[k])));
+	return h;
+}
+
+static int
+fk_match(const void *a, const void *b, Size keysize)
+{
+	const Datum *x = *(Datum *const *) a;
+	const Datum *y = *(Datum *const *) b;
+
+	for (int k = 0; k < fk_hashing->n; k++)
+		if (!DatumGetBool(FunctionCall2Coll(&fk_hashing->eq[k], fk_hashing->coll[k], x[k], y[k])))
+			return 1;
+	return 0;
+}
+
+/* Set up the distinct-value set of a foreign key for the pass. */
+static void
+fk_set_begin(FkValues *fv, IrMapping *m)
+{
+	HASHCTL		ctl;
+
+	fv->hash = palloc(sizeof(FmgrInfo) * fv->n);
+	fv->eq = palloc(sizeof(FmgrInfo) * fv->n);
+	fv->coll = palloc(sizeof(Oid) * fv->n);
+	fv->typlen = palloc(sizeof(int16) * fv->n);
+	fv->typbyval = palloc(sizeof(bool) * fv->n);
+	fv->typalign = palloc(sizeof(char) * fv->n);
+	fv->types = palloc(sizeof(Oid) * fv->n);
+	fv->cxt = CurrentMemoryContext;
+	for (int k = 0; k < fv->n; k++)
+	{
+		IrColumn   *c = &m->cols[fv->idx[k]];
+		TypeCacheEntry *tce = lookup_type_cache(c->typid,
+												TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
+
+		if (!OidIsValid(tce->hash_proc) || !OidIsValid(tce->eq_opr))
+		{
+			fv->set = NULL;		/* no hash support: livecheck.c reads the values in SQL */
+			return;
+		}
+		fmgr_info_copy(&fv->hash[k], &tce->hash_proc_finfo, CurrentMemoryContext);
+		fmgr_info_copy(&fv->eq[k], &tce->eq_opr_finfo, CurrentMemoryContext);
+		fv->coll[k] = OidIsValid(tce->typcollation) ? DEFAULT_COLLATION_OID : InvalidOid;
+		fv->typlen[k] = tce->typlen;
+		fv->typbyval[k] = tce->typbyval;
+		fv->typalign[k] = tce->typalign;
+		fv->types[k] = c->typid;
+	}
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(Datum *);
+	ctl.entrysize = sizeof(FkEntry);
+	ctl.hash = fk_hash;
+	ctl.match = fk_match;
+	ctl.hcxt = CurrentMemoryContext;
+	fv->set = hash_create("import_rollback foreign key values", 256, &ctl,
+						  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+}
+
+/* The foreign key's distinct values as one array per column; NULL when none. */
+Datum *
+ir_fk_value_arrays(FkValues *fv, int64 *n)
+{
+	HASH_SEQ_STATUS seq;
+	FkEntry    *e;
+	Datum	  **cols = palloc(sizeof(Datum *) * fv->n);
+	Datum	   *arrays = palloc(sizeof(Datum) * fv->n);
+	int64		count = hash_get_num_entries(fv->set);
+	int64		i = 0;
+
+	*n = count;
+	if (count == 0)
+		return NULL;
+	for (int k = 0; k < fv->n; k++)
+		cols[k] = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(Datum) * count);
+	hash_seq_init(&seq, fv->set);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		for (int k = 0; k < fv->n; k++)
+			cols[k][i] = e->values[k];
+		i++;
+	}
+	for (int k = 0; k < fv->n; k++)
+		arrays[k] = PointerGetDatum(construct_array(cols[k], (int) count, fv->types[k],
+													fv->typlen[k], fv->typbyval[k], fv->typalign[k]));
+	return arrays;
+}
+
 /* Everything the type-check pass keeps across chunks. */
 typedef struct TypePass
 {
@@ -86,7 +208,49 @@ typedef struct TypePass
 	EState	   *estate;
 	TupleTableSlot *slot;		/* a row of the target, for CHECK constraints */
 	ChunkCol   *current;		/* column being checked, for the report */
+	int		   *colpos;			/* per mapped column: its ChunkCol, or -1 */
 } TypePass;
+
+/* Add chunk row r's values of each foreign key, when all are there and good. */
+static void
+collect_fk_values(TypePass *tp, int r)
+{
+	ListCell   *lc;
+
+	foreach(lc, tp->run->fk_values)
+	{
+		FkValues   *fv = lfirst(lc);
+		Datum	   *v = palloc(sizeof(Datum) * fv->n);
+		bool		found;
+
+		if (fv->set == NULL)
+			continue;
+		for (int k = 0; k < fv->n; k++)
+		{
+			ChunkCol   *cc = &tp->cols[tp->colpos[fv->idx[k]]];
+
+			if (!cc->ok[r] || cc->text[r] == NULL)
+				goto next;		/* a bad or NULL part: not looked up */
+			v[k] = cc->value[r];
+		}
+		fk_hashing = fv;
+		(void) hash_search(fv->set, &v, HASH_FIND, &found);
+		if (!found)
+		{
+			MemoryContext old = MemoryContextSwitchTo(fv->cxt);
+			Datum	   *copy = palloc(sizeof(Datum) * fv->n);
+			FkEntry    *e;
+
+			for (int k = 0; k < fv->n; k++)
+				copy[k] = datumCopy(v[k], fv->typbyval[k], fv->typlen[k]);
+			e = hash_search(fv->set, &copy, HASH_ENTER, NULL);
+			e->values = copy;
+			MemoryContextSwitchTo(old);
+		}
+next:
+		pfree(v);
+	}
+}
 
 /*
  * Chunk row r's value of column cc is refused, by step ("" for its type's
@@ -144,8 +308,42 @@ format_one(int idx, void *arg)
 {
 	TypePass   *tp = (TypePass *) arg;
 	ChunkCol   *cc = tp->current;
+	IrColumn   *c = &tp->run->m->cols[cc->col];
+	FormatMemo *memo;
+	bool		found = false;
+	bool		memoable = strlen(cc->in[idx]) < FORMAT_MEMO_KEY;
 
-	cc->formatted[idx] = ir_prep_format(&tp->run->m->cols[cc->col].prep, cc->in[idx]);
+	/* a file repeats its dates: each text is formatted once (up to a limit) */
+	if (memoable)
+	{
+		memo = hash_search(cc->memo, cc->in[idx], HASH_FIND, &found);
+		if (found)
+		{
+			if (cc->direct)
+				cc->fvalue[idx] = memo->value;
+			else
+				cc->formatted[idx] = memo->iso;
+			return;
+		}
+	}
+	if (cc->direct)
+	{
+		Oid			typid;
+
+		cc->fvalue[idx] = ir_prep_format_datum(&c->prep, cc->in[idx], &typid);
+		if (c->typid == TIMESTAMPOID)
+			cc->fvalue[idx] = DirectFunctionCall1(timestamptz_timestamp, cc->fvalue[idx]);
+	}
+	else
+		cc->formatted[idx] = ir_prep_format(&c->prep, cc->in[idx]);
+	/* only values that formatted: an error never gets here */
+	if (!memoable || hash_get_num_entries(cc->memo) >= FORMAT_MEMO_MAX)
+		return;
+	memo = hash_search(cc->memo, cc->in[idx], HASH_ENTER, NULL);
+	if (cc->direct)
+		memo->value = cc->fvalue[idx];	/* a date or timestamp: by value */
+	else
+		memo->iso = MemoryContextStrdup(cc->memocxt, cc->formatted[idx]);
 }
 
 static void
@@ -319,9 +517,17 @@ check_chunk(TypePass *tp)
 		if (c->prep.date_format || c->prep.timestamp_format)
 		{
 			ir_try_each(cc->nin, format_one, report_format_error, tp);
-			for (int i = 0; i < cc->nin; i++)
+			for (int i = 0; i < cc->nin && !cc->direct; i++)
 				if (cc->ok[cc->in_row[i]])
 					cc->in[i] = cc->formatted[i];
+			if (cc->direct)
+			{
+				/* the value is the format's own: no input function */
+				for (int i = 0; i < cc->nin; i++)
+					if (cc->ok[cc->in_row[i]])
+						cc->value[cc->in_row[i]] = cc->fvalue[i];
+				continue;
+			}
 			drop_refused(cc);
 		}
 		if (cc->lookup)
@@ -335,6 +541,9 @@ check_chunk(TypePass *tp)
 			if (cc->ok[cc->in_row[i]])
 				cc->value[cc->in_row[i]] = cc->in_value[i];
 	}
+	if (tp->run->fk_values != NIL)
+		for (int r = 0; r < tp->nrows; r++)
+			collect_fk_values(tp, r);
 	if (tp->nchecks == 0)
 		return;
 	for (int r = 0; r < tp->nrows; r++)
@@ -470,6 +679,7 @@ ir_check_types(Run *run)
 	MemoryContext chunkcxt;
 	MemoryContext oldcxt;
 	Relation	rel;
+	ListCell   *lc;
 
 	memset(&tp, 0, sizeof(tp));
 	tp.run = run;
@@ -487,9 +697,23 @@ ir_check_types(Run *run)
 		colpos[i] = tp.ncols;
 		tp.cols[tp.ncols++].col = i;
 	}
+	tp.colpos = colpos;
 	tp.estate = CreateExecutorState();
 	rel = relation_open(m->relid, AccessShareLock);
 	prepare_checks(&tp, rel, colpos);
+	/* the columns of the foreign keys, whose distinct values are collected */
+	foreach(lc, run->fk_values)
+	{
+		FkValues   *fv = lfirst(lc);
+
+		for (int k = 0; k < fv->n; k++)
+			if (colpos[fv->idx[k]] < 0)
+			{
+				colpos[fv->idx[k]] = tp.ncols;
+				tp.cols[tp.ncols++].col = fv->idx[k];
+			}
+		fk_set_begin(fv, m);
+	}
 	if (tp.ncols == 0)
 	{
 		relation_close(rel, NoLock);
@@ -521,6 +745,22 @@ ir_check_types(Run *run)
 		cc->ok = palloc(sizeof(bool) * TYPE_FETCH);
 		cc->in = palloc(sizeof(char *) * TYPE_FETCH);
 		cc->formatted = palloc(sizeof(char *) * TYPE_FETCH);
+		cc->fvalue = palloc(sizeof(Datum) * TYPE_FETCH);
+		if (c->prep.date_format || c->prep.timestamp_format)
+		{
+			HASHCTL		ctl;
+
+			memset(&ctl, 0, sizeof(ctl));
+			ctl.keysize = FORMAT_MEMO_KEY;
+			ctl.entrysize = sizeof(FormatMemo);
+			ctl.hcxt = cc->memocxt = CurrentMemoryContext;
+			cc->memo = hash_create("import_rollback formats", 1024, &ctl,
+								   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		}
+		/* a date read by date_format into a date column, and so on (typmods need the input) */
+		cc->direct = !c->lookup && c->typmod < 0 &&
+			((c->prep.date_format && c->typid == DATEOID) ||
+			 (c->prep.timestamp_format && (c->typid == TIMESTAMPTZOID || c->typid == TIMESTAMPOID)));
 		cc->in_row = palloc(sizeof(int) * TYPE_FETCH);
 		cc->in_value = palloc(sizeof(Datum) * TYPE_FETCH);
 		if (c->src > 0)

@@ -178,12 +178,15 @@ check_rows(Run *run, bool key_complete)
 							 run->stage),
 					0, NULL, NULL, NULL, SPI_OK_UPDATE, NULL);
 
+	/* the foreign keys whose values the type pass collects */
+	ir_plan_foreign_keys(run);
 	/* the types' input functions and CHECK constraints are user code */
 	guard = ir_guard_begin();
 	ir_check_types(run);
 	ir_guard_end(guard);
 
 	bad = ir_bad_cells_param(run);
+	run->bad = bad;
 	for (int i = 0; i < run->m->ncols; i++)
 		typed[i] = ir_typed_or_null(run, i, bad);
 	ir_row_checks(run, typed);

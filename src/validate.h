@@ -46,6 +46,33 @@ typedef struct ColumnRule
 	Oid			ref_eqop;		/* reference: how values compare with it */
 } ColumnRule;
 
+/*
+ * A foreign key of the target whose columns are all mapped: the type pass
+ * (typecheck.c) collects the batch's distinct complete values of its
+ * columns, which livecheck.c then looks up in the referenced table.
+ */
+typedef struct FkValues
+{
+	Oid			conoid;
+	Oid			confrelid;
+	int			n;
+	int		   *idx;			/* the mapped columns, in key order */
+	char	  **ref_cols;		/* the referenced columns */
+	Oid		   *pfeqop;			/* PK = FK operators */
+	bool		match_full;
+	char	   *name;
+	/* the distinct values, filled in by the type pass */
+	struct HTAB *set;
+	FmgrInfo   *hash;
+	FmgrInfo   *eq;
+	Oid		   *coll;
+	int16	   *typlen;
+	bool	   *typbyval;
+	char	   *typalign;
+	Oid		   *types;
+	MemoryContext cxt;
+} FkValues;
+
 typedef struct Rules
 {
 	double		max_reject_ratio;
@@ -81,6 +108,8 @@ typedef struct Run
 	int64	  **bad_rows;
 	int		   *nbad;
 	int		   *maxbad;
+	char	   *bad;			/* the cells that failed in C, as a parameter, or NULL */
+	List	   *fk_values;		/* FkValues *, planned before the type pass */
 	/* SQL under construction */
 	StringInfoData sql;
 	int			nparams;
@@ -109,6 +138,7 @@ extern void ir_parse_rules(Run *run, Jsonb *options);
 /* typecheck.c */
 extern void ir_check_types(Run *run);
 extern char *ir_duplicate_candidates(Run *run, List *cols);
+extern Datum *ir_fk_value_arrays(FkValues *fv, int64 *n);
 
 /* rowcheck.c */
 extern void ir_run_branch(Run *run, const char *fmt,...) pg_attribute_printf(2, 3);
@@ -118,12 +148,14 @@ extern char *ir_run_key_text(Run *run, const char *alias);
 extern void ir_exclude_check(Run *run);
 extern char *ir_bad_cells_param(Run *run);
 extern char *ir_typed_or_null(Run *run, int i, const char *bad);
+extern char *ir_cell_ok_sql(Run *run, int i);
 extern void ir_row_checks(Run *run, char **typed);
 extern void ir_duplicate_check(Run *run, List *cols, char **typed, bool is_key);
 extern void ir_existence_checks(Run *run, char **typed);
 extern char *ir_run_key_match(Run *run, char **typed);
 
 /* livecheck.c */
+extern void ir_plan_foreign_keys(Run *run);
 extern void ir_foreign_key_checks(Run *run, char **typed);
 extern void ir_unique_checks(Run *run, char **typed, bool key_complete);
 

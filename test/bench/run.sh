@@ -45,6 +45,9 @@
 #                   (target <= 100 MB above shared memory).
 #   purge           ir_purge() of PURGE_BATCHES (100) ended batches, each
 #                   with a staging table and a change log: seconds.
+#   transforms      a feed with four transforms, a lookup and a foreign
+#                   key: ir_validate against COPY (target <= 1.3x), ir_apply
+#                   against the bare upsert doing the same work (<= 1.3x).
 #   The system's postgres binary is stripped: for profiles with function
 #   names, build PostgreSQL with symbols once (test/bench/pg-symbols.sh)
 #   and pass its pg_config with --pg-config.  Sizes and counts of the
@@ -97,7 +100,7 @@ PG_USER=postgres
 DB=bench
 
 SCENARIOS=(stage stage-profile stage-callgrind validate apply rollback plain-update rollback-history
-	apply-profile rollback-profile apply-plans apply-callgrind stage-lo rollback-preview purge)
+	apply-profile rollback-profile apply-plans apply-callgrind stage-lo rollback-preview purge transforms)
 
 ROWS=1000000
 RUNS=7
@@ -1775,6 +1778,109 @@ UPDATE import_rollback.batch SET started_at = started_at - interval '40 days',
 			             THEN 'ok|0' ELSE 'bad|' || (SELECT count(*) FROM ir_batches WHERE purged_at IS NOT NULL) END"
 	done
 	SUMMARY+=("purge: ir_purge of $PURGE_BATCHES ended batches (a staging table and a change log of $PURGE_ROWS records each): $(median purge ir_purge) s (spread $(spread purge ir_purge))")
+}
+
+# ---------------------------------------------------------------------------
+# Scenario: transforms
+# ---------------------------------------------------------------------------
+# A partner feed of ROWS records whose values need work before they fit
+# the target: names with stray and repeated spaces, emails in mixed case
+# with spaces, phones with punctuation, dates as DD/MM/YYYY, a category
+# given by name (looked up in a 1,000-row table), a country that is a
+# foreign key.  The mapping: four transforms (name: trim, squeeze; email:
+# trim, lower; phone: digits; signed: date_format), one lookup (category,
+# after trim) and the foreign key checked in staging.  The target holds
+# ROWS/2 of the records already (other values): half the file updates,
+# half inserts.  Per round (after CHECKPOINT each, order alternating):
+#   COPY         the file into an all-text table (the baseline of validate)
+#   ir_validate  the staged batch with that mapping (mapping check off:
+#                its cost is the validate scenario's)
+#   upsert       the bare statement doing the same work on a copy of the
+#                target without triggers: INSERT ... SELECT with the same
+#                transforms (regexp_replace, lower, btrim, to_date) JOIN the
+#                category table ON CONFLICT (id) DO UPDATE ... WHERE <one
+#                IS DISTINCT FROM>
+#   ir_apply     the validated batch, with its change log
+TX_COLS="id int PRIMARY KEY, name text, email text, phone text, signed date, category_id int, country char(2) REFERENCES tx_countries"
+TX_MAPPING='{"mapping": {"id": "id", "name": {"column": "name", "transform": ["trim", "squeeze"]}, "email": {"column": "email", "transform": ["trim", "lower"]}, "phone": {"column": "phone", "transform": ["digits"]}, "signed": {"column": "signed", "date_format": "DD/MM/YYYY"}, "category": {"column": "category_id", "transform": ["trim"], "lookup": {"table": "public.tx_categories", "match": "name", "return": "category_id"}}, "country": "country"}, "rules": {"mapping_check": "off"}}'
+TX_UPSERT="INSERT INTO tx_plain AS t (id, name, email, phone, signed, category_id, country)
+ SELECT s.id::int, regexp_replace(btrim(s.name), '\\s+', ' ', 'g'), lower(btrim(s.email)),
+        regexp_replace(s.phone, '[^0-9]', '', 'g'), to_date(s.signed, 'DD/MM/YYYY'),
+        c.category_id, s.country::char(2)
+   FROM tx_src s JOIN tx_categories c ON c.name = btrim(s.category)
+ ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone,
+        signed = EXCLUDED.signed, category_id = EXCLUDED.category_id, country = EXCLUDED.country
+ WHERE (t.name IS DISTINCT FROM EXCLUDED.name) OR (t.email IS DISTINCT FROM EXCLUDED.email)
+    OR (t.phone IS DISTINCT FROM EXCLUDED.phone) OR (t.signed IS DISTINCT FROM EXCLUDED.signed)
+    OR (t.category_id IS DISTINCT FROM EXCLUDED.category_id) OR (t.country IS DISTINCT FROM EXCLUDED.country)"
+TX_FILE=
+
+tx_prepare() {
+	bench_prepare
+	TX_FILE=$FILES/transforms.csv
+	reset_db "
+DROP TABLE IF EXISTS tx, tx_plain, tx_tmpl, tx_src, tx_text, tx_categories, tx_countries CASCADE;
+CREATE TABLE tx_categories (category_id int PRIMARY KEY, name text NOT NULL UNIQUE);
+INSERT INTO tx_categories SELECT g, 'Cat' || g FROM generate_series(0, 999) g;
+CREATE TABLE tx_countries (code char(2) PRIMARY KEY);
+INSERT INTO tx_countries VALUES ('DE'), ('FR'), ('US'), ('GB'), ('IT');
+COPY (SELECT g AS id, '  Name ' || g || '   of  partner ' AS name, ' User' || g || '@Example.COM ' AS email,
+             '+1 (555) ' || lpad((g % 10000)::text, 4, '0') AS phone,
+             to_char(date '2020-01-01' + (g % 1500), 'DD/MM/YYYY') AS signed,
+             ' Cat' || (g % 1000) || ' ' AS category, (ARRAY['DE','FR','US','GB'])[1 + g % 4] AS country
+        FROM generate_series(1, $ROWS) g)
+  TO $(sql_lit "$TX_FILE") (FORMAT csv, HEADER true);
+CREATE TABLE tx_src (id text, name text, email text, phone text, signed text, category text, country text);
+COPY tx_src FROM $(sql_lit "$TX_FILE") (FORMAT csv, HEADER true);
+CREATE TABLE tx_tmpl AS SELECT g AS id, 'old ' || g AS name, 'old' || g || '@example.org' AS email,
+       NULL::text AS phone, date '2019-01-01' AS signed, (g % 1000)::int AS category_id, 'IT'::char(2) AS country
+  FROM generate_series(1, $((ROWS / 2))) g;
+VACUUM ANALYZE tx_src, tx_tmpl, tx_categories, tx_countries;"
+}
+
+# tx_round ROUND RUN
+tx_round() {
+	local r=$1 run=$2 b v s subjects=(COPY ir_validate upsert ir_apply)
+	reset_db "
+$(fresh_extension_sql)
+DROP TABLE IF EXISTS tx, tx_plain, tx_text;
+CREATE TABLE tx ($TX_COLS);
+INSERT INTO tx SELECT * FROM tx_tmpl;
+CREATE TABLE tx_plain ($TX_COLS);
+INSERT INTO tx_plain SELECT * FROM tx_tmpl;
+CREATE TABLE tx_text (id text, name text, email text, phone text, signed text, category text, country text);
+VACUUM ANALYZE tx, tx_plain;"
+	b=$(psql_val "SELECT ir_stage_file('tx', $(sql_lit "$TX_FILE"), '$TX_MAPPING')")
+	((r % 2)) || subjects=(ir_validate COPY ir_apply upsert)
+	for s in "${subjects[@]}"; do
+		settle
+		case $s in
+			COPY) measure transforms COPY "$run" "COPY tx_text FROM $(sql_lit "$TX_FILE") (FORMAT csv, HEADER true)" \
+				"SELECT CASE WHEN count(*) = $ROWS THEN 'ok|' || pg_table_size('tx_text') ELSE 'bad|' || count(*) END FROM tx_text" ;;
+			ir_validate) measure transforms ir_validate "$run" "SELECT * FROM ir_validate($b)" \
+				"SELECT CASE WHEN rows_valid = $ROWS THEN 'ok|0' ELSE 'bad|' || concat_ws(' ', state, rows_valid, last_error) END FROM ir_batches WHERE batch_id = $b" ;;
+			upsert) measure transforms upsert "$run" "$TX_UPSERT" \
+				"SELECT CASE WHEN count(*) = $ROWS THEN 'ok|' || pg_table_size('tx_plain') ELSE 'bad|' || count(*) END FROM tx_plain" ;;
+			ir_apply)
+				v=$(psql_val "SELECT state FROM ir_batches WHERE batch_id = $b")
+				[[ $v == validated ]] || die "transforms: batch $b is $v before the apply"
+				measure transforms ir_apply "$run" "SELECT * FROM ir_apply($b)" \
+					"SELECT CASE WHEN b.inserted + b.updated = $ROWS THEN 'ok|' || pg_table_size('tx') ELSE 'bad|' || concat_ws(' ', b.state, b.inserted, b.updated) END FROM ir_batches b WHERE b.batch_id = $b" ;;
+		esac
+	done
+	# both did the same work
+	[[ $(psql_val "SELECT count(*) FROM ((SELECT * FROM tx EXCEPT SELECT * FROM tx_plain) UNION ALL (SELECT * FROM tx_plain EXCEPT SELECT * FROM tx)) d") == 0 ]] ||
+		die "transforms: ir_apply and the bare upsert wrote different rows"
+}
+
+scenario_transforms() {
+	local r
+	say "transforms: $ROWS records (4 transforms, 1 lookup into 1,000 rows, 1 foreign key), target holding $((ROWS / 2)); $WARMUP warm-up + $RUNS timed rounds"
+	tx_prepare
+	for ((r = 1; r <= WARMUP; r++)); do tx_round "$r" warmup; done
+	for ((r = 1; r <= RUNS; r++)); do tx_round "$r" "$r/$RUNS"; done
+	say "transforms: spread (min-max s): COPY $(spread transforms COPY), ir_validate $(spread transforms ir_validate), upsert $(spread transforms upsert), ir_apply $(spread transforms ir_apply)"
+	SUMMARY+=("transforms: ir_validate $(median transforms ir_validate) s vs COPY $(median transforms COPY) s: $(ratios transforms/ir_validate transforms/COPY) (target <= 1.30x); ir_apply $(median transforms ir_apply) s vs the bare upsert with the same transforms $(median transforms upsert) s: $(ratios transforms/ir_apply transforms/upsert) (target <= 1.30x)")
 }
 
 # ---------------------------------------------------------------------------
