@@ -10,7 +10,7 @@ MODULE_big  = import_rollback
 OBJS        = src/import_rollback.o \
               src/stage.o src/validate.o src/rules.o src/typecheck.o src/rowcheck.o \
               src/mapcheck.o src/livecheck.o src/collect.o src/review.o src/apply.o src/rollback.o \
-              src/drill.o src/reports.o src/purge.o \
+              src/drill.o src/reports.o src/purge.o src/guards.o \
               src/catalog.o src/target.o src/mapping.o src/changelog.o \
               src/storage.o \
               src/options.o src/settings.o src/state.o src/sqlgen.o src/exec.o src/convert.o \
@@ -24,7 +24,7 @@ REGRESS     = init stage_basic stage_dialect stage_hostile stage_errors \
               stage_marker stage_file stage_client stage_large_object batches null_args privileges \
               validate validate_mapping validate_seeds review apply rollback \
               hijack row_security revalidate inheritance attribution \
-              bad_options limits rebinding report_filters purge settings \
+              bad_options limits rebinding report_filters purge settings guards stale \
               transforms live_checks
 REGRESS_OPTS = --load-extension=plpgsql
 

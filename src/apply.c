@@ -48,10 +48,13 @@
 #include "changelog.h"
 #include "errors.h"
 #include "exec.h"
+#include "guards.h"
 #include "mapping.h"
 #include "ops.h"
 #include "options.h"
+#include "sqlgen.h"
 #include "storage.h"
+#include "target.h"
 
 /* Error context while rows are being written: which source row. */
 static void
@@ -193,47 +196,96 @@ check_update_targets(IrBatch *batch, IrMapping *m)
 }
 
 /*
- * Apply a locked batch (validating it first when it is only staged).
- * Fills res; the batch ends "applied" (or "failed", with zero counts,
- * when a crash emptied its UNLOGGED staging table).
+ * A batch validated before another batch on the same target was applied,
+ * whose records that batch wrote since, is stale: refused (IR004) naming
+ * the newer batch and a record, unless allow_stale.  The newer batch's
+ * writes are found through its log and the target (whatever its key).
  */
-void
-ir_apply_batch(IrBatch *batch, IrApplyResult *res)
+static void
+check_stale(IrBatch *batch, IrMapping *m)
 {
-	IrMapping  *m;
-	IrLend acc;
-	IrLogCounts counts;
-	List	   *columns;
+	ListCell   *lc;
+
+	foreach(lc, ir_store_newer_batches(batch->batch_id))
+	{
+		IrLaterBatch *nb = lfirst(lc);
+		IrLend		acc;
+		IrLend		log_acc;
+		StringInfoData q;
+		Oid		   *ops = palloc(sizeof(Oid) * Max(nb->nkeys, 1));
+		char	   *record = NULL;
+
+		ir_key_eq_operators(m->relid, nb->nkeys, nb->keys, ops);
+		initStringInfo(&q);
+		appendStringInfo(&q, "SELECT %s FROM %s s JOIN %s t ON ", ir_key_text_sql(m, "s"),
+						 ir_stage_table(batch->batch_id), m->scan);
+		for (int k = 0; k < m->nkeys; k++)
+			appendStringInfo(&q, "%s%s", k ? " AND " : "",
+							 ir_key_match_sql(m, k, psprintf("t.%s", quote_identifier(m->key_names[k])),
+											  ir_typed_expr(&m->cols[m->key_col[k]], "s")));
+		appendStringInfo(&q, " WHERE s.status IS NULL AND EXISTS (SELECT 1 FROM %s w"
+						 " WHERE w.action IN ('insert', 'update')", ir_log_table(nb->batch_id));
+		for (int k = 0; k < nb->nkeys; k++)
+		{
+			int			pos = 0;
+
+			for (int i = 0; i < nb->ncols; i++)
+				if (strcmp(nb->names[i], nb->keys[k]) == 0)
+					pos = i + 1;
+			appendStringInfo(&q, " AND %s",
+							 ir_sql_op(ops[k], psprintf("t.%s", quote_identifier(nb->keys[k])),
+									   psprintf("w.n%d", pos)));
+		}
+		appendStringInfoString(&q, ") LIMIT 1");
+		ir_lend_stage(&acc, batch->batch_id, false);
+		ir_lend_log(&log_acc, nb->batch_id);
+		SPI_connect();
+		ir_spi_exec(q.data, 0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+		if (SPI_processed > 0)
+			record = MemoryContextStrdup(TopTransactionContext,
+										 SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		SPI_finish();
+		ir_lend_end(&log_acc);
+		ir_lend_end(&acc);
+		if (record)
+			ereport(ERROR,
+					(errcode(ERRCODE_IR_STALE_BATCH),
+					 errmsg("batch " INT64_FORMAT " is stale: batch " INT64_FORMAT
+							" was applied after it was validated and wrote record (%s)=%s",
+							batch->batch_id, nb->batch_id, ir_key_list(m), record),
+					 errdetail("Applying it would overwrite what the newer batch wrote."),
+					 errhint("Validate it again to review the newer values, or apply it with {\"allow_stale\": true}.")));
+	}
+}
+
+/* What write_batch() leaves for the guards and the catalog. */
+typedef struct Written
+{
 	int		   *keypos;
+	IrLogCounts counts;
+} Written;
+
+/*
+ * The batch's writes: its change log, the one statement, the log's index.
+ * Fills res with the counts.
+ */
+static void
+write_batch(IrBatch *batch, IrMapping *m, IrApplyResult *res, Written *w)
+{
+	IrLend		acc;
+	List	   *columns;
 	char	   *sql;
 	int64		written = 0;
 	ErrorContextCallback errcallback;
 
-	memset(res, 0, sizeof(*res));
-	res->batch_id = batch->batch_id;
-	if (ir_batch_fail_lost_staging(batch))
-		return;
-	if (batch->state == IR_STAGED)
-	{
-		IrValidation v;
-
-		ir_validate_batch(batch, ir_empty_options(), &v);
-		if (v.stop_reason)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("batch " INT64_FORMAT " failed validation", batch->batch_id),
-					 errdetail("%s", v.stop_reason),
-					 errhint("Run ir_validate() to review and correct it, then apply it.")));
-	}
-	m = ir_mapping_of_batch(batch);
 	ir_store_track_target(m->relid);
 
 	/* the batch's own log table, and the columns it covers */
-	columns = ir_store_create_log(batch->batch_id, m->relid, m->nkeys, m->key_names, &keypos);
+	columns = ir_store_create_log(batch->batch_id, m->relid, m->nkeys, m->key_names, &w->keypos);
 
 	sql = write_sql(batch, m);
 	ir_lend_stage(&acc, batch->batch_id, false);
-	ir_log_begin(batch->batch_id, m->relid, false, columns, m->nkeys, keypos, 1);
+	ir_log_begin(batch->batch_id, m->relid, false, columns, m->nkeys, w->keypos, 1);
 	SPI_connect();
 	if (sql)
 	{
@@ -250,27 +302,141 @@ ir_apply_batch(IrBatch *batch, IrApplyResult *res)
 		strcmp(ir_option_string(batch->options, "mode"), "update") == 0)
 		check_update_targets(batch, m);
 	SPI_finish();
-	ir_log_end(&counts);
+	ir_log_end(&w->counts);
 	ir_lend_end(&acc);
-	ir_store_index_log(batch->batch_id, m->relid, m->nkeys, m->key_names, keypos);
+	ir_store_index_log(batch->batch_id, m->relid, m->nkeys, m->key_names, w->keypos);
 
 	res->batch_id = batch->batch_id;
-	res->inserted = counts.inserted;
-	res->updated = counts.updated;
+	res->inserted = w->counts.inserted;
+	res->updated = w->counts.updated;
 	res->rejected = batch->rows_rejected;
-	res->unchanged = (batch->rows_total - batch->rows_rejected) - counts.inserted - counts.updated;
-	if (res->unchanged < 0 || written != counts.inserted + counts.updated + counts.noop_updates)
+	res->unchanged = (batch->rows_total - batch->rows_rejected) - w->counts.inserted - w->counts.updated;
+	if (res->unchanged < 0 || written != w->counts.inserted + w->counts.updated + w->counts.noop_updates)
 		ereport(ERROR,
 				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 				 errmsg("batch " INT64_FORMAT " wrote records the change log cannot account for",
 						batch->batch_id),
 				 errdetail("The statement wrote " INT64_FORMAT " records; the log saw " INT64_FORMAT
 						   " inserts and " INT64_FORMAT " updates.",
-						   written, counts.inserted, counts.updated),
+						   written, w->counts.inserted, w->counts.updated),
 				 errhint("A trigger on %s may write to it too; nothing was applied.", m->table)));
+}
 
+/*
+ * The batch's writes, then its guards: when one trips, everything the
+ * batch wrote is undone (the writes ran in a subtransaction) and the
+ * guard's verdict is returned; NULL when all held.
+ */
+static char *
+write_guarded(IrBatch *batch, IrMapping *m, Jsonb *options, IrApplyResult *res, Written *w)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	char	   *why = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		IrGuardTarget gt;
+
+		write_batch(batch, m, res, w);
+		gt.batch_id = batch->batch_id;
+		gt.relid = m->relid;
+		gt.scan = m->scan;
+		gt.log = ir_log_table(batch->batch_id);
+		gt.nkeys = m->nkeys;
+		gt.keys = m->key_names;
+		gt.keypos = w->keypos;
+		gt.key_eqop = m->key_eqop;
+		SPI_connect();
+		why = ir_guards_check(&gt, options);
+		if (why)
+			why = MemoryContextStrdup(oldcxt, why);
+		SPI_finish();
+		if (why)
+			RollbackAndReleaseCurrentSubTransaction();
+		else
+			ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ReThrowError(ir_abort_subxact(oldcxt, oldowner));
+	}
+	PG_END_TRY();
+	return why;
+}
+
+/*
+ * Apply a locked batch (validating it first when it is only staged), with
+ * the apply's options (its own, and guards kept with the batch).  Fills
+ * res; the batch ends "applied", or "failed" with zero counts when a guard
+ * tripped (or a crash emptied its UNLOGGED staging table).
+ */
+void
+ir_apply_batch(IrBatch *batch, Jsonb *given, IrApplyResult *res)
+{
+	IrMapping  *m;
+	Written		w;
+	Jsonb	   *options;
+	char	   *why = NULL;
+	char	   *on_guard = ir_option_string(given, "on_guard");
+
+	memset(res, 0, sizeof(*res));
+	res->batch_id = batch->batch_id;
+	if (ir_batch_fail_lost_staging(batch))
+		return;
+	if (ir_option(given, "guards"))
+	{
+		/* guards given here are kept with the batch, as at staging */
+		batch->options = ir_store_batch_options(batch->batch_id,
+												ir_json_with_key(batch->options, "guards",
+																 ir_option(given, "guards")));
+	}
+	options = batch->options;
+	ir_guards_verify(batch->target_relid, batch->key_columns, options);
+	if (batch->state == IR_STAGED)
+	{
+		IrValidation v;
+
+		ir_validate_batch(batch, ir_empty_options(), &v);
+		if (v.stop_reason)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("batch " INT64_FORMAT " failed validation", batch->batch_id),
+					 errdetail("%s", v.stop_reason),
+					 errhint("Run ir_validate() to review and correct it, then apply it.")));
+	}
+	m = ir_mapping_of_batch(batch);
+	if (!ir_option_bool(given, "allow_stale", false))
+		check_stale(batch, m);
+
+	if (ir_has_guards(options))
+		why = write_guarded(batch, m, options, res, &w);
+	else
+		write_batch(batch, m, res, &w);
+	if (why)
+	{
+		if (on_guard && strcmp(on_guard, "error") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_IR_GUARD_TRIPPED),
+					 errmsg("%s", why),
+					 errdetail("Batch " INT64_FORMAT " was not applied: everything it wrote was undone.",
+							   batch->batch_id),
+					 errhint("Review the batch's values, or correct the guard's limit.")));
+		memset(res, 0, sizeof(*res));
+		res->batch_id = batch->batch_id;
+		ir_batch_transition(batch, IR_FAILED, why);
+		ereport(WARNING,
+				(errmsg("batch " INT64_FORMAT " failed: %s", batch->batch_id, why),
+				 errdetail("Everything it wrote was undone."),
+				 errhint("Review the batch's values, or correct the guard with ir_validate() and apply again.")));
+		return;
+	}
 	ir_store_apply_result(batch->batch_id, res->inserted, res->updated, res->unchanged,
-						  counts.next_change_id - 1);
+						  w.counts.next_change_id - 1);
 	ir_batch_transition(batch, IR_APPLIED, NULL);
 }
 

@@ -66,7 +66,11 @@ ir_drill_batch(IrBatch *batch, IrDrillResult *res)
 	ResourceOwner oldowner = CurrentResourceOwner;
 	char	   *before;
 	char	   *after;
+	JsonbValue	on_guard_error;
 
+	on_guard_error.type = jbvString;
+	on_guard_error.val.string.val = "error";
+	on_guard_error.val.string.len = 5;
 	BeginInternalSubTransaction("ir_drill");
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
@@ -84,7 +88,9 @@ ir_drill_batch(IrBatch *batch, IrDrillResult *res)
 		before = fingerprint(batch, m);
 		SPI_finish();
 		ir_lend_end(&acc);
-		ir_apply_batch(batch, &res->apply);
+		/* a guard that would trip is reported as the apply's own error */
+		ir_apply_batch(batch, ir_json_with_key(ir_empty_options(), "on_guard", &on_guard_error),
+					   &res->apply);
 		ir_rollback_batch(batch, IR_ON_CONFLICT_ABORT, &res->rollback);
 		m = ir_mapping_of_batch(batch);
 		ir_lend_stage(&acc, batch->batch_id, false);

@@ -403,7 +403,7 @@ ir_apply(PG_FUNCTION_ARGS)
 	ir_check_options(PG_GETARG_JSONB_P(1), IR_IN_APPLY, "ir_apply");
 	batch = open_batch(fcinfo, IR_ACCESS_LOAD);
 	require_state(batch, IR_OP_APPLY);
-	ir_apply_batch(batch, &res);
+	ir_apply_batch(batch, PG_GETARG_JSONB_P(1), &res);
 	PG_RETURN_DATUM(counts_row(fcinfo, (int64[]) {res.batch_id, res.inserted, res.updated,
 												  res.unchanged, res.rejected}, 5));
 }

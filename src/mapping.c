@@ -689,6 +689,21 @@ ir_distinct_sql(const IrColumn *c, const char *a, const char *b)
 	return ir_sql_distinct(c->typid, a, b);
 }
 
+/* SQL text: the key of the typed row of staging alias, "(v1, v2)", for messages. */
+char *
+ir_key_text_sql(const IrMapping *m, const char *alias)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "'(' || ");
+	for (int k = 0; k < m->nkeys; k++)
+		appendStringInfo(&q, "%s%s", k ? " || ', ' || " : "",
+						 ir_sql_text(ir_typed_expr(&m->cols[m->key_col[k]], alias)));
+	appendStringInfoString(&q, " || ')'");
+	return q.data;
+}
+
 /* The key's columns, "a, b", for messages. */
 char *
 ir_key_list(const IrMapping *m)

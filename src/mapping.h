@@ -68,6 +68,7 @@ extern List *ir_unmapped_required(IrMapping *m);
 extern char *ir_text_expr(const IrColumn *c, const char *alias);
 extern char *ir_typed_expr(const IrColumn *c, const char *alias);
 extern char *ir_key_list(const IrMapping *m);
+extern char *ir_key_text_sql(const IrMapping *m, const char *alias);
 extern char *ir_distinct_sql(const IrColumn *c, const char *a, const char *b);
 extern char *ir_key_match_sql(const IrMapping *m, int k, const char *a, const char *b);
 

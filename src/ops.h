@@ -78,7 +78,7 @@ extern void ir_sample_batch(IrBatch *batch, int32 n, Tuplestorestate *ts, TupleD
 extern void ir_preview_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc);
 
 /* apply.c */
-extern void ir_apply_batch(IrBatch *batch, IrApplyResult *res);
+extern void ir_apply_batch(IrBatch *batch, Jsonb *given, IrApplyResult *res);
 
 /* rollback.c */
 extern void ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res);

@@ -56,6 +56,7 @@ typedef struct OptionDef
 static const char *const modes[] = {"upsert", "insert", "update", NULL};
 static const char *const on_conflicts[] = {"abort", "skip", "force", NULL};
 static const char *const mapping_checks[] = {"stop", "warn", "off", NULL};
+static const char *const on_guards[] = {"fail", "error", NULL};
 
 #define IR_IN_STAGE (IR_IN_STAGE_DATA | IR_IN_STAGE_FILE | IR_IN_STAGE_CLIENT | IR_IN_STAGE_LO)
 
@@ -96,6 +97,15 @@ static const OptionDef option_defs[] = {
 	{"unlink", SHAPE_BOOLEAN, IR_IN_STAGE_LO},
 	/* ir_rollback */
 	{"on_conflict", SHAPE_CHOICE, IR_IN_ROLLBACK, on_conflicts},
+	/* ir_apply */
+	{"on_guard", SHAPE_CHOICE, IR_IN_APPLY, on_guards},
+	{"allow_stale", SHAPE_BOOLEAN, IR_IN_APPLY},
+	/* post-apply guards, given at staging, validation or apply, kept with the batch */
+	{"guards", SHAPE_OBJECT, IR_IN_STAGE | IR_IN_VALIDATE | IR_IN_APPLY, NULL, IR_IN_GUARDS},
+	{"blank", SHAPE_ANY, IR_IN_GUARDS},
+	{"orphans", SHAPE_ANY, IR_IN_GUARDS},
+	{"unchanged", SHAPE_ANY, IR_IN_GUARDS},
+	{"check", SHAPE_ANY, IR_IN_GUARDS},
 	/* ir_purge */
 	{"applied", SHAPE_BOOLEAN, IR_IN_PURGE},
 	{"dry_run", SHAPE_BOOLEAN, IR_IN_PURGE},
@@ -126,6 +136,8 @@ noun(int where)
 			return "lookup key";
 		case IR_IN_EXCLUDE:
 			return "exclude key";
+		case IR_IN_GUARDS:
+			return "guard";
 		default:
 			return "option";
 	}
@@ -531,6 +543,25 @@ ir_json_strings(JsonbValue *v, List **out)
 		*out = lappend(*out, pnstrdup(elem.val.string.val, elem.val.string.len));
 	}
 	return true;
+}
+
+/* options with key set to value (a copy; options itself is not changed). */
+Jsonb *
+ir_json_with_key(Jsonb *options, const char *key, JsonbValue *value)
+{
+	JsonbParseState *state = NULL;
+	JsonbValue	k;
+	JsonbValue *res;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	(void) pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
+	(void) pushJsonbValue(&state, WJB_KEY, &k);
+	(void) pushJsonbValue(&state, WJB_VALUE, value);
+	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
+	return DatumGetJsonbP(DirectFunctionCall2(jsonb_concat, JsonbPGetDatum(options),
+											  JsonbPGetDatum(JsonbValueToJsonb(res))));
 }
 
 /* An empty options object: {}. */

@@ -25,12 +25,14 @@
 #define IR_IN_MAPPING_ENTRY	0x200	/* the keys of a mapping value that is an object */
 #define IR_IN_LOOKUP		0x400	/* the keys of a mapping's "lookup" */
 #define IR_IN_EXCLUDE		0x800	/* the keys of "exclude" */
+#define IR_IN_GUARDS		0x1000	/* the keys of "guards" */
 
 extern void ir_check_options(Jsonb *options, int where, const char *fn);
 extern void ir_check_option_values(JsonbContainer *obj, int where, const char *fn);
 extern void ir_check_object(Jsonb *options);
 
 extern Jsonb *ir_empty_options(void);
+extern Jsonb *ir_json_with_key(Jsonb *options, const char *key, JsonbValue *value);
 extern JsonbValue *ir_option(Jsonb *options, const char *key);
 extern char *ir_option_string(Jsonb *options, const char *key);
 extern bool ir_option_bool(Jsonb *options, const char *key, bool dflt);

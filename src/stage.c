@@ -74,6 +74,7 @@
 #include "catalog.h"
 #include "compat.h"
 #include "exec.h"
+#include "guards.h"
 #include "ops.h"
 #include "options.h"
 #include "storage.h"
@@ -602,6 +603,7 @@ stage_source(Oid relid, const char *source_name, Jsonb *options,
 	char	   *failure = NULL;
 
 	ir_check_target(relid, options, method, &target);
+	ir_guards_verify(relid, target.key_columns, options);
 	copyopts = copy_options(options, method);
 	memset(&fmt, 0, sizeof(fmt));
 	ProcessCopyOptions(NULL, &fmt, true, copyopts);	/* COPY's own checks, early */
@@ -809,6 +811,7 @@ ir_stage_client_begin(Oid relid, const char *source_name, char **headers, int nc
 				(errcode(ERRCODE_TOO_MANY_COLUMNS),
 				 errmsg("a file can have at most %d columns", IR_STAGE_MAX_COLS)));
 	ir_check_target(relid, options, IR_LOAD_CLIENT, &target);
+	ir_guards_verify(relid, target.key_columns, options);
 	v = ir_option(options, "bytes");
 	if (v != NULL && !ir_json_count(v, &bytes))
 		elog(ERROR, "option \"bytes\" was not checked");

@@ -1064,14 +1064,10 @@ ir_store_log_info(int64 batch_id, IrLogInfo *info)
 	restore_caller(&save);
 }
 
-/*
- * The batches applied to the same target after this one and not rolled
- * back, oldest first (IrLaterBatch *).
- */
-List *
-ir_store_later_batches(int64 batch_id)
+/* The batches a catalog query (batch_id, log_columns, key_columns) lists. */
+static List *
+batches_of(const char *sql, SPIPlanPtr *plan, int64 batch_id)
 {
-	static SPIPlanPtr plan;
 	static const Oid argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(batch_id)};
 	MemoryContext callercxt = CurrentMemoryContext;
@@ -1079,12 +1075,7 @@ ir_store_later_batches(int64 batch_id)
 	List	   *result = NIL;
 
 	become_owner(&save);
-	ir_spi_exec("SELECT o.batch_id, o.log_columns::text[], o.key_columns::text[]"
-				" FROM import_rollback.batch b JOIN import_rollback.batch o"
-				"   ON o.target_relid = b.target_relid AND o.applied_at > b.applied_at"
-				" WHERE b.batch_id = $1 AND o.state = 'applied' AND o.purged_at IS NULL"
-				" ORDER BY o.applied_at",
-				1, argtypes, values, NULL, SPI_OK_SELECT, &plan);
+	ir_spi_exec(sql, 1, argtypes, values, NULL, SPI_OK_SELECT, plan);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -1101,6 +1092,58 @@ ir_store_later_batches(int64 batch_id)
 	}
 	restore_caller(&save);
 	return result;
+}
+
+/*
+ * The batches applied to the same target after this one and not rolled
+ * back, oldest first (IrLaterBatch *).
+ */
+List *
+ir_store_later_batches(int64 batch_id)
+{
+	static SPIPlanPtr plan;
+
+	return batches_of("SELECT o.batch_id, o.log_columns::text[], o.key_columns::text[]"
+					  " FROM import_rollback.batch b JOIN import_rollback.batch o"
+					  "   ON o.target_relid = b.target_relid AND o.applied_at > b.applied_at"
+					  " WHERE b.batch_id = $1 AND o.state = 'applied' AND o.purged_at IS NULL"
+					  " ORDER BY o.applied_at", &plan, batch_id);
+}
+
+/*
+ * The batches applied to this batch's target after it was validated and
+ * not rolled back or purged, oldest first (IrLaterBatch *): the batches
+ * that can make it stale.
+ */
+List *
+ir_store_newer_batches(int64 batch_id)
+{
+	static SPIPlanPtr plan;
+
+	return batches_of("SELECT o.batch_id, o.log_columns::text[], o.key_columns::text[]"
+					  " FROM import_rollback.batch b JOIN import_rollback.batch o"
+					  "   ON o.target_relid = b.target_relid AND o.applied_at > b.validated_at"
+					  " WHERE b.batch_id = $1 AND o.batch_id <> b.batch_id"
+					  "   AND o.state = 'applied' AND o.purged_at IS NULL"
+					  " ORDER BY o.applied_at", &plan, batch_id);
+}
+
+/*
+ * Replace a batch's options (guards given at apply time are kept with the
+ * batch); returns them, copied into the caller's context.
+ */
+Jsonb *
+ir_store_batch_options(int64 batch_id, Jsonb *options)
+{
+	static SPIPlanPtr plan;
+	static const Oid argtypes[2] = {INT8OID, JSONBOID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(batch_id);
+	values[1] = JsonbPGetDatum(options);
+	owner_exec("UPDATE import_rollback.batch SET options = $2 WHERE batch_id = $1",
+			   2, argtypes, values, NULL, SPI_OK_UPDATE, &plan);
+	return options;
 }
 
 /* ---------------------------------------------------------------------

@@ -175,6 +175,8 @@ extern List *ir_store_create_log(int64 batch_id, Oid relid, int nkeys, char **ke
 								 int **keypos);
 extern void ir_store_log_info(int64 batch_id, IrLogInfo *info);
 extern List *ir_store_later_batches(int64 batch_id);
+extern List *ir_store_newer_batches(int64 batch_id);
+extern Jsonb *ir_store_batch_options(int64 batch_id, Jsonb *options);
 extern void ir_store_index_log(int64 batch_id, Oid relid, int nkeys, char **keys,
 							   const int *keypos);
 

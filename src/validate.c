@@ -37,6 +37,7 @@
 
 #include "catalog.h"
 #include "exec.h"
+#include "guards.h"
 #include "mapping.h"
 #include "ops.h"
 #include "options.h"
@@ -294,6 +295,7 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 				 errdetail("Validation reads the target table: it needs SELECT privilege on it.")));
 	options = merged_options(batch, given);
 	ir_check_target(batch->target_relid, options, batch->load_method, &target);
+	ir_guards_verify(batch->target_relid, target.key_columns, options);
 	begin_run(&run, batch, options, target.key_columns);
 	key_complete = column_stops(&run);
 
