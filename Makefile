@@ -10,7 +10,7 @@ MODULE_big  = import_rollback
 OBJS        = src/import_rollback.o \
               src/stage.o src/validate.o src/rules.o src/typecheck.o src/rowcheck.o \
               src/mapcheck.o src/livecheck.o src/collect.o src/review.o src/apply.o src/rollback.o \
-              src/drill.o src/reports.o src/purge.o src/guards.o \
+              src/drill.o src/reports.o src/purge.o src/guards.o src/run.o src/cascade.o \
               src/catalog.o src/target.o src/mapping.o src/changelog.o \
               src/storage.o \
               src/options.o src/settings.o src/state.o src/sqlgen.o src/exec.o src/convert.o \

@@ -38,6 +38,8 @@ CREATE UNIQUE INDEX tracked_table_relid_idx ON import_rollback.tracked_table (ta
 
 -- Retention (ir_purge) and large-object staging.
 ALTER TABLE import_rollback.batch ADD COLUMN purged_at timestamptz;
+-- Runs (below): the run a batch is a member of.
+ALTER TABLE import_rollback.batch ADD COLUMN run_id bigint;
 ALTER TABLE import_rollback.batch DROP CONSTRAINT batch_load_method_check,
   ADD CONSTRAINT batch_load_method_check
       CHECK (load_method IN ('data', 'file', 'client', 'large_object'));
@@ -69,7 +71,8 @@ SELECT b.batch_id,
        b.validated_at,
        b.applied_at,
        b.ended_at,
-       b.purged_at
+       b.purged_at,
+       b.run_id
   FROM import_rollback.batch b
   LEFT JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) b.target_relid
   LEFT JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
@@ -137,3 +140,122 @@ CREATE FUNCTION import_rollback.ir_lookup(value text, lookup oid, match name, re
 RETURNS anyelement
 AS 'MODULE_PATHNAME', 'ir_lookup'
 LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+--
+-- 0.2.0: runs (several batches applied and rolled back as one unit),
+-- cascade rollback
+--
+CREATE SEQUENCE import_rollback.run_id_seq;
+
+-- A run: the batches staged with {"run": run_id} are its members, applied
+-- together in one transaction (parents first, by the targets' foreign
+-- keys) and rolled back together.
+CREATE TABLE import_rollback.run (
+    run_id          bigint PRIMARY KEY
+                    DEFAULT pg_catalog.nextval('import_rollback.run_id_seq'),
+    name            text NOT NULL,
+    options         jsonb NOT NULL,
+    state           text NOT NULL
+                    CHECK (state IN ('open', 'applied', 'rolled_back', 'failed', 'cancelled')),
+    started_by      name NOT NULL,
+    started_at      timestamptz NOT NULL,
+    applied_at      timestamptz,
+    rolled_back_at  timestamptz,
+    ended_at        timestamptz,
+    last_error      text
+);
+
+CREATE SEQUENCE import_rollback.run_event_id_seq;
+
+-- Every state transition of every run, with time and role.
+CREATE TABLE import_rollback.run_event (
+    event_id        bigint PRIMARY KEY
+                    DEFAULT pg_catalog.nextval('import_rollback.run_event_id_seq'),
+    run_id          bigint NOT NULL REFERENCES import_rollback.run,
+    event_at        timestamptz NOT NULL,
+    role_name       name NOT NULL,
+    from_state      text,
+    to_state        text NOT NULL,
+    detail          text
+);
+CREATE INDEX run_event_run_idx ON import_rollback.run_event (run_id);
+
+ALTER TABLE import_rollback.batch
+    ADD CONSTRAINT batch_run_id_fkey FOREIGN KEY (run_id) REFERENCES import_rollback.run;
+CREATE INDEX batch_run_idx ON import_rollback.batch (run_id);
+
+REVOKE ALL ON import_rollback.run, import_rollback.run_event FROM PUBLIC;
+REVOKE ALL ON SEQUENCE import_rollback.run_id_seq, import_rollback.run_event_id_seq FROM PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.run', '');
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.run_event', '');
+SELECT pg_catalog.pg_extension_config_dump('import_rollback.run_event_id_seq', '');
+
+-- Runs visible to the caller: those it started, those with a member it
+-- can see, and all of them for superusers.
+CREATE VIEW @extschema@.ir_runs WITH (security_barrier) AS
+SELECT r.run_id,
+       r.name,
+       r.state,
+       (SELECT pg_catalog.count(*) FROM import_rollback.batch b
+         WHERE b.run_id OPERATOR(pg_catalog.=) r.run_id) AS batches,
+       r.started_by::text AS started_by,
+       r.started_at,
+       r.applied_at,
+       r.rolled_back_at,
+       r.last_error,
+       r.options,
+       r.ended_at
+  FROM import_rollback.run r
+ WHERE r.started_by OPERATOR(pg_catalog.=) CURRENT_USER
+    OR (SELECT u.rolsuper FROM pg_catalog.pg_roles u
+         WHERE u.rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+    OR EXISTS (SELECT 1 FROM @extschema@.ir_batches v
+                WHERE v.run_id OPERATOR(pg_catalog.=) r.run_id);
+COMMENT ON VIEW @extschema@.ir_runs IS 'runs of several batches, their state and members';
+
+CREATE VIEW @extschema@.ir_run_events WITH (security_barrier) AS
+SELECT e.event_id, e.run_id, e.event_at, e.role_name::text AS role_name,
+       e.from_state, e.to_state, e.detail
+  FROM import_rollback.run_event e
+ WHERE EXISTS (SELECT 1 FROM @extschema@.ir_runs v
+                WHERE v.run_id OPERATOR(pg_catalog.=) e.run_id);
+COMMENT ON VIEW @extschema@.ir_run_events IS 'state transitions of the runs visible to the caller';
+
+GRANT SELECT ON @extschema@.ir_runs, @extschema@.ir_run_events TO PUBLIC;
+
+CREATE FUNCTION @extschema@.ir_run_create(name text, options jsonb DEFAULT '{}')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'ir_run_create'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_run_create(text, jsonb)
+    IS 'open a run: batches staged with {"run": id} are applied and rolled back together';
+
+CREATE FUNCTION @extschema@.ir_run_apply(run bigint, options jsonb DEFAULT '{}')
+RETURNS TABLE(batch_id bigint, target text, inserted bigint, updated bigint,
+              unchanged bigint, rejected bigint)
+AS 'MODULE_PATHNAME', 'ir_run_apply'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_run_apply(bigint, jsonb)
+    IS 'validate and apply every member of a run in one transaction, parents first, guards after the last write';
+
+CREATE FUNCTION @extschema@.ir_run_rollback(run bigint, options jsonb DEFAULT '{}')
+RETURNS TABLE(batch_id bigint, target text, deleted bigint, restored bigint, conflicts bigint)
+AS 'MODULE_PATHNAME', 'ir_run_rollback'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_run_rollback(bigint, jsonb)
+    IS 'roll every member of an applied run back in one transaction, children first';
+
+CREATE FUNCTION @extschema@.ir_run_cancel(run bigint, reason text)
+RETURNS void
+AS 'MODULE_PATHNAME', 'ir_run_cancel'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_run_cancel(bigint, text)
+    IS 'discard a run that has not been applied, and its members';
+
+CREATE FUNCTION @extschema@.ir_rollback_plan(batch bigint)
+RETURNS TABLE(step int, batch_id bigint, source_name text, applied_at timestamptz, records bigint)
+AS 'MODULE_PATHNAME', 'ir_rollback_plan'
+LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION @extschema@.ir_rollback_plan(bigint)
+    IS 'what ir_rollback(batch, ''{"cascade": true}'') would roll back, in order';

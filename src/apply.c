@@ -258,20 +258,16 @@ check_stale(IrBatch *batch, IrMapping *m)
 	}
 }
 
-/* What write_batch() leaves for the guards and the catalog. */
-typedef struct Written
-{
-	int		   *keypos;
-	IrLogCounts counts;
-} Written;
-
 /*
  * The batch's writes: its change log, the one statement, the log's index.
- * Fills res with the counts.
+ * Fills a->res with the counts.
  */
 static void
-write_batch(IrBatch *batch, IrMapping *m, IrApplyResult *res, Written *w)
+write_batch(IrApplying *a)
 {
+	IrBatch    *batch = a->batch;
+	IrMapping  *m = a->m;
+	IrApplyResult *res = &a->res;
 	IrLend		acc;
 	List	   *columns;
 	char	   *sql;
@@ -281,11 +277,11 @@ write_batch(IrBatch *batch, IrMapping *m, IrApplyResult *res, Written *w)
 	ir_store_track_target(m->relid);
 
 	/* the batch's own log table, and the columns it covers */
-	columns = ir_store_create_log(batch->batch_id, m->relid, m->nkeys, m->key_names, &w->keypos);
+	columns = ir_store_create_log(batch->batch_id, m->relid, m->nkeys, m->key_names, &a->keypos);
 
 	sql = write_sql(batch, m);
 	ir_lend_stage(&acc, batch->batch_id, false);
-	ir_log_begin(batch->batch_id, m->relid, false, columns, m->nkeys, w->keypos, 1);
+	ir_log_begin(batch->batch_id, m->relid, false, columns, m->nkeys, a->keypos, 1);
 	SPI_connect();
 	if (sql)
 	{
@@ -302,101 +298,63 @@ write_batch(IrBatch *batch, IrMapping *m, IrApplyResult *res, Written *w)
 		strcmp(ir_option_string(batch->options, "mode"), "update") == 0)
 		check_update_targets(batch, m);
 	SPI_finish();
-	ir_log_end(&w->counts);
+	ir_log_end(&a->counts);
 	ir_lend_end(&acc);
-	ir_store_index_log(batch->batch_id, m->relid, m->nkeys, m->key_names, w->keypos);
+	ir_store_index_log(batch->batch_id, m->relid, m->nkeys, m->key_names, a->keypos);
 
 	res->batch_id = batch->batch_id;
-	res->inserted = w->counts.inserted;
-	res->updated = w->counts.updated;
+	res->inserted = a->counts.inserted;
+	res->updated = a->counts.updated;
 	res->rejected = batch->rows_rejected;
-	res->unchanged = (batch->rows_total - batch->rows_rejected) - w->counts.inserted - w->counts.updated;
-	if (res->unchanged < 0 || written != w->counts.inserted + w->counts.updated + w->counts.noop_updates)
+	res->unchanged = (batch->rows_total - batch->rows_rejected) - a->counts.inserted - a->counts.updated;
+	if (res->unchanged < 0 || written != a->counts.inserted + a->counts.updated + a->counts.noop_updates)
 		ereport(ERROR,
 				(errcode(ERRCODE_TRIGGERED_ACTION_EXCEPTION),
 				 errmsg("batch " INT64_FORMAT " wrote records the change log cannot account for",
 						batch->batch_id),
 				 errdetail("The statement wrote " INT64_FORMAT " records; the log saw " INT64_FORMAT
 						   " inserts and " INT64_FORMAT " updates.",
-						   written, w->counts.inserted, w->counts.updated),
+						   written, a->counts.inserted, a->counts.updated),
 				 errhint("A trigger on %s may write to it too; nothing was applied.", m->table)));
 }
 
-/*
- * The batch's writes, then its guards: when one trips, everything the
- * batch wrote is undone (the writes ran in a subtransaction) and the
- * guard's verdict is returned; NULL when all held.
- */
+/* The guards of a written batch: NULL when they hold, else the verdict. */
 static char *
-write_guarded(IrBatch *batch, IrMapping *m, Jsonb *options, IrApplyResult *res, Written *w)
+batch_guards(IrApplying *a)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	char	   *why = NULL;
+	IrGuardTarget gt;
+	char	   *why;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		IrGuardTarget gt;
-
-		write_batch(batch, m, res, w);
-		gt.batch_id = batch->batch_id;
-		gt.relid = m->relid;
-		gt.scan = m->scan;
-		gt.log = ir_log_table(batch->batch_id);
-		gt.nkeys = m->nkeys;
-		gt.keys = m->key_names;
-		gt.keypos = w->keypos;
-		gt.key_eqop = m->key_eqop;
-		SPI_connect();
-		why = ir_guards_check(&gt, options);
-		if (why)
-			why = MemoryContextStrdup(oldcxt, why);
-		SPI_finish();
-		if (why)
-			RollbackAndReleaseCurrentSubTransaction();
-		else
-			ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ReThrowError(ir_abort_subxact(oldcxt, oldowner));
-	}
-	PG_END_TRY();
+	if (!ir_has_guards(a->batch->options))
+		return NULL;
+	gt.batch_id = a->batch->batch_id;
+	gt.relid = a->m->relid;
+	gt.scan = a->m->scan;
+	gt.log = ir_log_table(a->batch->batch_id);
+	gt.nkeys = a->m->nkeys;
+	gt.keys = a->m->key_names;
+	gt.keypos = a->keypos;
+	gt.key_eqop = a->m->key_eqop;
+	SPI_connect();
+	why = ir_guards_check(&gt, a->batch->options);
+	if (why)
+		why = MemoryContextStrdup(TopTransactionContext, why);
+	SPI_finish();
 	return why;
 }
 
 /*
- * Apply a locked batch (validating it first when it is only staged), with
- * the apply's options (its own, and guards kept with the batch).  Fills
- * res; the batch ends "applied", or "failed" with zero counts when a guard
- * tripped (or a crash emptied its UNLOGGED staging table).
+ * Get a locked batch ready to be written: its guards checked, validated when only staged (seeing what the batches
+ * applied before it in the same transaction wrote), not stale.
  */
-void
-ir_apply_batch(IrBatch *batch, Jsonb *given, IrApplyResult *res)
+static void
+apply_begin(IrApplying *a, Jsonb *given)
 {
-	IrMapping  *m;
-	Written		w;
-	Jsonb	   *options;
-	char	   *why = NULL;
-	char	   *on_guard = ir_option_string(given, "on_guard");
+	IrBatch    *batch = a->batch;
 
-	memset(res, 0, sizeof(*res));
-	res->batch_id = batch->batch_id;
-	if (ir_batch_fail_lost_staging(batch))
-		return;
-	if (ir_option(given, "guards"))
-	{
-		/* guards given here are kept with the batch, as at staging */
-		batch->options = ir_store_batch_options(batch->batch_id,
-												ir_json_with_key(batch->options, "guards",
-																 ir_option(given, "guards")));
-	}
-	options = batch->options;
-	ir_guards_verify(batch->target_relid, batch->key_columns, options);
+	memset(&a->res, 0, sizeof(a->res));
+	a->res.batch_id = batch->batch_id;
+	ir_guards_verify(batch->target_relid, batch->key_columns, batch->options);
 	if (batch->state == IR_STAGED)
 	{
 		IrValidation v;
@@ -409,25 +367,142 @@ ir_apply_batch(IrBatch *batch, Jsonb *given, IrApplyResult *res)
 					 errdetail("%s", v.stop_reason),
 					 errhint("Run ir_validate() to review and correct it, then apply it.")));
 	}
-	m = ir_mapping_of_batch(batch);
+	a->m = ir_mapping_of_batch(batch);
 	if (!ir_option_bool(given, "allow_stale", false))
-		check_stale(batch, m);
+		check_stale(batch, a->m);
+}
 
-	if (ir_has_guards(options))
-		why = write_guarded(batch, m, options, res, &w);
-	else
-		write_batch(batch, m, res, &w);
+/*
+ * Write every batch of the list in turn (each one made ready first, after
+ * the writes of those before it), then check every batch's guards and the
+ * extra check guards (a run's own): all in a subtransaction, rolled back
+ * when a guard trips.  Returns NULL when every guard held, else the first
+ * verdict; then every batch has its state from before and zero counts.
+ */
+char *
+ir_apply_all(List *applyings, Jsonb *given, Jsonb *extra_guards)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	char	   *why = NULL;
+	bool		guarded = extra_guards != NULL;
+	ListCell   *lc;
+
+	foreach(lc, applyings)
+	{
+		IrApplying *a = lfirst(lc);
+
+		a->was = a->batch->state;
+		/* guards given at apply are kept with the batch, tripped or not */
+		if (ir_option(given, "guards"))
+			a->batch->options = ir_store_batch_options(a->batch->batch_id,
+													   ir_json_with_key(a->batch->options, "guards",
+																		ir_option(given, "guards")));
+		guarded = guarded || ir_has_guards(a->batch->options);
+	}
+	if (!guarded)
+	{
+		foreach(lc, applyings)
+		{
+			apply_begin(lfirst(lc), given);
+			write_batch(lfirst(lc));
+		}
+		return NULL;
+	}
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		foreach(lc, applyings)
+		{
+			apply_begin(lfirst(lc), given);
+			write_batch(lfirst(lc));
+		}
+		foreach(lc, applyings)
+		{
+			if ((why = batch_guards(lfirst(lc))) != NULL)
+				break;
+		}
+		if (why == NULL && extra_guards != NULL)
+		{
+			SPI_connect();
+			why = ir_guards_check(NULL, extra_guards);
+			if (why)
+				why = MemoryContextStrdup(TopTransactionContext, why);
+			SPI_finish();
+		}
+		if (why)
+			RollbackAndReleaseCurrentSubTransaction();
+		else
+			ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ReThrowError(ir_abort_subxact(oldcxt, oldowner));
+	}
+	PG_END_TRY();
+	if (why)
+	{
+		foreach(lc, applyings)
+		{
+			IrApplying *a = lfirst(lc);
+
+			a->batch->state = a->was;
+			memset(&a->res, 0, sizeof(a->res));
+			a->res.batch_id = a->batch->batch_id;
+		}
+	}
+	return why;
+}
+
+/* Record a written batch's apply: its counts, and state "applied". */
+void
+ir_apply_finish(IrApplying *a)
+{
+	ir_store_apply_result(a->batch->batch_id, a->res.inserted, a->res.updated, a->res.unchanged,
+						  a->counts.next_change_id - 1);
+	ir_batch_transition(a->batch, IR_APPLIED, NULL);
+}
+
+/* A tripped guard (why) with on_guard "error": raise IR003. */
+void
+ir_apply_guard_error(const char *why, const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_IR_GUARD_TRIPPED),
+			 errmsg("%s", why),
+			 errdetail("%s was not applied: everything it wrote was undone.", what),
+			 errhint("Review the values, or correct the guard's limit.")));
+}
+
+/*
+ * Apply a locked batch (validating it first when it is only staged), with
+ * the apply's options (its own, and guards kept with the batch).  Fills
+ * res; the batch ends "applied", or "failed" with zero counts when a guard
+ * tripped (or a crash emptied its UNLOGGED staging table).
+ */
+void
+ir_apply_batch(IrBatch *batch, Jsonb *given, IrApplyResult *res)
+{
+	IrApplying	a;
+	char	   *why;
+	char	   *on_guard = ir_option_string(given, "on_guard");
+
+	memset(&a, 0, sizeof(a));
+	a.batch = batch;
+	memset(res, 0, sizeof(*res));
+	res->batch_id = batch->batch_id;
+	if (ir_batch_fail_lost_staging(batch))
+		return;
+	why = ir_apply_all(list_make1(&a), given, NULL);
+	*res = a.res;
 	if (why)
 	{
 		if (on_guard && strcmp(on_guard, "error") == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_IR_GUARD_TRIPPED),
-					 errmsg("%s", why),
-					 errdetail("Batch " INT64_FORMAT " was not applied: everything it wrote was undone.",
-							   batch->batch_id),
-					 errhint("Review the batch's values, or correct the guard's limit.")));
-		memset(res, 0, sizeof(*res));
-		res->batch_id = batch->batch_id;
+			ir_apply_guard_error(why, psprintf("Batch " INT64_FORMAT, batch->batch_id));
 		ir_batch_transition(batch, IR_FAILED, why);
 		ereport(WARNING,
 				(errmsg("batch " INT64_FORMAT " failed: %s", batch->batch_id, why),
@@ -435,8 +510,5 @@ ir_apply_batch(IrBatch *batch, Jsonb *given, IrApplyResult *res)
 				 errhint("Review the batch's values, or correct the guard with ir_validate() and apply again.")));
 		return;
 	}
-	ir_store_apply_result(batch->batch_id, res->inserted, res->updated, res->unchanged,
-						  w.counts.next_change_id - 1);
-	ir_batch_transition(batch, IR_APPLIED, NULL);
+	ir_apply_finish(&a);
 }
-

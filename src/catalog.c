@@ -43,6 +43,7 @@
 
 #include "catalog.h"
 #include "errors.h"
+#include "options.h"
 #include "state.h"
 #include "storage.h"
 #include "target.h"
@@ -82,7 +83,26 @@ ir_batch_create(const IrTarget *target, const char *source_name,
 				IrLoadMethod method, Jsonb *options,
 				int64 source_bytes, const uint8 *sha256)
 {
-	int64		batch_id = ir_store_batch_insert(target->relid, target->schema, target->table,
+	int64		batch_id;
+	JsonbValue *run_id = ir_option(options, "run");
+
+	/* joining a run: it exists, is the caller's, and is not applied yet */
+	if (run_id)
+	{
+		int64		id;
+		IrRun	   *run;
+
+		if (!ir_json_count(run_id, &id))
+			elog(ERROR, "option \"run\" was not checked");
+		run = ir_run_fetch(id, IR_ROW_SHARE);
+		if (run->state != IR_RUN_OPEN && run->state != IR_RUN_FAILED)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("run " INT64_FORMAT " is %s and takes no more batches", id,
+							ir_run_state_name(run->state)),
+					 errhint("Create a new run with ir_run_create().")));
+	}
+	batch_id = ir_store_batch_insert(target->relid, target->schema, target->table,
 												 source_name,
 												 method, options, target->key_columns,
 												 source_bytes, sha256);
@@ -150,6 +170,82 @@ ir_batch_transition(IrBatch *batch, IrState to, const char *detail)
 	notify_transition(batch->batch_id, batch->target_schema, batch->target_table,
 					  ir_state_name(from), ir_state_name(to));
 	batch->state = to;
+}
+
+/*
+ * Record an event of a locked batch that keeps its state (a "force"
+ * rollback after a "skip" one), and queue its NOTIFY.
+ */
+void
+ir_batch_note(IrBatch *batch, const char *detail)
+{
+	ir_store_batch_state(batch->batch_id, batch->state, batch->state, detail);
+	notify_transition(batch->batch_id, batch->target_schema, batch->target_table,
+					  ir_state_name(batch->state), ir_state_name(batch->state));
+}
+
+/* ---------------------------------------------------------------------
+ * Runs
+ * ---------------------------------------------------------------------
+ */
+
+/* Queue NOTIFY import_rollback for a run's transition; sent at commit. */
+static void
+notify_run_transition(int64 run_id, const char *from, const char *to)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"run_id\": " INT64_FORMAT ", \"from\": ", run_id);
+	if (from)
+		escape_json(&buf, from);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"to\": ");
+	escape_json(&buf, to);
+	appendStringInfoChar(&buf, '}');
+	Async_Notify("import_rollback", buf.data);
+}
+
+/* Create a run in state "open"; returns its id. */
+int64
+ir_run_create_row(const char *name, Jsonb *options)
+{
+	int64		run_id = ir_store_run_insert(name, options);
+
+	notify_run_transition(run_id, NULL, "open");
+	return run_id;
+}
+
+/*
+ * Read a run, locked as lock says, and check that the caller may act on
+ * it: its starter or a superuser (the members' own rights are checked
+ * when each is opened).  Unknown run: 42704.
+ */
+IrRun *
+ir_run_fetch(int64 run_id, IrRowLock lock)
+{
+	IrRun	   *r = ir_store_run_read(run_id, lock);
+
+	if (!superuser() && strcmp(ir_current_role_name(), r->started_by) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for run " INT64_FORMAT, run_id),
+				 errdetail("Run " INT64_FORMAT " was started by role \"%s\".", run_id, r->started_by),
+				 errhint("Only the role that created a run, or a superuser, can use it.")));
+	return r;
+}
+
+/* The state machine's door for runs, as ir_batch_transition() for batches. */
+void
+ir_run_transition(IrRun *run, IrRunState to, const char *detail)
+{
+	IrRunState	from = run->state;
+
+	ir_check_run_transition(run->run_id, from, to);
+	ir_store_run_state(run->run_id, from, to, detail);
+	notify_run_transition(run->run_id, ir_run_state_name(from), ir_run_state_name(to));
+	run->state = to;
 }
 
 /*

@@ -27,13 +27,15 @@
  *	                                        column
  *	  42703 undefined_column                a key, mapping or rule names a
  *	                                        column the table lacks
- *	  42704 undefined_object                an unknown batch; the extension not
+ *	  42704 undefined_object                an unknown batch or run; the extension not
  *	                                        installed in this database
  *	  42809 wrong_object_type               a target or reference that is not a
  *	                                        (permanent) table; a directory
  *	  42883 undefined_function              no equality to compare two types
  *	                                        (a reference, a key)
  *	  42P01 undefined_table                 an unknown or dropped target
+ *	  42P17 invalid_object_definition       the targets of a run's batches
+ *	                                        reference each other in a cycle
  *	  42P10 invalid_column_reference        no primary key or unique index for
  *	                                        the key; a column that cannot be
  *	                                        part of one

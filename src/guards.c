@@ -425,6 +425,8 @@ guards_run(const IrGuardTarget *gt, Jsonb *options, bool run)
 
 	if (guards == NULL || guards->type != jbvBinary)
 		return NULL;
+	if (gt == NULL)				/* a run's own guards: checks only */
+		return guard_one(NULL, guards, "check", run);
 	if (run)
 		ir_lend_log(&acc, gt->batch_id);
 	why = guard_one(gt, guards, "unchanged", run);
@@ -443,7 +445,8 @@ guards_run(const IrGuardTarget *gt, Jsonb *options, bool run)
  * The guards of options (its "guards" object) over the writes the batch's
  * change log records: NULL when they hold, else the first that tripped,
  * as "guard ...: measured value, limit".  Runs inside the caller's SPI
- * connection, as the caller.
+ * connection, as the caller.  Without gt (a run's own guards) only the
+ * checks run.
  */
 char *
 ir_guards_check(const IrGuardTarget *gt, Jsonb *options)
@@ -481,4 +484,32 @@ ir_has_guards(Jsonb *options)
 	JsonbValue *guards = ir_option(options, "guards");
 
 	return guards != NULL && guards->type == jbvBinary;
+}
+
+/*
+ * Check a run's own guards (ir_run_create): checks only, since the others
+ * need a target; they belong to its members.
+ */
+void
+ir_run_guards_verify(Jsonb *options)
+{
+	JsonbValue *guards = ir_option(options, "guards");
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (guards == NULL || guards->type != jbvBinary)
+		return;
+	it = JsonbIteratorInit(guards->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY && !(v.val.string.len == 5 && strncmp(v.val.string.val, "check", 5) == 0))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("guard \"%.*s\" of a run must be given to its members",
+							v.val.string.len, v.val.string.val),
+					 errdetail("A run's own guards are checks; the others are about one target's records."),
+					 errhint("Give it in the options of the member batch that writes the target.")));
+	}
+	(void) guards_run(NULL, options, false);
 }

@@ -26,6 +26,7 @@ typedef struct IrGuardTarget
 
 extern char *ir_guards_check(const IrGuardTarget *gt, Jsonb *options);
 extern void ir_guards_verify(Oid relid, List *key_columns, Jsonb *options);
+extern void ir_run_guards_verify(Jsonb *options);
 extern bool ir_has_guards(Jsonb *options);
 
 #endif							/* IR_GUARDS_H */

@@ -62,6 +62,11 @@ PG_FUNCTION_INFO_V1(ir_rejects);
 PG_FUNCTION_INFO_V1(ir_changes);
 PG_FUNCTION_INFO_V1(ir_untrack);
 PG_FUNCTION_INFO_V1(ir_purge);
+PG_FUNCTION_INFO_V1(ir_run_create);
+PG_FUNCTION_INFO_V1(ir_run_apply);
+PG_FUNCTION_INFO_V1(ir_run_rollback);
+PG_FUNCTION_INFO_V1(ir_run_cancel);
+PG_FUNCTION_INFO_V1(ir_rollback_plan);
 
 /* Loading the library defines the import_rollback.* settings. */
 void
@@ -290,6 +295,22 @@ ir_stage_finish(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(ir_stage_client_finish(batch));
 }
 
+/* A cancel's reason (argument argno): not empty, kept in the event log. */
+static char *
+required_reason(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	char	   *reason;
+
+	check_not_null(fcinfo, argno, "reason");
+	reason = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (strspn(reason, " \t\r\n") == strlen(reason))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a reason is required to cancel %s", what),
+				 errhint("Say why it is discarded; the reason is kept in its event log.")));
+	return reason;
+}
+
 /* ir_cancel(batch bigint, reason text): discard a batch not applied */
 Datum
 ir_cancel(PG_FUNCTION_ARGS)
@@ -299,13 +320,7 @@ ir_cancel(PG_FUNCTION_ARGS)
 
 	ir_require_installed_version();
 	check_not_null(fcinfo, 0, "batch");
-	check_not_null(fcinfo, 1, "reason");
-	reason = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (strspn(reason, " \t\r\n") == strlen(reason))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a reason is required to cancel a batch"),
-				 errhint("Say why the batch is discarded; the reason is kept in its event log.")));
+	reason = required_reason(fcinfo, 1, "a batch");
 	batch = open_batch(fcinfo, IR_ACCESS_LOAD);
 	require_state(batch, IR_OP_CANCEL);
 	ir_batch_cancel(batch, reason);
@@ -402,6 +417,7 @@ ir_apply(PG_FUNCTION_ARGS)
 	check_not_null(fcinfo, 1, "options");
 	ir_check_options(PG_GETARG_JSONB_P(1), IR_IN_APPLY, "ir_apply");
 	batch = open_batch(fcinfo, IR_ACCESS_LOAD);
+	ir_refuse_run_member(batch, "applied", "ir_run_apply");
 	require_state(batch, IR_OP_APPLY);
 	ir_apply_batch(batch, PG_GETARG_JSONB_P(1), &res);
 	PG_RETURN_DATUM(counts_row(fcinfo, (int64[]) {res.batch_id, res.inserted, res.updated,
@@ -452,25 +468,80 @@ on_conflict_option(Jsonb *options)
 }
 
 /*
+ * A batch a "skip" rollback left records of can be rolled back again with
+ * "force" (it stays rolled_back); with any other policy that is refused,
+ * saying so.
+ */
+static bool
+leftovers_to_force(IrBatch *batch, IrOnConflict policy)
+{
+	if (batch->state != IR_ROLLED_BACK || batch->rollback_leftovers == 0)
+		return false;
+	if (policy != IR_ON_CONFLICT_FORCE)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("batch " INT64_FORMAT " has already been rolled back", batch->batch_id),
+				 errdetail_plural("Its \"skip\" rollback left " INT64_FORMAT " record with later writes.",
+								  "Its \"skip\" rollback left " INT64_FORMAT " records with later writes.",
+								  batch->rollback_leftovers, batch->rollback_leftovers),
+				 errhint("To restore them over those writes, use {\"on_conflict\": \"force\"}; "
+						 "ir_rollback_preview() shows them.")));
+	return true;
+}
+
+/*
  * ir_rollback(batch bigint, options jsonb)
  *	 RETURNS TABLE(batch_id bigint, deleted bigint, restored bigint, conflicts bigint)
  */
 Datum
 ir_rollback(PG_FUNCTION_ARGS)
 {
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	IrBatch    *batch;
 	IrRollbackResult res;
 	IrOnConflict policy;
+	Jsonb	   *options;
 
 	ir_require_installed_version();
 	check_not_null(fcinfo, 1, "options");
-	ir_check_options(PG_GETARG_JSONB_P(1), IR_IN_ROLLBACK, "ir_rollback");
-	policy = on_conflict_option(PG_GETARG_JSONB_P(1));
+	options = PG_GETARG_JSONB_P(1);
+	ir_check_options(options, IR_IN_ROLLBACK, "ir_rollback");
+	policy = on_conflict_option(options);
+	InitMaterializedSRF(fcinfo, 0);
 	batch = open_batch(fcinfo, IR_ACCESS_LOAD);
-	require_state(batch, IR_OP_ROLLBACK);
+	if (ir_option_bool(options, "cascade", false))
+	{
+		/* a run member's cascade brings its whole run */
+		require_state(batch, IR_OP_ROLLBACK);
+		ir_rollback_cascade(batch, policy, rsinfo->setResult, rsinfo->setDesc);
+		return (Datum) 0;
+	}
+	ir_refuse_run_member(batch, "rolled back", "ir_run_rollback");
+	if (leftovers_to_force(batch, policy))
+		ir_batch_require_tables(batch);
+	else
+		require_state(batch, IR_OP_ROLLBACK);
 	ir_rollback_batch(batch, policy, &res);
-	PG_RETURN_DATUM(counts_row(fcinfo, (int64[]) {res.batch_id, res.deleted, res.restored,
-												  res.conflicts}, 4));
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
+						 (Datum[]) {Int64GetDatum(res.batch_id), Int64GetDatum(res.deleted),
+						 Int64GetDatum(res.restored), Int64GetDatum(res.conflicts)},
+						 (bool[]) {false, false, false, false});
+	return (Datum) 0;
+}
+
+/*
+ * ir_rollback_plan(batch bigint)
+ *	 RETURNS TABLE(step int, batch_id bigint, source_name text,
+ *				   applied_at timestamptz, records bigint)
+ */
+Datum
+ir_rollback_plan(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo;
+	IrBatch    *batch = begin_report(fcinfo, IR_OP_ROLLBACK, &rsinfo);
+
+	ir_rollback_plan_batch(batch, rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
 }
 
 /*
@@ -496,7 +567,15 @@ ir_rollback_preview(PG_FUNCTION_ARGS)
 					 errmsg("unrecognized status \"%s\"", status),
 					 errhint("A field's status is \"restorable\", \"conflict\" or \"gone\".")));
 	}
-	batch = begin_report(fcinfo, IR_OP_ROLLBACK_PREVIEW, &rsinfo);
+	ir_require_installed_version();
+	batch = open_batch(fcinfo, IR_ACCESS_READ);
+	/* after a "skip" rollback: what it left */
+	if (batch->state == IR_ROLLED_BACK && batch->rollback_leftovers > 0)
+		ir_batch_require_tables(batch);
+	else
+		require_state(batch, IR_OP_ROLLBACK_PREVIEW);
+	InitMaterializedSRF(fcinfo, 0);
+	rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ir_rollback_preview_batch(batch, status, rsinfo->setResult, rsinfo->setDesc);
 	return (Datum) 0;
 }
@@ -598,4 +677,76 @@ ir_purge(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	ir_purge_batches(older_than, PG_GETARG_JSONB_P(1), rsinfo->setResult, rsinfo->setDesc);
 	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Runs
+ * ---------------------------------------------------------------------
+ */
+
+/* ir_run_create(name text, options jsonb) RETURNS bigint */
+Datum
+ir_run_create(PG_FUNCTION_ARGS)
+{
+	ir_require_installed_version();
+	check_not_null(fcinfo, 0, "name");
+	check_not_null(fcinfo, 1, "options");
+	ir_check_options(PG_GETARG_JSONB_P(1), IR_IN_RUN_CREATE, "ir_run_create");
+	PG_RETURN_INT64(ir_run_new(text_to_cstring(PG_GETARG_TEXT_PP(0)), PG_GETARG_JSONB_P(1)));
+}
+
+/*
+ * ir_run_apply(run bigint, options jsonb)
+ *	 RETURNS TABLE(batch_id bigint, target text, inserted bigint, updated bigint,
+ *				   unchanged bigint, rejected bigint)
+ */
+Datum
+ir_run_apply(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	IrRun	   *run;
+
+	ir_require_installed_version();
+	check_not_null(fcinfo, 0, "run");
+	check_not_null(fcinfo, 1, "options");
+	ir_check_options(PG_GETARG_JSONB_P(1), IR_IN_RUN_APPLY, "ir_run_apply");
+	InitMaterializedSRF(fcinfo, 0);
+	run = ir_run_fetch(PG_GETARG_INT64(0), IR_ROW_UPDATE);
+	ir_run_apply_members(run, PG_GETARG_JSONB_P(1), rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
+}
+
+/*
+ * ir_run_rollback(run bigint, options jsonb)
+ *	 RETURNS TABLE(batch_id bigint, target text, deleted bigint, restored bigint,
+ *				   conflicts bigint)
+ */
+Datum
+ir_run_rollback(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	IrRun	   *run;
+
+	ir_require_installed_version();
+	check_not_null(fcinfo, 0, "run");
+	check_not_null(fcinfo, 1, "options");
+	ir_check_options(PG_GETARG_JSONB_P(1), IR_IN_RUN_ROLLBACK, "ir_run_rollback");
+	InitMaterializedSRF(fcinfo, 0);
+	run = ir_run_fetch(PG_GETARG_INT64(0), IR_ROW_UPDATE);
+	ir_run_rollback_members(run, on_conflict_option(PG_GETARG_JSONB_P(1)),
+							rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
+}
+
+/* ir_run_cancel(run bigint, reason text) RETURNS void */
+Datum
+ir_run_cancel(PG_FUNCTION_ARGS)
+{
+	char	   *reason;
+
+	ir_require_installed_version();
+	check_not_null(fcinfo, 0, "run");
+	reason = required_reason(fcinfo, 1, "a run");
+	ir_run_cancel_members(ir_run_fetch(PG_GETARG_INT64(0), IR_ROW_UPDATE), reason);
+	PG_RETURN_VOID();
 }

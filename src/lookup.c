@@ -72,10 +72,13 @@ ir_lookup_key(IrLookupTable *lt, Datum match_value)
 /*
  * Read relid's match and return columns into a lookup table, in a context
  * under cxt.  The caller has checked the columns and the caller's rights.
+ * Fresh (outside any statement: validation's type pass) reads the table as
+ * it is now, writes earlier in the transaction included (a run's earlier
+ * members); otherwise it is read with the calling statement's snapshot.
  */
 IrLookupTable *
 ir_lookup_open(Oid relid, const char *match, const char *ret, bool ignore_case,
-			   MemoryContext cxt)
+			   bool fresh, MemoryContext cxt)
 {
 	IrLookupTable *lt;
 	MemoryContext old;
@@ -137,7 +140,7 @@ ir_lookup_open(Oid relid, const char *match, const char *ret, bool ignore_case,
 					   0, NULL);
 	if (plan == NULL)
 		elog(ERROR, "SPI_prepare failed for a lookup: %s", SPI_result_code_string(SPI_result));
-	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, !fresh);
 	for (;;)
 	{
 		SPI_cursor_fetch(portal, true, 1000);
@@ -226,7 +229,7 @@ ir_lookup(PG_FUNCTION_ARGS)
 			if (!get_fn_expr_arg_stable(fcinfo->flinfo, i))
 				elog(ERROR, "ir_lookup's lookup must be constant");
 		lt = ir_lookup_open(PG_GETARG_OID(1), NameStr(*PG_GETARG_NAME(2)),
-							NameStr(*PG_GETARG_NAME(3)), PG_GETARG_BOOL(4),
+							NameStr(*PG_GETARG_NAME(3)), PG_GETARG_BOOL(4), false,
 							fcinfo->flinfo->fn_mcxt);
 		if (get_fn_expr_argtype(fcinfo->flinfo, 5) != lt->ret_type)
 			elog(ERROR, "ir_lookup's target type is not the return column's");

@@ -14,6 +14,7 @@
 #include "utils/jsonb.h"
 #include "utils/tuplestore.h"
 
+#include "changelog.h"
 #include "storage.h"
 
 /* What ir_validate found. */
@@ -77,13 +78,43 @@ extern void ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res);
 extern void ir_sample_batch(IrBatch *batch, int32 n, Tuplestorestate *ts, TupleDesc desc);
 extern void ir_preview_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc);
 
+/* One batch being applied, alone or as a member of a run (apply.c). */
+struct IrMapping;
+typedef struct IrApplying
+{
+	IrBatch    *batch;			/* locked, staged or validated */
+	IrState		was;			/* its state before the apply */
+	struct IrMapping *m;
+	int		   *keypos;			/* its key's positions in its log */
+	IrLogCounts counts;
+	IrApplyResult res;
+} IrApplying;
+
 /* apply.c */
 extern void ir_apply_batch(IrBatch *batch, Jsonb *given, IrApplyResult *res);
+extern char *ir_apply_all(List *applyings, Jsonb *given, Jsonb *extra_guards);
+extern void ir_apply_finish(IrApplying *a);
+extern void ir_apply_guard_error(const char *why, const char *what);
 
 /* rollback.c */
 extern void ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res);
+extern bool ir_rollback_overlaps(IrBatch *batch, IrLaterBatch *later);
 extern void ir_rollback_preview_batch(IrBatch *batch, const char *status, Tuplestorestate *ts,
 									  TupleDesc desc);
+
+/* cascade.c */
+extern List *ir_cascade_plan(IrBatch *batch);
+extern void ir_rollback_plan_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc);
+extern void ir_rollback_cascade(IrBatch *batch, IrOnConflict policy, Tuplestorestate *ts,
+								TupleDesc desc);
+
+/* run.c */
+extern int64 ir_run_new(const char *name, Jsonb *options);
+extern void ir_run_apply_members(IrRun *run, Jsonb *given, Tuplestorestate *ts, TupleDesc desc);
+extern void ir_run_rollback_members(IrRun *run, IrOnConflict policy, Tuplestorestate *ts,
+									TupleDesc desc);
+extern void ir_run_cancel_members(IrRun *run, const char *reason);
+extern void ir_refuse_run_member(IrBatch *batch, const char *what, const char *fn);
 
 /* drill.c */
 extern void ir_drill_batch(IrBatch *batch, IrDrillResult *res);

@@ -96,12 +96,15 @@ static const OptionDef option_defs[] = {
 	/* ir_stage_large_object: remove the large object once it is staged */
 	{"unlink", SHAPE_BOOLEAN, IR_IN_STAGE_LO},
 	/* ir_rollback */
-	{"on_conflict", SHAPE_CHOICE, IR_IN_ROLLBACK, on_conflicts},
+	{"on_conflict", SHAPE_CHOICE, IR_IN_ROLLBACK | IR_IN_RUN_ROLLBACK, on_conflicts},
+	{"cascade", SHAPE_BOOLEAN, IR_IN_ROLLBACK},
 	/* ir_apply */
-	{"on_guard", SHAPE_CHOICE, IR_IN_APPLY, on_guards},
-	{"allow_stale", SHAPE_BOOLEAN, IR_IN_APPLY},
+	{"on_guard", SHAPE_CHOICE, IR_IN_APPLY | IR_IN_RUN_APPLY, on_guards},
+	{"allow_stale", SHAPE_BOOLEAN, IR_IN_APPLY | IR_IN_RUN_APPLY},
+	/* the run a batch is staged into */
+	{"run", SHAPE_COUNT, IR_IN_STAGE},
 	/* post-apply guards, given at staging, validation or apply, kept with the batch */
-	{"guards", SHAPE_OBJECT, IR_IN_STAGE | IR_IN_VALIDATE | IR_IN_APPLY, NULL, IR_IN_GUARDS},
+	{"guards", SHAPE_OBJECT, IR_IN_STAGE | IR_IN_VALIDATE | IR_IN_APPLY | IR_IN_RUN_CREATE, NULL, IR_IN_GUARDS},
 	{"blank", SHAPE_ANY, IR_IN_GUARDS},
 	{"orphans", SHAPE_ANY, IR_IN_GUARDS},
 	{"unchanged", SHAPE_ANY, IR_IN_GUARDS},

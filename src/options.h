@@ -26,6 +26,9 @@
 #define IR_IN_LOOKUP		0x400	/* the keys of a mapping's "lookup" */
 #define IR_IN_EXCLUDE		0x800	/* the keys of "exclude" */
 #define IR_IN_GUARDS		0x1000	/* the keys of "guards" */
+#define IR_IN_RUN_CREATE	0x2000	/* ir_run_create */
+#define IR_IN_RUN_APPLY		0x4000	/* ir_run_apply */
+#define IR_IN_RUN_ROLLBACK	0x8000	/* ir_run_rollback */
 
 extern void ir_check_options(Jsonb *options, int where, const char *fn);
 extern void ir_check_option_values(JsonbContainer *obj, int where, const char *fn);

@@ -626,6 +626,41 @@ write_rollback(LogMeta *meta, bool force, IrRollbackResult *res)
 }
 
 /*
+ * Did a later batch (on the same target) write a field this applied batch
+ * wrote: a column of a record it updated, or anything of a record it
+ * created?  Set-based over the two logs, joined by key.
+ */
+bool
+ir_rollback_overlaps(IrBatch *batch, IrLaterBatch *lb)
+{
+	LogMeta    *meta = load_meta(batch);
+	IrLend		acc;
+	IrLend	   *lent;
+	List	   *later = list_make1(lb);
+	StringInfoData names;
+	bool		isnull;
+	bool		found;
+
+	initStringInfo(&names);
+	for (int i = 0; i < meta->ncols; i++)
+		appendStringInfo(&names, "%s%s", i ? ", " : "", quote_literal_cstr(meta->names[i]));
+	ir_lend_log(&acc, batch->batch_id);
+	lent = lend_logs(batch, later);
+	SPI_connect();
+	ir_spi_exec(psprintf("SELECT EXISTS (SELECT 1 FROM %s l JOIN (%s) w ON true%s"
+						 " WHERE l.action IN ('insert', 'update') AND (l.action = 'insert'"
+						 "  OR pg_catalog.array_position(ARRAY[%s]::text[], w.column_name::text)"
+						 "     = ANY (l.changed)))",
+						 meta->log, later_writes_sql(meta, later), later_match(meta, "w"), names.data),
+				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+	found = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return_logs(later, lent);
+	ir_lend_end(&acc);
+	return found;
+}
+
+/*
  * Roll back a locked, applied batch under policy.  Fills res; the batch
  * ends "rolled_back".
  */
@@ -639,6 +674,7 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 	int		   *keypos;
 	bool		isnull;
 	bool		force = (policy == IR_ON_CONFLICT_FORCE);
+	bool		again = batch->state == IR_ROLLED_BACK;	/* force after skip */
 	List	   *later;
 
 
@@ -650,7 +686,7 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 	SPI_connect();
 
 	/* every apply write the log counts as neither insert nor update is a delete */
-	if (meta->change_count > meta->inserted + meta->updated)
+	if (batch->state == IR_APPLIED && meta->change_count > meta->inserted + meta->updated)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("batch " INT64_FORMAT " also deleted records while it was applied", batch->batch_id),
@@ -671,9 +707,14 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 
 	if (force)
 	{
-		/* force overwrites conflicts, so count them first */
-		ir_spi_exec(psprintf("SELECT count(*) FROM (%s) s WHERE s.gone OR cardinality(s.conflicting) > 0",
-							 status_sql(meta)),
+		/*
+		 * force overwrites conflicts, so count them first; after a "skip"
+		 * rollback, only the records it left (its deletes are not gone
+		 * records, its restored fields no longer conflict)
+		 */
+		ir_spi_exec(psprintf("SELECT count(*) FROM (%s) s WHERE %s", status_sql(meta),
+							 again ? "NOT s.gone AND cardinality(s.conflicting) > 0" :
+							 "s.gone OR cardinality(s.conflicting) > 0"),
 					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 		res->conflicts = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		write_rollback(meta, true, res);
@@ -717,6 +758,12 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 
 	ir_store_rollback_result(batch->batch_id, counts.next_change_id - 1,
 							 policy == IR_ON_CONFLICT_SKIP ? res->conflicts : 0);
+	if (again)
+	{
+		ir_batch_note(batch, psprintf("force after skip: " INT64_FORMAT " record%s restored over later writes",
+									  res->conflicts, res->conflicts == 1 ? "" : "s"));
+		return;
+	}
 	ir_batch_transition(batch, IR_ROLLED_BACK,
 						res->conflicts > 0 ?
 						psprintf(INT64_FORMAT " conflicting record%s, on_conflict %s",
@@ -755,6 +802,7 @@ typedef struct PreviewReceiver
 	DestReceiver pub;
 	LogMeta    *meta;
 	const char *status;			/* only fields with this status, or NULL */
+	bool		rolled_back;	/* after a "skip" rollback: only what it left */
 	Tuplestorestate *ts;
 	TupleDesc	desc;
 	FmgrInfo   *out;			/* each logged column's output function */
@@ -898,6 +946,11 @@ preview_receive(TupleTableSlot *slot, DestReceiver *self)
 							  slot->tts_values[at], slot->tts_isnull[at]) &&
 			(insert || !same_datum(r, i, slot->tts_values[at + 1], slot->tts_isnull[at + 1],
 								   slot->tts_values[at + 2], slot->tts_isnull[at + 2]));
+		/* rolled back: the fields it restored and the records it deleted are done */
+		if (r->rolled_back &&
+			(insert ? gone : (!gone && same_datum(r, i, slot->tts_values[at + 1], slot->tts_isnull[at + 1],
+												  slot->tts_values[at + 2], slot->tts_isnull[at + 2]))))
+			continue;
 		status = gone ? 2 : differs ? 1 : 0;
 		if (r->status && strcmp(preview_statuses[status], r->status) != 0)
 			continue;
@@ -1013,6 +1066,7 @@ ir_rollback_preview_batch(IrBatch *batch, const char *status, Tuplestorestate *t
 	r.pub.mydest = DestNone;
 	r.meta = meta;
 	r.status = status;
+	r.rolled_back = batch->state == IR_ROLLED_BACK;
 	r.ts = ts;
 	r.desc = desc;
 	r.out = palloc(sizeof(FmgrInfo) * Max(meta->ncols, 1));

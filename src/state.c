@@ -218,3 +218,57 @@ ir_require_state(int64 batch_id, IrState state, bool staging_complete, IrOperati
 	}
 	elog(ERROR, "operation %d has no refusal for state %s", (int) op, name);
 }
+
+/* ---------------------------------------------------------------------
+ * Runs
+ * ---------------------------------------------------------------------
+ */
+
+static const char *const run_state_names[IR_NRUNSTATES] = {
+	[IR_RUN_OPEN] = "open",
+	[IR_RUN_APPLIED] = "applied",
+	[IR_RUN_ROLLED_BACK] = "rolled_back",
+	[IR_RUN_FAILED] = "failed",
+	[IR_RUN_CANCELLED] = "cancelled",
+};
+
+/*
+ * open -> applied -> rolled_back, with failed (a guard tripped: the run
+ * can be applied again once its members are corrected) and cancelled.
+ */
+static const int run_next[IR_NRUNSTATES] = {
+	[IR_RUN_OPEN] = S(IR_RUN_APPLIED) | S(IR_RUN_FAILED) | S(IR_RUN_CANCELLED),
+	[IR_RUN_APPLIED] = S(IR_RUN_ROLLED_BACK),
+	[IR_RUN_ROLLED_BACK] = 0,
+	[IR_RUN_FAILED] = S(IR_RUN_APPLIED) | S(IR_RUN_FAILED) | S(IR_RUN_CANCELLED),
+	[IR_RUN_CANCELLED] = 0,
+};
+
+const char *
+ir_run_state_name(IrRunState state)
+{
+	return run_state_names[state];
+}
+
+IrRunState
+ir_run_state_from_name(const char *name)
+{
+	for (int i = 0; i < IR_NRUNSTATES; i++)
+		if (strcmp(run_state_names[i], name) == 0)
+			return (IrRunState) i;
+	elog(ERROR, "unknown run state \"%s\"", name);
+	pg_unreachable();
+}
+
+/* May a run in state "from" become "to"?  Raises 55000 when not. */
+void
+ir_check_run_transition(int64 run_id, IrRunState from, IrRunState to)
+{
+	if (run_next[from] & S(to))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("run " INT64_FORMAT " is %s and cannot become %s",
+					run_id, run_state_names[from], run_state_names[to]),
+			 run_next[from] == 0 ? errdetail("State \"%s\" is final.", run_state_names[from]) : 0));
+}

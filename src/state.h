@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * state.h
- *	  Batch states, the transitions between them, and the states each
- *	  operation needs (state.c).
+ *	  Batch and run states, the transitions between them, and the states
+ *	  each operation needs (state.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -36,7 +36,22 @@ typedef enum IrOperation
 	IR_OP_REPORT				/* ir_rejects, ir_changes, ir_preview: any state */
 } IrOperation;
 
+/* Run states (contract). */
+typedef enum IrRunState
+{
+	IR_RUN_OPEN,
+	IR_RUN_APPLIED,
+	IR_RUN_ROLLED_BACK,
+	IR_RUN_FAILED,
+	IR_RUN_CANCELLED
+} IrRunState;
+
+#define IR_NRUNSTATES (IR_RUN_CANCELLED + 1)
+
 extern const char *ir_state_name(IrState state);
+extern const char *ir_run_state_name(IrRunState state);
+extern IrRunState ir_run_state_from_name(const char *name);
+extern void ir_check_run_transition(int64 run_id, IrRunState from, IrRunState to);
 extern IrState ir_state_from_name(const char *name);
 extern void ir_check_transition(int64 batch_id, IrState from, IrState to,
 								bool staging_complete);

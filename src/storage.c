@@ -618,8 +618,10 @@ ir_store_batch_insert(Oid relid, const char *schema, const char *table, const ch
 	ir_spi_exec("WITH b AS ("
 				" INSERT INTO import_rollback.batch"
 				"  (target_schema, target_table, source_name, source_bytes, source_sha256,"
-				"   load_method, options, key_columns, state, started_by, started_at, target_relid)"
-				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $9, clock_timestamp(), $10)"
+				"   load_method, options, key_columns, state, started_by, started_at, target_relid,"
+				"   run_id)"
+				" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', $9, clock_timestamp(), $10,"
+				"  ($7 OPERATOR(pg_catalog.->>) 'run')::bigint)"
 				" RETURNING batch_id, started_at)"
 				" INSERT INTO import_rollback.batch_event"
 				"  (batch_id, event_at, role_name, from_state, to_state)"
@@ -658,12 +660,14 @@ ir_store_batch_read(int64 batch_id, bool for_update)
 				"SELECT batch_id, target_schema::text, target_table::text, source_name,"
 				" load_method, state, started_by::text, staged_at IS NOT NULL, options,"
 				" rows_total, rows_rejected, validated_at IS NOT NULL, key_columns::text[],"
-				" coalesce(rows_malformed, 0), target_relid::oid, purged_at::text"
+				" coalesce(rows_malformed, 0), target_relid::oid, purged_at::text, run_id,"
+				" coalesce(rollback_leftovers, 0)"
 				" FROM import_rollback.batch WHERE batch_id = $1 FOR UPDATE" :
 				"SELECT batch_id, target_schema::text, target_table::text, source_name,"
 				" load_method, state, started_by::text, staged_at IS NOT NULL, options,"
 				" rows_total, rows_rejected, validated_at IS NOT NULL, key_columns::text[],"
-				" coalesce(rows_malformed, 0), target_relid::oid, purged_at::text"
+				" coalesce(rows_malformed, 0), target_relid::oid, purged_at::text, run_id,"
+				" coalesce(rollback_leftovers, 0)"
 				" FROM import_rollback.batch WHERE batch_id = $1",
 				1, argtypes, values, NULL, SPI_OK_SELECT,
 				for_update ? &lock_plan : &plan);
@@ -701,6 +705,10 @@ ir_store_batch_read(int64 batch_id, bool for_update)
 	if (isnull)
 		b->target_relid = InvalidOid;
 	b->purged_at = SPI_getvalue(tup, desc, 16);
+	b->run_id = DatumGetInt64(SPI_getbinval(tup, desc, 17, &isnull));
+	if (isnull)
+		b->run_id = 0;
+	b->rollback_leftovers = DatumGetInt64(SPI_getbinval(tup, desc, 18, &isnull));
 	restore_caller(&save);
 
 	/* the table itself, under its name now (it may have been renamed) */
@@ -1125,6 +1133,7 @@ ir_store_newer_batches(int64 batch_id)
 					  "   ON o.target_relid = b.target_relid AND o.applied_at > b.validated_at"
 					  " WHERE b.batch_id = $1 AND o.batch_id <> b.batch_id"
 					  "   AND o.state = 'applied' AND o.purged_at IS NULL"
+					  "   AND (b.run_id IS NULL OR o.run_id IS DISTINCT FROM b.run_id)"
 					  " ORDER BY o.applied_at", &plan, batch_id);
 }
 
@@ -1144,6 +1153,173 @@ ir_store_batch_options(int64 batch_id, Jsonb *options)
 	owner_exec("UPDATE import_rollback.batch SET options = $2 WHERE batch_id = $1",
 			   2, argtypes, values, NULL, SPI_OK_UPDATE, &plan);
 	return options;
+}
+
+/* ---------------------------------------------------------------------
+ * Runs
+ * ---------------------------------------------------------------------
+ */
+
+/* Insert a run in state "open" with its first event; returns its id. */
+int64
+ir_store_run_insert(const char *name, Jsonb *options)
+{
+	static SPIPlanPtr plan;
+	static const Oid argtypes[3] = {TEXTOID, JSONBOID, NAMEOID};
+	Datum		values[3];
+	OwnerSave	save;
+	int64		run_id;
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = JsonbPGetDatum(options);
+	values[2] = name_datum(ir_current_role_name());
+	become_owner(&save);
+	ir_spi_exec("WITH r AS ("
+				" INSERT INTO import_rollback.run (name, options, state, started_by, started_at)"
+				" VALUES ($1, $2, 'open', $3, clock_timestamp()) RETURNING run_id, started_at)"
+				" INSERT INTO import_rollback.run_event (run_id, event_at, role_name, from_state, to_state)"
+				" SELECT r.run_id, r.started_at, $3, NULL, 'open' FROM r RETURNING run_id",
+				3, argtypes, values, NULL, SPI_OK_INSERT_RETURNING, &plan);
+	run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	restore_caller(&save);
+	return run_id;
+}
+
+/*
+ * Read a run's row, locked as lock says (FOR SHARE: members join it; FOR
+ * UPDATE: it changes), with its members' ids in the order they were
+ * applied, then in batch id order.  Unknown run: 42704.
+ */
+IrRun *
+ir_store_run_read(int64 run_id, IrRowLock lock)
+{
+	static SPIPlanPtr plans[3];
+	static const char *const suffix[3] = {"", " FOR SHARE", " FOR UPDATE"};
+	static const Oid argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(run_id)};
+	MemoryContext callercxt = CurrentMemoryContext;
+	OwnerSave	save;
+	IrRun	   *r;
+	bool		isnull;
+	Datum		members;
+
+	become_owner(&save);
+	ir_spi_exec(psprintf("SELECT name, state, started_by::text, options,"
+						 " ARRAY(SELECT b.batch_id FROM import_rollback.batch b"
+						 "       WHERE b.run_id = r.run_id"
+						 "       ORDER BY b.applied_at NULLS LAST, b.batch_id)"
+						 " FROM import_rollback.run r WHERE run_id = $1%s", suffix[lock]),
+				1, argtypes, values, NULL, SPI_OK_SELECT, &plans[lock]);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("run " INT64_FORMAT " does not exist", run_id),
+				 errhint("The view ir_runs lists the runs you can see.")));
+	MemoryContextSwitchTo(callercxt);
+	r = palloc0(sizeof(IrRun));
+	r->run_id = run_id;
+	r->name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	r->state = ir_run_state_from_name(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2));
+	r->started_by = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	r->options = DatumGetJsonbPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
+	members = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull);
+	{
+		ArrayType  *arr = DatumGetArrayTypePCopy(members);
+		Datum	   *elems;
+		int			n;
+
+		deconstruct_array(arr, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &elems, NULL, &n);
+		for (int i = 0; i < n; i++)
+		{
+			int64	   *id = palloc(sizeof(int64));
+
+			*id = DatumGetInt64(elems[i]);
+			r->members = lappend(r->members, id);
+		}
+	}
+	restore_caller(&save);
+	return r;
+}
+
+/* Record a run's state change and its event. */
+void
+ir_store_run_state(int64 run_id, IrRunState from, IrRunState to, const char *detail)
+{
+	static SPIPlanPtr plan;
+	static const Oid argtypes[5] = {INT8OID, TEXTOID, TEXTOID, NAMEOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = "     ";
+	OwnerSave	save;
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(ir_run_state_name(to));
+	if (detail)
+		values[2] = CStringGetTextDatum(detail);
+	else
+		nulls[2] = 'n';
+	values[3] = name_datum(ir_current_role_name());
+	values[4] = CStringGetTextDatum(ir_run_state_name(from));
+	become_owner(&save);
+	ir_spi_exec("WITH u AS ("
+			   " UPDATE import_rollback.run SET state = $2,"
+			   "  applied_at = CASE WHEN $2 = 'applied' THEN clock_timestamp() ELSE applied_at END,"
+			   "  rolled_back_at = CASE WHEN $2 = 'rolled_back' THEN clock_timestamp() ELSE rolled_back_at END,"
+			   "  ended_at = CASE WHEN $2 IN ('rolled_back', 'failed', 'cancelled') THEN clock_timestamp() END,"
+			   "  last_error = CASE WHEN $2 = 'failed' THEN $3 ELSE last_error END"
+			   " WHERE run_id = $1 RETURNING run_id)"
+			   " INSERT INTO import_rollback.run_event (run_id, event_at, role_name, from_state, to_state, detail)"
+			   " SELECT run_id, clock_timestamp(), $4, $5, $2, $3 FROM u",
+			   5, argtypes, values, nulls, SPI_OK_INSERT, &plan);
+	if (SPI_processed != 1)
+		elog(ERROR, "run " INT64_FORMAT " vanished during a state change", run_id);
+	restore_caller(&save);
+}
+
+/*
+ * The batches of ids (int64 *) as steps of a rollback, newest applied
+ * first (IrPlanStep *).
+ */
+List *
+ir_store_plan_steps(List *ids)
+{
+	static SPIPlanPtr plan;
+	static const Oid argtypes[1] = {INT8ARRAYOID};
+	Datum	   *elems = palloc(sizeof(Datum) * Max(list_length(ids), 1));
+	Datum		values[1];
+	MemoryContext callercxt = CurrentMemoryContext;
+	OwnerSave	save;
+	List	   *result = NIL;
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, ids)
+		elems[n++] = Int64GetDatum(*(int64 *) lfirst(lc));
+	values[0] = PointerGetDatum(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	become_owner(&save);
+	ir_spi_exec("SELECT batch_id, source_name, applied_at,"
+				" coalesce(inserted, 0) + coalesce(updated, 0), coalesce(run_id, 0)"
+				" FROM import_rollback.batch WHERE batch_id = ANY ($1)"
+				" ORDER BY applied_at DESC, batch_id DESC",
+				1, argtypes, values, NULL, SPI_OK_SELECT, &plan);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		MemoryContext old = MemoryContextSwitchTo(callercxt);
+		IrPlanStep *st = palloc0(sizeof(IrPlanStep));
+
+		st->batch_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		st->source_name = SPI_getvalue(tup, desc, 2);
+		st->applied_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 3, &isnull));
+		st->records = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		st->run_id = DatumGetInt64(SPI_getbinval(tup, desc, 5, &isnull));
+		result = lappend(result, st);
+		MemoryContextSwitchTo(old);
+	}
+	restore_caller(&save);
+	return result;
 }
 
 /* ---------------------------------------------------------------------

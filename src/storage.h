@@ -75,7 +75,28 @@ typedef struct IrBatch
 	int64		rows_rejected;
 	int64		rows_malformed; /* rejected at staging: wrong field count */
 	char	   *purged_at;		/* when ir_purge() dropped its tables, or NULL */
+	int64		run_id;			/* the run it is a member of, or 0 */
+	int64		rollback_leftovers; /* records a "skip" rollback left */
 } IrBatch;
+
+/* How a catalog row is read. */
+typedef enum IrRowLock
+{
+	IR_ROW_READ,
+	IR_ROW_SHARE,
+	IR_ROW_UPDATE
+} IrRowLock;
+
+/* A run row, as read (and locked) from import_rollback.run. */
+typedef struct IrRun
+{
+	int64		run_id;
+	char	   *name;
+	IrRunState	state;
+	char	   *started_by;
+	Jsonb	   *options;
+	List	   *members;		/* int64 *, in apply order, then batch id order */
+} IrRun;
 
 /* What an applied batch's change log covers, as the catalog records it. */
 typedef struct IrLogInfo
@@ -176,6 +197,23 @@ extern List *ir_store_create_log(int64 batch_id, Oid relid, int nkeys, char **ke
 extern void ir_store_log_info(int64 batch_id, IrLogInfo *info);
 extern List *ir_store_later_batches(int64 batch_id);
 extern List *ir_store_newer_batches(int64 batch_id);
+
+/* One step of a cascade rollback (cascade.c), as the catalog lists it. */
+typedef struct IrPlanStep
+{
+	int64		batch_id;
+	char	   *source_name;
+	TimestampTz applied_at;
+	int64		records;		/* records it wrote: inserted + updated */
+	int64		run_id;			/* or 0 */
+} IrPlanStep;
+
+extern List *ir_store_plan_steps(List *ids);
+
+/* runs */
+extern int64 ir_store_run_insert(const char *name, Jsonb *options);
+extern IrRun *ir_store_run_read(int64 run_id, IrRowLock lock);
+extern void ir_store_run_state(int64 run_id, IrRunState from, IrRunState to, const char *detail);
 extern Jsonb *ir_store_batch_options(int64 batch_id, Jsonb *options);
 extern void ir_store_index_log(int64 batch_id, Oid relid, int nkeys, char **keys,
 							   const int *keypos);

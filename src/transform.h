@@ -64,7 +64,7 @@ typedef struct IrLookupTable
 } IrLookupTable;
 
 extern IrLookupTable *ir_lookup_open(Oid relid, const char *match, const char *ret,
-									 bool ignore_case, MemoryContext cxt);
+									 bool ignore_case, bool fresh, MemoryContext cxt);
 extern Datum ir_lookup_key(IrLookupTable *lt, Datum match_value);
 extern int	ir_lookup_probe(IrLookupTable *lt, Datum key, Datum *ret, bool *ret_null);
 

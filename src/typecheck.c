@@ -738,7 +738,7 @@ ir_check_types(Run *run)
 			cc->constant = InputFunctionCall(&cc->input, c->constant, cc->ioparam, c->typmod);
 		if (c->lookup)
 			cc->lookup = ir_lookup_open(c->lookup->relid, c->lookup->match, c->lookup->ret,
-										c->lookup->ignore_case, CurrentMemoryContext);
+										c->lookup->ignore_case, true, CurrentMemoryContext);
 		cc->raw = palloc(sizeof(char *) * TYPE_FETCH);
 		cc->text = palloc(sizeof(char *) * TYPE_FETCH);
 		cc->value = palloc(sizeof(Datum) * TYPE_FETCH);
