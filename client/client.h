@@ -100,6 +100,7 @@ typedef struct Options
 
 /* conn.c */
 extern volatile sig_atomic_t ir_interrupted;
+extern bool ir_progress_open;	/* a progress line without its newline is on stderr */
 extern const char *ir_schema;	/* the extension's schema, quoted */
 
 extern PGconn *ir_connect(const Options *opts, bool utf8);

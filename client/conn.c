@@ -28,6 +28,7 @@
 #include "client.h"
 
 volatile sig_atomic_t ir_interrupted = 0;
+bool		ir_progress_open = false;
 const char *ir_schema = NULL;
 
 /* the cancel handle of the one connection; used by the signal handler */
@@ -56,6 +57,11 @@ handle_sigint(int signo)
 	ir_interrupted = 1;
 	if (cancel_handle != NULL)
 	{
+		if (ir_progress_open)
+		{
+			write_stderr_safe("\n");
+			ir_progress_open = false;
+		}
 		write_stderr_safe(progname);
 		if (PQcancel(cancel_handle, errbuf, sizeof(errbuf)))
 			write_stderr_safe(": cancel request sent\n");
@@ -82,12 +88,24 @@ install_sigint(void)
 	sigaction(SIGINT, &sa, NULL);
 }
 
+/* a message must not land at the end of a progress line that "\r" keeps open */
+static void
+end_progress_line(void)
+{
+	if (ir_progress_open)
+	{
+		fputc('\n', stderr);
+		ir_progress_open = false;
+	}
+}
+
 /* NOTICE, WARNING and the like, prefixed with the program's name */
 static void
 notice_processor(void *arg, const char *message)
 {
 	(void) arg;
 	fflush(stdout);
+	end_progress_line();
 	fprintf(stderr, "%s: %s", progname, message);
 }
 
@@ -384,12 +402,14 @@ ir_print_error(PGconn *conn, PGresult *res)
 	const char *msg = res ? PQresultErrorMessage(res) : "";
 	size_t		len;
 
-	if (msg == NULL || msg[0] == '\0')
+	/* a lost connection: the server's last word and libpq's, as psql shows them */
+	if (msg == NULL || msg[0] == '\0' || PQstatus(conn) == CONNECTION_BAD)
 		msg = PQerrorMessage(conn);
 	if (msg == NULL || msg[0] == '\0')
 		msg = "unknown error\n";
 	len = strlen(msg);
 	fflush(stdout);
+	end_progress_line();
 	/* the server's message (in a result, or left on the connection by lo_*) */
 	if ((res && PQresultErrorField(res, PG_DIAG_SEVERITY) != NULL) ||
 		strncmp(msg, "ERROR:", 6) == 0 || strncmp(msg, "FATAL:", 6) == 0)
@@ -424,6 +444,7 @@ ir_fatal(const char *fmt,...)
 	va_list		ap;
 
 	fflush(stdout);
+	end_progress_line();
 	fprintf(stderr, "%s: error: ", progname);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -438,6 +459,7 @@ ir_error(const char *fmt,...)
 	va_list		ap;
 
 	fflush(stdout);
+	end_progress_line();
 	fprintf(stderr, "%s: error: ", progname);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -451,6 +473,7 @@ ir_info(const char *fmt,...)
 	va_list		ap;
 
 	fflush(stdout);
+	end_progress_line();
 	fprintf(stderr, "%s: ", progname);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);

@@ -51,6 +51,7 @@ typedef struct Progress
 	PGconn	   *conn;			/* the staging connection */
 	PGconn	   *watch;			/* second connection, for the server's progress */
 	bool		watch_failed;
+	bool		copy_seen;		/* the server's COPY progress was seen */
 } Progress;
 
 static double
@@ -70,10 +71,14 @@ show(Progress *pr, const char *line, bool final)
 
 	if (pr->tty)
 	{
+		/* a message printed since ended the last line: start afresh */
+		if (!ir_progress_open)
+			pr->width = 0;
 		fprintf(stderr, "\r%s", line);
 		if (len < pr->width)
 			fprintf(stderr, "%*s", pr->width - len, "");
 		fputs(final ? "\n" : "", stderr);
+		ir_progress_open = !final;
 	}
 	else
 		fprintf(stderr, "%s\n", line);
@@ -178,9 +183,14 @@ show_server(void *arg)
 		PQclear(res);
 	}
 	if (done >= 0 && pr->sent > 0)
+	{
+		pr->copy_seen = true;
 		snprintf(line, sizeof(line), "staging: %lld/%lld kB (%d%%) read by the server, %.0f s",
 				 done / 1024, pr->sent / 1024,
 				 (int) (done * 100 / pr->sent), elapsed);
+	}
+	else if (pr->copy_seen)
+		snprintf(line, sizeof(line), "staging: file read, the server is finishing the batch, %.0f s", elapsed);
 	else
 		snprintf(line, sizeof(line), "staging: the server is reading the file, %.0f s", elapsed);
 	show(pr, line, false);
@@ -268,8 +278,6 @@ ir_stage_input(PGconn *conn, const Options *opts, StageInput *in)
 		{
 			PQclear(PQexec(conn, "ROLLBACK"));
 			ir_disconnect(conn);
-			if (pr.on && pr.tty)
-				fputc('\n', stderr);
 			ir_fatal("canceled: nothing was staged");
 		}
 		if (n < 0 && errno == EINTR)
@@ -320,11 +328,7 @@ ir_stage_input(PGconn *conn, const Options *opts, StageInput *in)
 	if (pr.watch)
 		PQfinish(pr.watch);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-	{
-		if (pr.on && pr.tty)
-			fputc('\n', stderr);
 		ir_die_on(conn, res);
-	}
 	batch = atoll(PQgetvalue(res, 0, 0));
 	PQclear(res);
 
