@@ -79,87 +79,86 @@ static const Command commands[] = {
 static void
 help(void)
 {
-	printf("%s imports a file into a live table as a tracked batch of the import_rollback\n"
-		   "extension: staged raw, validated, reviewed, applied in one transaction, and\n"
-		   "rolled back exactly, that batch alone.\n\n", progname);
+	printf("%s imports a file into a live table as a tracked batch of the\n"
+		   "import_rollback extension: staged raw, validated, reviewed, applied in one\n"
+		   "transaction, and rolled back exactly, that batch alone.\n\n", progname);
 	printf("Usage:\n");
-	printf("  %s [OPTION]... COMMAND [ARGUMENT]... [OPTION]...\n\n", progname);
+	printf("  %s [OPTION]... COMMAND [ARGUMENT] [OPTION]...\n\n", progname);
 	printf("Commands:\n");
-	printf("  import FILE -t TABLE         stage, validate, review, confirm and apply FILE\n");
-	printf("  stage FILE -t TABLE          upload FILE and stage it; prints the batch id\n");
-	printf("  validate BATCH               check the staged rows: types, rules, hard stops\n");
-	printf("  rejects BATCH                the rejected rows and every reason\n");
-	printf("  sample BATCH                 rows spread over the file, incoming beside live\n");
-	printf("  preview BATCH                what applying would change, column by column\n");
-	printf("  apply BATCH                  write the valid rows, all or none\n");
-	printf("  rollback BATCH               undo an applied batch; conflicts are reported\n");
-	printf("  drill BATCH                  apply, roll back and verify, then undo it all\n");
-	printf("  plan BATCH                   what a cascading rollback would undo, in order\n");
-	printf("  changes BATCH                every write of the batch, its apply's and rollback's\n");
-	printf("  status BATCH                 the batch's record and its state changes\n");
-	printf("  history                      the batches, newest first\n");
-	printf("  cancel BATCH --reason TEXT   discard a batch that was not applied\n");
-	printf("  purge --older-than INTERVAL  drop the rows of batches that ended long ago\n");
+	printf("  import FILE -t TABLE       stage, validate, review, confirm, apply FILE\n");
+	printf("  stage FILE -t TABLE        upload FILE and stage it; prints the batch id\n");
+	printf("  validate BATCH             check the staged rows: types, rules, hard stops\n");
+	printf("  rejects BATCH              the rejected rows and every reason\n");
+	printf("  sample BATCH               rows spread over the file, beside live values\n");
+	printf("  preview BATCH              what applying would change, column by column\n");
+	printf("  apply BATCH                write the valid rows, all or none\n");
+	printf("  rollback BATCH             undo an applied batch; conflicts are reported\n");
+	printf("  drill BATCH                apply, roll back, verify, then undo it all\n");
+	printf("  plan BATCH                 what a cascading rollback would undo, in order\n");
+	printf("  changes BATCH              every write of the batch (apply and rollback)\n");
+	printf("  status BATCH               the batch's record and its state changes\n");
+	printf("  history                    the batches, newest first\n");
+	printf("  cancel BATCH --reason TEXT discard a batch that was not applied\n");
+	printf("  purge --older-than INTERVAL\n"
+		   "                             drop the rows of batches that ended long ago\n");
 	printf("\nOptions for stage and import:\n");
-	printf("  -t, --target=TABLE           the table to import into (required)\n");
-	printf("  -m, --map=SRC=COL            map the file's column SRC onto the table's COL\n"
-		   "                               (repeatable; then these pairs are the mapping)\n");
-	printf("  -k, --key=COL                a key column (repeatable; default: the primary key)\n");
-	printf("      --mode=MODE              upsert (default), insert or update\n");
-	printf("  -o, --options=JSON           more options, a JSON object: the CSV dialect (header,\n"
-		   "                               delimiter, quote, escape, null, encoding), mapping,\n"
-		   "                               rules, expect_rows (see the README's Reference)\n");
-	printf("      --run=RUN                stage as a member of run RUN (multi-table imports)\n");
-	printf("      --source-name=NAME       the file's name in the batch (default: its base name;\n"
-		   "                               FILE \"-\" is standard input, named \"stdin\")\n");
-	printf("  -P, --progress               show progress on standard error\n");
-	printf("  -y, --yes                    import: apply without asking (needed when standard\n"
-		   "                               input is not a terminal)\n");
+	printf("  -t, --target=TABLE         the table to import into (required)\n");
+	printf("  -m, --map=SRC=COL          map the file's column SRC onto the table's COL\n"
+		   "                             (repeatable; these pairs are then the mapping)\n");
+	printf("  -k, --key=COL              a key column (repeatable; default: primary key)\n");
+	printf("      --mode=MODE            upsert (default), insert or update\n");
+	printf("  -o, --options=JSON         more options, as a JSON object: the CSV dialect\n"
+		   "                             (header, delimiter, quote, escape, null,\n"
+		   "                             encoding), mapping, rules, expect_rows, ...\n");
+	printf("      --run=RUN              stage as a member of run RUN (several tables)\n");
+	printf("      --source-name=NAME     the file's name in the batch (default: its base\n"
+		   "                             name; FILE \"-\" is standard input, \"stdin\")\n");
+	printf("  -P, --progress             show progress on standard error\n");
+	printf("  -y, --yes                  import: apply without asking (needed when\n"
+		   "                             standard input is not a terminal)\n");
 	printf("\nOptions for validate and apply:\n");
-	printf("  -m, -k, --mode, -o           validate: a corrected mapping, key, mode or rules\n");
-	printf("  -o, --options=JSON           apply: its options (e.g. {\"on_guard\": \"error\"})\n");
+	printf("  -m, -k, --mode, -o         validate: a corrected mapping, key, mode, rules\n");
+	printf("  -o, --options=JSON         apply: its options (e.g. {\"on_guard\": \"error\"})\n");
 	printf("\nOptions for rollback:\n");
-	printf("      --on-conflict=MODE       abort (default: change nothing, exit 4), skip (restore\n"
-		   "                               the rest) or force (restore over later changes)\n");
-	printf("      --cascade                first roll back the later batches that wrote the same\n"
-		   "                               fields, newest first\n");
-	printf("      --preview                show each field the rollback would restore, change\n"
-		   "                               nothing\n");
-	printf("      --status=STATUS          with --preview: only restorable, conflict or gone\n");
-	printf("  -o, --options=JSON           more rollback options\n");
+	printf("      --on-conflict=MODE     abort (default: change nothing, exit 4), skip\n"
+		   "                             (restore the rest) or force (overwrite)\n");
+	printf("      --cascade              first roll back the later batches that wrote\n"
+		   "                             the same fields, newest first\n");
+	printf("      --preview              show each field it would restore; change nothing\n");
+	printf("      --status=STATUS        with --preview: restorable, conflict or gone\n");
+	printf("  -o, --options=JSON         more rollback options\n");
 	printf("\nOptions for reports:\n");
-	printf("  -n, --limit=N                at most N rows (sample: N rows, default 10)\n");
-	printf("      --summary                rejects: one line per kind of reason, with counts\n");
-	printf("      --record-key=JSON        changes: one record's writes, e.g. '{\"id\": 17}'\n");
-	printf("  -t, --target=TABLE           history: only the batches on TABLE\n");
-	printf("      --html=FILE              history: write a self-contained HTML report to FILE\n");
+	printf("  -n, --limit=N              at most N rows (sample: N rows, default 10)\n");
+	printf("      --summary              rejects: a line per kind of reason, counted\n");
+	printf("      --record-key=JSON      changes: one record's, e.g. '{\"id\": 17}'\n");
+	printf("  -t, --target=TABLE         history: only the batches on TABLE\n");
+	printf("      --html=FILE            history: a self-contained HTML report in FILE\n");
 	printf("\nOptions for cancel and purge:\n");
-	printf("      --reason=TEXT            cancel: why (required; kept with the batch)\n");
-	printf("      --older-than=INTERVAL    purge: batches that ended longer ago (required),\n"
-		   "                               e.g. '30 days'\n");
-	printf("      --applied                purge: applied batches too (no rollback afterwards)\n");
-	printf("      --dry-run                purge: list what would go, drop nothing\n");
+	printf("      --reason=TEXT          cancel: why (required; kept with the batch)\n");
+	printf("      --older-than=INTERVAL  purge: batches that ended longer ago (required)\n");
+	printf("      --applied              purge: applied batches too (no rollback after)\n");
+	printf("      --dry-run              purge: list what would go, drop nothing\n");
 	printf("\nGeneral options:\n");
-	printf("      --json                   print results as JSON (one document on stdout)\n");
-	printf("  -v, --verbose                print errors with their SQLSTATE and context\n");
-	printf("  -V, --version                output version information, then exit\n");
-	printf("  -?, --help                   show this help, then exit\n");
+	printf("      --json                 print results as JSON (one document on stdout)\n");
+	printf("  -v, --verbose              print errors with their SQLSTATE and context\n");
+	printf("  -V, --version              output version information, then exit\n");
+	printf("  -?, --help                 show this help, then exit\n");
 	printf("\nConnection options:\n");
-	printf("  -d, --dbname=DBNAME          database to connect to, or a connection string\n"
-		   "                               (\"host=... dbname=...\", postgresql://...)\n");
-	printf("  -h, --host=HOSTNAME          database server host or socket directory\n");
-	printf("  -p, --port=PORT              database server port number\n");
-	printf("  -U, --username=NAME          connect as specified database user\n");
-	printf("  -w, --no-password            never prompt for password\n");
-	printf("  -W, --password               force password prompt (should happen automatically)\n");
-	printf("\nUnset options come from the environment (PGHOST, PGPORT, PGDATABASE, PGUSER,\n"
-		   "PGSERVICE, PGSERVICEFILE, ...), a password from PGPASSWORD or ~/.pgpass, as for\n"
-		   "psql.  A password is never taken on the command line.\n");
+	printf("  -d, --dbname=DBNAME        database to connect to, or a connection string\n"
+		   "                             (\"host=... dbname=...\", postgresql://...)\n");
+	printf("  -h, --host=HOSTNAME        database server host or socket directory\n");
+	printf("  -p, --port=PORT            database server port number\n");
+	printf("  -U, --username=NAME        connect as specified database user\n");
+	printf("  -w, --no-password          never prompt for password\n");
+	printf("  -W, --password             force password prompt\n");
+	printf("\nWhat is not given comes from the environment (PGHOST, PGPORT, PGDATABASE,\n"
+		   "PGUSER, PGSERVICE, PGSERVICEFILE, ...), a password from PGPASSWORD or\n"
+		   "~/.pgpass, as for psql.  A password is never taken on the command line.\n");
 	printf("\nExit status:\n");
 	printf("  0  done\n");
-	printf("  1  an error: from the server, the connection, or a file; Ctrl-C cancels the\n"
-		   "     running statement and leaves the batch as it was\n");
-	printf("  2  wrong usage; import without --yes when standard input is not a terminal\n");
+	printf("  1  an error: from the server, the connection or a file; Ctrl-C cancels\n"
+		   "     the running statement and leaves the batch as it was\n");
+	printf("  2  wrong usage; import without --yes when standard input is no terminal\n");
 	printf("  3  the validation stopped the batch: nothing was applied\n");
 	printf("  4  the rollback found conflicts (on_conflict abort): nothing was changed\n");
 	printf("  5  a guard tripped after the apply: nothing was applied\n");
