@@ -107,20 +107,6 @@ show_blocks(PGconn *conn, PGresult *res, const char *title)
 	ir_print_table(stdout, res, &po);
 }
 
-/* run sql (with the schema put in for every %s) with params; die on error */
-static PGresult *
-query(PGconn *conn, const char *sql, int n, const char *const *values)
-{
-	return ir_query(conn, sql, n, values);
-}
-
-static char *
-with_schema(const char *fmt)
-{
-	/* fmt has up to four %s, all the schema */
-	return ir_psprintf(fmt, ir_schema, ir_schema, ir_schema, ir_schema);
-}
-
 /* the value of column name in row 0 of res, or NULL */
 static const char *
 value_of(PGresult *res, const char *name)
@@ -233,11 +219,11 @@ batch_row(PGconn *conn, long long batch, bool json)
 	snprintf(id, sizeof(id), "%lld", batch);
 	v[0] = id;
 	sql = json
-		? with_schema("SELECT pg_catalog.to_json(b), b.state, b.last_error FROM %s.ir_batches b"
-					  " WHERE b.batch_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8")
-		: with_schema("SELECT * FROM %s.ir_batches b"
-					  " WHERE b.batch_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8");
-	res = query(conn, sql, 1, v);
+		? ir_psprintf("SELECT pg_catalog.to_json(b), b.state, b.last_error FROM %s.ir_batches b"
+					  " WHERE b.batch_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8", ir_schema)
+		: ir_psprintf("SELECT * FROM %s.ir_batches b"
+					  " WHERE b.batch_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8", ir_schema);
+	res = ir_query(conn, sql, 1, v);
 	free(sql);
 	return res;
 }
@@ -297,7 +283,7 @@ run_validate(PGconn *conn, const Options *opts, bool quiet)
 	sql = ir_psprintf("SELECT t.*, pg_catalog.to_json(t) AS json"
 					  "  FROM %s.ir_validate($1::pg_catalog.int8, " VALIDATE_OPTIONS ") t",
 					  ir_schema);
-	res = query(conn, sql, 6, v);
+	res = ir_query(conn, sql, 6, v);
 	free(sql);
 	free(mapfrom);
 	free(mapto);
@@ -367,13 +353,13 @@ show_reject_reasons(PGconn *conn, const Options *opts, const char *title, long l
 	{
 		char	   *jsql = ir_psprintf("SELECT pg_catalog.to_json(t) FROM (%s) t", sql);
 
-		res = query(conn, jsql, 2, v);
+		res = ir_query(conn, jsql, 2, v);
 		free(jsql);
 		ir_print_json(stdout, res, false);
 	}
 	else
 	{
-		res = query(conn, sql, 2, v);
+		res = ir_query(conn, sql, 2, v);
 		show_table(conn, res, title, title == NULL);
 	}
 	free(sql);
@@ -405,7 +391,7 @@ cmd_rejects(PGconn *conn, const Options *opts)
 						  "       " KEY_VALUE_LINES("r.source") " AS source"
 						  "  FROM %s.ir_rejects($1::pg_catalog.int8) r"
 						  " ORDER BY r.row_no LIMIT $2::pg_catalog.int8", ir_schema);
-	res = query(conn, sql, 2, v);
+	res = ir_query(conn, sql, 2, v);
 	free(sql);
 	if (opts->json)
 		ir_print_json(stdout, res, false);
@@ -464,7 +450,7 @@ show_sample(PGconn *conn, const Options *opts, long long n, const char *title)
 						  ir_schema, target);
 		free(target);
 	}
-	res = query(conn, sql, 2, v);
+	res = ir_query(conn, sql, 2, v);
 	free(sql);
 	if (opts->json)
 		ir_print_json(stdout, res, false);
@@ -492,7 +478,7 @@ preview_rows(PGconn *conn, const Options *opts)
 					  ? "SELECT pg_catalog.to_json(p) FROM %s.ir_preview($1::pg_catalog.int8) p"
 					  : "SELECT * FROM %s.ir_preview($1::pg_catalog.int8)",
 					  ir_schema);
-	res = query(conn, sql, 1, v);
+	res = ir_query(conn, sql, 1, v);
 	free(sql);
 	return res;
 }
@@ -572,7 +558,7 @@ do_apply(PGconn *conn, const Options *opts, bool print, const char *title)
 					  ? "SELECT pg_catalog.to_json(a) FROM %s.ir_apply($1::pg_catalog.int8, $2::pg_catalog.jsonb) a"
 					  : "SELECT * FROM %s.ir_apply($1::pg_catalog.int8, $2::pg_catalog.jsonb)",
 					  ir_schema);
-	res = query(conn, sql, 2, v);
+	res = ir_query(conn, sql, 2, v);
 	free(sql);
 	if (print)
 	{
@@ -611,7 +597,7 @@ cmd_rollback(PGconn *conn, const Options *opts)
 							  "       p.column_name, p.batch_value, p.current_value, p.changed_by_batch"
 							  "  FROM %s.ir_rollback_preview($1::pg_catalog.int8%s) p",
 							  ir_schema, opts->status_filter ? ", $2" : "");
-		res = query(conn, sql, opts->status_filter ? 2 : 1, v);
+		res = ir_query(conn, sql, opts->status_filter ? 2 : 1, v);
 		free(sql);
 		if (opts->json)
 			ir_print_json(stdout, res, false);
@@ -632,7 +618,7 @@ cmd_rollback(PGconn *conn, const Options *opts)
 					  " OPERATOR(pg_catalog.||) CASE WHEN $4::pg_catalog.bool IS NULL THEN '{}'::pg_catalog.jsonb"
 					  "  ELSE pg_catalog.jsonb_build_object('cascade', $4::pg_catalog.bool) END) r",
 					  ir_schema);
-	res = query(conn, sql, 4, v);
+	res = ir_query(conn, sql, 4, v);
 	free(sql);
 	if (opts->json)
 	{
@@ -677,7 +663,7 @@ cmd_drill(PGconn *conn, const Options *opts)
 	v[0] = batch_text(opts);
 	sql = ir_psprintf("SELECT d.*, pg_catalog.to_json(d) AS json FROM %s.ir_drill($1::pg_catalog.int8) d",
 					  ir_schema);
-	res = query(conn, sql, 1, v);
+	res = ir_query(conn, sql, 1, v);
 	free(sql);
 	if (opts->json)
 		printf("%s\n", value_of(res, "json"));
@@ -705,7 +691,7 @@ cmd_plan(PGconn *conn, const Options *opts)
 					  ? "SELECT pg_catalog.to_json(p) FROM %s.ir_rollback_plan($1::pg_catalog.int8) p"
 					  : "SELECT * FROM %s.ir_rollback_plan($1::pg_catalog.int8)",
 					  ir_schema);
-	res = query(conn, sql, 1, v);
+	res = ir_query(conn, sql, 1, v);
 	free(sql);
 	if (opts->json)
 		ir_print_json(stdout, res, false);
@@ -729,11 +715,11 @@ cmd_status(PGconn *conn, const Options *opts)
 	v[0] = batch_text(opts);
 	if (opts->json)
 	{
-		sql = with_schema("SELECT pg_catalog.to_jsonb(b) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('events',"
+		sql = ir_psprintf("SELECT pg_catalog.to_jsonb(b) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('events',"
 						  "  (SELECT COALESCE(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(e) ORDER BY e.event_id), '[]')"
 						  "     FROM %s.ir_batch_events e WHERE e.batch_id OPERATOR(pg_catalog.=) b.batch_id))"
-						  "  FROM %s.ir_batches b WHERE b.batch_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8");
-		res = query(conn, sql, 1, v);
+						  "  FROM %s.ir_batches b WHERE b.batch_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8", ir_schema, ir_schema);
+		res = ir_query(conn, sql, 1, v);
 		free(sql);
 		if (PQntuples(res) == 0)
 		{
@@ -758,10 +744,10 @@ cmd_status(PGconn *conn, const Options *opts)
 		ir_print_record(stdout, res, 0, &po);
 	}
 	PQclear(res);
-	sql = with_schema("SELECT e.event_at, e.role_name AS role, e.from_state AS \"from\", e.to_state AS \"to\", e.detail"
+	sql = ir_psprintf("SELECT e.event_at, e.role_name AS role, e.from_state AS \"from\", e.to_state AS \"to\", e.detail"
 					  "  FROM %s.ir_batch_events e WHERE e.batch_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8"
-					  " ORDER BY e.event_id");
-	res = query(conn, sql, 1, v);
+					  " ORDER BY e.event_id", ir_schema);
+	res = ir_query(conn, sql, 1, v);
 	free(sql);
 	printf("\n");
 	show_table(conn, res, "Events:", false);
@@ -802,7 +788,7 @@ cmd_history(PGconn *conn, const Options *opts)
 						  "       pg_catalog.to_char(b.rolled_back_at, 'YYYY-MM-DD HH24:MI TZ') AS rolled_back_at,"
 						  "       b.source_bytes, b.source_sha256"
 						  "  FROM %s.ir_batches b" HISTORY_FILTER, ir_schema, ir_schema);
-		res = query(conn, sql, 2, v);
+		res = ir_query(conn, sql, 2, v);
 		free(sql);
 		ir_write_html(conn, opts->html_file, res, opts->target);
 		PQclear(res);
@@ -818,7 +804,7 @@ cmd_history(PGconn *conn, const Options *opts)
 						  "       b.inserted, b.updated, b.unchanged,"
 						  "       CASE WHEN b.safe_to_retry THEN 'yes' ELSE 'no' END AS retry"
 						  "  FROM %s.ir_batches b" HISTORY_FILTER, ir_schema);
-	res = query(conn, sql, 2, v);
+	res = ir_query(conn, sql, 2, v);
 	free(sql);
 	if (opts->json)
 		ir_print_json(stdout, res, false);
@@ -862,7 +848,7 @@ cmd_changes(PGconn *conn, const Options *opts)
 						  " ORDER BY c.change_id LIMIT $2::pg_catalog.int8", from);
 	free(from);
 	/* $3 is only in the statement with --record-key */
-	res = query(conn, sql, opts->record_key ? 3 : 2, v);
+	res = ir_query(conn, sql, opts->record_key ? 3 : 2, v);
 	free(sql);
 	if (opts->json)
 		ir_print_json(stdout, res, false);
@@ -882,7 +868,7 @@ cmd_cancel(PGconn *conn, const Options *opts)
 	v[0] = batch_text(opts);
 	v[1] = opts->reason;
 	sql = ir_psprintf("SELECT %s.ir_cancel($1::pg_catalog.int8, $2::pg_catalog.text)", ir_schema);
-	PQclear(query(conn, sql, 2, v));
+	PQclear(ir_query(conn, sql, 2, v));
 	free(sql);
 	res = batch_row(conn, opts->batch, opts->json);
 	if (opts->json)
@@ -915,7 +901,7 @@ cmd_purge(PGconn *conn, const Options *opts)
 					  : "SELECT * FROM %s.ir_purge($1::pg_catalog.interval,"
 					  " $2::pg_catalog.jsonb OPERATOR(pg_catalog.||) $3::pg_catalog.jsonb)",
 					  ir_schema);
-	res = query(conn, sql, 3, v);
+	res = ir_query(conn, sql, 3, v);
 	free(sql);
 	if (opts->json)
 		ir_print_json(stdout, res, false);
@@ -933,7 +919,7 @@ cmd_purge(PGconn *conn, const Options *opts)
 static char *
 json_value(PGconn *conn, const char *sql, int n, const char *const *v)
 {
-	PGresult   *res = query(conn, sql, n, v);
+	PGresult   *res = ir_query(conn, sql, n, v);
 	char	   *out = ir_strdup(PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) ? PQgetvalue(res, 0, 0) : "null");
 
 	PQclear(res);
@@ -980,9 +966,19 @@ cmd_import(PGconn *conn, const Options *opts, StageInput *in)
 	target = target_copy;
 	if (strcmp(value_of(res, "state"), "failed") == 0)
 	{
+		if (o.json)
+		{
+			PGresult   *doc = batch_row(conn, o.batch, true);
+
+			printf("{\"batch_id\": %lld, \"staged\": %s, \"validation\": null, \"rejects_by_reason\": null,"
+				   " \"sample\": null, \"preview\": null, \"applied\": null}\n",
+				   o.batch, PQgetvalue(doc, 0, 0));
+			PQclear(doc);
+		}
 		ir_error("batch %lld failed: %s", o.batch,
 				 value_of(res, "last_error") ? value_of(res, "last_error") : "(no reason recorded)");
 		PQclear(res);
+		free(target_copy);
 		return EXIT_ERROR;
 	}
 	if (!o.json)
@@ -1009,8 +1005,8 @@ cmd_import(PGconn *conn, const Options *opts, StageInput *in)
 				   *applied = NULL;
 		const char *sv[2];
 
-		sql = with_schema("SELECT pg_catalog.to_json(b) FROM %s.ir_batches b"
-						  " WHERE b.batch_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8");
+		sql = ir_psprintf("SELECT pg_catalog.to_json(b) FROM %s.ir_batches b"
+						  " WHERE b.batch_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8", ir_schema);
 		staged = json_value(conn, sql, 1, v);
 		free(sql);
 		sql = ir_psprintf("SELECT COALESCE(pg_catalog.json_agg(t), '[]') FROM ("
@@ -1023,8 +1019,7 @@ cmd_import(PGconn *conn, const Options *opts, StageInput *in)
 		code = stopped(val, o.batch);
 		if (code == EXIT_DONE)
 		{
-			char	   *q;
-			bool		yes;
+			const char *av[1];
 
 			sv[0] = v[0];
 			sv[1] = "3";
@@ -1036,22 +1031,13 @@ cmd_import(PGconn *conn, const Options *opts, StageInput *in)
 							  "  FROM %s.ir_preview($1::pg_catalog.int8) p", ir_schema);
 			preview = json_value(conn, sql, 1, v);
 			free(sql);
-			q = ir_psprintf("Apply batch %lld to %s? [y/N] ", o.batch, target);
-			yes = o.yes || confirm(q);
-			free(q);
-			if (yes)
-			{
-				const char *av[1];
-
-				av[0] = v[0];
-				sql = ir_psprintf("SELECT pg_catalog.to_json(a) FROM %s.ir_apply($1::pg_catalog.int8) a",
-								  ir_schema);
-				applied = json_value(conn, sql, 1, av);
-				free(sql);
-				code = apply_outcome(conn, o.batch);
-			}
-			else if (ir_interrupted)
-				code = EXIT_ERROR;
+			/* --json goes with --yes (main.c): the review is in the document */
+			av[0] = v[0];
+			sql = ir_psprintf("SELECT pg_catalog.to_json(a) FROM %s.ir_apply($1::pg_catalog.int8) a",
+							  ir_schema);
+			applied = json_value(conn, sql, 1, av);
+			free(sql);
+			code = apply_outcome(conn, o.batch);
 		}
 		printf("{\"batch_id\": %lld, \"staged\": %s, \"validation\": %s, \"rejects_by_reason\": %s,"
 			   " \"sample\": %s, \"preview\": %s, \"applied\": %s}\n",

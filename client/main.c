@@ -114,8 +114,8 @@ help(void)
 	printf("      --source-name=NAME     the file's name in the batch (default: its base\n"
 		   "                             name; FILE \"-\" is standard input, \"stdin\")\n");
 	printf("  -P, --progress             show progress on standard error\n");
-	printf("  -y, --yes                  import: apply without asking (needed when\n"
-		   "                             standard input is not a terminal)\n");
+	printf("  -y, --yes                  import: apply without asking (needed with\n"
+		   "                             --json, or when standard input is no terminal)\n");
 	printf("\nOptions for validate and apply:\n");
 	printf("  -m, -k, --mode, -o         validate: a corrected mapping, key, mode, rules\n");
 	printf("  -o, --options=JSON         apply: its options (e.g. {\"on_guard\": \"error\"})\n");
@@ -498,6 +498,8 @@ main(int argc, char **argv)
 		usage_error("--json and --html cannot go together");
 	if (strcmp(cmd->name, "import") == 0 && !opts.yes)
 	{
+		if (opts.json)
+			usage_error("import --json needs --yes: the review is in the JSON document, there is no question");
 		if (strcmp(opts.file, "-") == 0)
 			usage_error("import from standard input needs --yes: the confirmation is read from it");
 		if (!isatty(STDIN_FILENO))

@@ -69,6 +69,7 @@ for my $case (
 	[ [ 'import', fixture('customers.csv'), '-t', 'customers' ],
 		qr/standard input is not a terminal: give --yes/ ],
 	[ [ 'import', '-', '-t', 'customers' ], qr/import from standard input needs --yes/ ],
+	[ [ 'import', fixture('customers.csv'), '-t', 'customers', '--json' ], qr/import --json needs --yes/ ],
 	[ [ '--bogus', 'history' ], qr/unrecognized option/ ])
 {
 	my ($args, $re) = @$case;
