@@ -27,8 +27,8 @@ my ($free_kb) = (`df -Pk '$dir'` =~ /\n\S+\s+\d+\s+\d+\s+(\d+)/);
 my $big = defined $free_kb && $free_kb > 12 * 1024 * 1024;
 # a row is 960 bytes of payload and its id: 1.2 million rows make 1.1 GiB
 my $rows = $big ? 1_200_000 : 215_000;
-note(sprintf('%.1f GB free in %s: staging a %s file', ($free_kb // 0) / 1048576, $dir,
-	$big ? 'file larger than 1 GiB' : '200 MB'));
+note(sprintf('%.1f GB free in %s: staging a %s', ($free_kb // 0) / 1048576, $dir,
+	$big ? 'file larger than 1 GiB' : '200 MB file'));
 
 my $file = "$dir/large.csv";
 $node->safe_psql('postgres', qq{
