@@ -10,6 +10,7 @@ use warnings;
 use FindBin;
 use lib $FindBin::RealBin;
 
+use Cwd ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -60,7 +61,8 @@ is($rc, 0, 'the right password from a password file (PGPASSFILE)');
 # stage -P: the progress connection reuses the first one's password.  The
 # file (120 MB) is large enough for the server to read it for more than a
 # second.
-my $file = $node->basedir . '/many.csv';
+# the server writes it: an absolute path
+my $file = Cwd::abs_path($node->basedir) . '/many.csv';
 $node->safe_psql('postgres', qq{
 	COPY (SELECT g AS id, 'user' || g || '\@example.com' AS email, 'Customer ' || g AS name,
 	             'US' AS country, g % 1000 AS credit_limit

@@ -11,6 +11,7 @@ use warnings;
 use FindBin;
 use lib $FindBin::RealBin;
 
+use Cwd ();
 use Digest::SHA;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
@@ -22,7 +23,8 @@ use IrClient;
 my $node = client_node('client_large');
 $node->safe_psql('postgres', 'CREATE TABLE wide (id bigint PRIMARY KEY, payload text)');
 
-my $dir = $node->basedir;
+# the server writes the file: an absolute path
+my $dir = Cwd::abs_path($node->basedir);
 my ($free_kb) = (`df -Pk '$dir'` =~ /\n\S+\s+\d+\s+\d+\s+(\d+)/);
 my $big = defined $free_kb && $free_kb > 12 * 1024 * 1024;
 # a row is 960 bytes of payload and its id: 1.2 million rows make 1.1 GiB
