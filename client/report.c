@@ -3,8 +3,8 @@
  * report.c
  *	  history --html FILE: the staff report of what each file did, as one
  *	  self-contained HTML page (inline CSS, no script, no external
- *	  resource), readable on screen and on paper: per batch the file, the
- *	  target, who started it and when, its counts, its state, its error
+ *	  resource), readable on screen and on paper: per batch the file (the
+ *	  table it went into, its size and SHA-256), who started it and when, its counts, its state, its error
  *	  count (rows rejected) and whether it is safe to run again, above a
  *	  line of totals.  Every value is HTML-escaped; the page is UTF-8
  *	  (the connection's client encoding is UTF8 for it).
@@ -32,7 +32,9 @@ static const char *style =
 "th{background:#f6f8fa;font-weight:600;white-space:nowrap}\n"
 "td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\n"
 "td.err{color:#a40e26;font-weight:600}\n"
+"td.f{min-width:14rem}\n"
 ".file{font-weight:600;overflow-wrap:break-word}\n"
+"td.s{min-width:9rem}\n"
 "td.when{white-space:nowrap}\n"
 ".sub{display:block;color:#57606a;font-size:.78rem;font-weight:400}\n"
 ".st{display:inline-block;border-radius:1rem;padding:.05rem .6rem;font-size:.8rem;font-weight:600;white-space:nowrap}\n"
@@ -45,7 +47,10 @@ static const char *style =
 ".no{color:#a40e26;font-weight:600}\n"
 ".why{display:block;color:#a40e26;font-size:.8rem;margin-top:.25rem;max-width:26rem;word-break:break-word}\n"
 ".legend{color:#57606a;font-size:.85rem;margin-top:1.2rem;max-width:60rem}\n"
-"@media print{body{margin:1cm}th{background:#eee}}\n";
+".wrap{overflow-x:auto}\n"
+"@media (max-width:1500px){body{margin:1rem}table{font-size:.8rem}th,td{padding:.4rem .3rem}"
+"td.f{min-width:10rem}td.when{white-space:normal}th{white-space:normal}}\n"
+"@media print{body{margin:1cm}th{background:#eee}.wrap{overflow:visible}}\n";
 
 static void
 put_html(FILE *out, const char *s)
@@ -207,7 +212,7 @@ ir_write_html(PGconn *conn, const char *path, PGresult *res, const char *filter)
 	card(out, not_safe, "not safe to retry");
 	fputs("</ul>\n", out);
 
-	fputs("<table>\n<thead><tr><th class=\"n\">Batch</th><th>File</th><th>Target</th><th>Started by</th>"
+	fputs("<div class=\"wrap\"><table>\n<thead><tr><th class=\"n\">Batch</th><th>File</th><th>Started by</th>"
 		  "<th>Started at</th><th class=\"n\">Rows</th><th class=\"n\">Valid</th><th class=\"n\">Errors</th>"
 		  "<th class=\"n\">Inserted</th><th class=\"n\">Updated</th><th class=\"n\">Unchanged</th>"
 		  "<th>State</th><th>Safe to retry</th></tr></thead>\n<tbody>\n", out);
@@ -223,23 +228,17 @@ ir_write_html(PGconn *conn, const char *path, PGresult *res, const char *filter)
 
 		fputs("<tr>", out);
 		fprintf(out, "<td class=\"n\">%s</td>", field(res, r, "batch_id"));
-		fputs("<td><span class=\"file\">", out);
+		fputs("<td class=\"f\"><span class=\"file\">", out);
 		put_html(out, field(res, r, "source_name") ? field(res, r, "source_name") : "");
 		fputs("</span>", out);
-		if (bytes || sha)
-		{
-			fputs("<span class=\"sub\">", out);
-			if (bytes)
-				fputs(human_bytes(atoll(bytes), buf, sizeof(buf)), out);
-			if (bytes && sha)
-				fputs(" &middot; ", out);
-			if (sha)
-				fprintf(out, "SHA-256 %.12s&hellip;", sha);
-			fputs("</span>", out);
-		}
-		fputs("</td><td>", out);
-		put_html(out, field(res, r, "target") ? field(res, r, "target") : "");
-		fputs("</td><td>", out);
+		/* into which table, how big, which bytes */
+		fputs("<span class=\"sub\">into ", out);
+		put_html(out, field(res, r, "target") ? field(res, r, "target") : "?");
+		if (bytes)
+			fprintf(out, " &middot; %s", human_bytes(atoll(bytes), buf, sizeof(buf)));
+		if (sha)
+			fprintf(out, " &middot; SHA-256 %.12s&hellip;", sha);
+		fputs("</span></td><td>", out);
 		put_html(out, field(res, r, "started_by") ? field(res, r, "started_by") : "");
 		fputs("</td><td class=\"when\">", out);
 		put_html(out, field(res, r, "started_at") ? field(res, r, "started_at") : "");
@@ -250,7 +249,7 @@ ir_write_html(PGconn *conn, const char *path, PGresult *res, const char *filter)
 		count_cell(out, res, r, "inserted", false);
 		count_cell(out, res, r, "updated", false);
 		count_cell(out, res, r, "unchanged", false);
-		fprintf(out, "<td><span class=\"st %s\">", state ? state : "");
+		fprintf(out, "<td class=\"s\"><span class=\"st %s\">", state ? state : "");
 		for (const char *p = state ? state : ""; *p; p++)
 			fputc(*p == '_' ? ' ' : *p, out);
 		fputs("</span>", out);
@@ -266,6 +265,8 @@ ir_write_html(PGconn *conn, const char *path, PGresult *res, const char *filter)
 			put_html(out, err);
 			fputs("</span>", out);
 		}
+		else if (state && strcmp(state, "rolled_back") == 0 && safe && strcmp(safe, "f") == 0)
+			fputs("<span class=\"why\">fields changed since were left as they are (conflicts)</span>", out);
 		fputs("</td>", out);
 		if (safe && strcmp(safe, "t") == 0)
 			fputs("<td class=\"yes\">yes</td>", out);
@@ -274,8 +275,8 @@ ir_write_html(PGconn *conn, const char *path, PGresult *res, const char *filter)
 		fputs("</tr>\n", out);
 	}
 	if (nrows == 0)
-		fputs("<tr><td colspan=\"13\">No batches.</td></tr>\n", out);
-	fputs("</tbody>\n</table>\n", out);
+		fputs("<tr><td colspan=\"12\">No batches.</td></tr>\n", out);
+	fputs("</tbody>\n</table></div>\n", out);
 	fputs("<p class=\"legend\"><b>Errors</b>: rows of the file that were rejected (wrong number of fields, "
 		  "values their column cannot take, failed rules); they were never written. "
 		  "<b>Safe to retry</b>: live data holds none of the batch's writes (it was never applied, or it "
