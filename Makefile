@@ -68,3 +68,20 @@ dist:
 	bash tools/meta.sh "$$tmp/$(DIST_NAME)" "$(EXTVERSION)" || \
 	{ rm -f $(DIST_ZIP); echo "dist: $(DIST_ZIP) (HEAD $$(git rev-parse --short HEAD)) failed the check and was removed; commit META.json and the version bump first" >&2; exit 1; }
 	@echo "dist: wrote $(DIST_ZIP) ($$(git rev-parse --short HEAD))"
+
+# The command-line client import_rollback (client/, its own PGXS PROGRAM
+# linked with libpq): built, installed, uninstalled and cleaned with the
+# extension.  Its TAP tests are test/t/010_client_*.pl (PROVE_TESTS above).
+.PHONY: client-all client-install client-uninstall client-clean
+all: client-all
+install: client-install
+uninstall: client-uninstall
+clean: client-clean
+client-all:
+	$(MAKE) -C client PG_CONFIG='$(PG_CONFIG)' all
+client-install: client-all
+	$(MAKE) -C client PG_CONFIG='$(PG_CONFIG)' install
+client-uninstall:
+	$(MAKE) -C client PG_CONFIG='$(PG_CONFIG)' uninstall
+client-clean:
+	$(MAKE) -C client PG_CONFIG='$(PG_CONFIG)' clean

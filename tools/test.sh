@@ -3,8 +3,8 @@
 #
 # Run as root on a Debian 12 machine with PostgreSQL 15 from Debian.  It
 #   1. installs what is missing with apt (postgresql-server-dev-15,
-#      libipc-run-perl for the TAP tests, build tools), skipping apt when all
-#      is present;
+#      libipc-run-perl for the TAP tests, tmux for the client's terminal
+#      test, build tools), skipping apt when all is present;
 #   2. per PostgreSQL major, copies the tree (git-tracked + untracked files
 #      that are not ignored) into a fresh temp dir owned by "postgres" (the
 #      server and its TAP harness refuse to run as root) and there:
@@ -49,7 +49,7 @@ done
 
 T0=$SECONDS
 ir_heading "setup"
-ir_ensure_packages postgresql-15 postgresql-client-15 postgresql-server-dev-15 libipc-run-perl
+ir_ensure_packages postgresql-15 postgresql-client-15 postgresql-server-dev-15 libipc-run-perl tmux
 id "$IR_PG_USER" >/dev/null 2>&1 || ir_die "user $IR_PG_USER does not exist (is postgresql-15 installed?)"
 
 # One run at a time on this machine: runs share the system PG 15 install.
