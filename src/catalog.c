@@ -3,7 +3,8 @@
  * catalog.c
  *	  The batch catalog: creating batches, reading and locking them, the
  *	  state machine, the event log, NOTIFY, checks of target tables and of
- *	  batch options, and ir_cancel.
+ *	  batch options, and ir_cancel; runs likewise (their rows, transitions
+ *	  and NOTIFY, and the order their members are applied in).
  *
  * The state machine lives in ir_batch_transition() and nowhere else: every
  * state change of every batch goes through it, which checks the transition
@@ -234,6 +235,112 @@ ir_run_fetch(int64 run_id, IrRowLock lock)
 				 errdetail("Run " INT64_FORMAT " was started by role \"%s\".", run_id, r->started_by),
 				 errhint("Only the role that created a run, or a superuser, can use it.")));
 	return r;
+}
+
+/* "schema.table" of a batch's target, as it is named now. */
+static char *
+target_name(IrBatch *b)
+{
+	return quote_qualified_identifier(b->target_schema, b->target_table);
+}
+
+/* Does the target of child have a foreign key to the target of parent? */
+static bool
+references(IrBatch *child, IrBatch *parent)
+{
+	Relation	rel;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (child->target_relid == parent->target_relid)
+		return false;
+	rel = relation_open(child->target_relid, AccessShareLock);
+	foreach(lc, RelationGetFKeyList(rel))
+	{
+		if (((ForeignKeyCacheInfo *) lfirst(lc))->confrelid == parent->target_relid)
+			found = true;
+	}
+	relation_close(rel, NoLock);
+	return found;
+}
+
+/*
+ * A run's members (IrBatch *, in batch id order) in apply order: parents
+ * before children by the foreign keys between their targets, ties by
+ * batch id.  A cycle between member targets is an error naming it.
+ */
+List *
+ir_run_apply_order(IrRun *run, List *members)
+{
+	int			n = list_length(members);
+	IrBatch   **b = palloc(sizeof(IrBatch *) * n);
+	bool	   *edge = palloc0(sizeof(bool) * n * n);	/* [p * n + c]: p before c */
+	bool	   *done = palloc0(sizeof(bool) * n);
+	List	   *order = NIL;
+
+	for (int i = 0; i < n; i++)
+		b[i] = list_nth(members, i);
+	for (int p = 0; p < n; p++)
+		for (int c = 0; c < n; c++)
+			edge[p * n + c] = references(b[c], b[p]);
+
+	while (list_length(order) < n)
+	{
+		int			next = -1;
+
+		/* the first member (lowest batch id) whose parents are all placed */
+		for (int c = 0; c < n && next < 0; c++)
+		{
+			bool		ready = !done[c];
+
+			for (int p = 0; p < n && ready; p++)
+				if (edge[p * n + c] && !done[p])
+					ready = false;
+			if (ready)
+				next = c;
+		}
+		if (next < 0)
+		{
+			/*
+			 * Every member left has a parent left: walk from one to its
+			 * parents until a member repeats; the walk from there is the
+			 * cycle, child to parent.
+			 */
+			int		   *path = palloc(sizeof(int) * n);
+			int		   *pos = palloc(sizeof(int) * n);
+			int			len = 0;
+			int			at = 0;
+			StringInfoData cycle;
+
+			for (int i = 0; i < n; i++)
+				pos[i] = -1;
+			while (done[at])
+				at++;
+			while (pos[at] < 0)
+			{
+				int			parent = 0;
+
+				pos[at] = len;
+				path[len++] = at;
+				while (done[parent] || !edge[parent * n + at])
+					parent++;
+				at = parent;
+			}
+			initStringInfo(&cycle);
+			appendStringInfoString(&cycle, target_name(b[at]));
+			for (int i = len - 1; i >= pos[at]; i--)
+				appendStringInfo(&cycle, " -> %s", target_name(b[path[i]]));
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("the targets of run " INT64_FORMAT " reference each other in a cycle: %s",
+							run->run_id, cycle.data),
+					 errdetail("A run applies parents before children by their foreign keys; a cycle has no order."),
+					 errhint("Stage one of these files into a run of its own.")));
+		}
+		done[next] = true;
+		order = lappend(order, b[next]);
+	}
+	return order;
 }
 
 /* The state machine's door for runs, as ir_batch_transition() for batches. */

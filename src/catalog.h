@@ -29,6 +29,7 @@ extern void ir_batch_note(IrBatch *batch, const char *detail);
 extern int64 ir_run_create_row(const char *name, Jsonb *options);
 extern IrRun *ir_run_fetch(int64 run_id, IrRowLock lock);
 extern void ir_run_transition(IrRun *run, IrRunState to, const char *detail);
+extern List *ir_run_apply_order(IrRun *run, List *members);
 extern void ir_batch_cancel(IrBatch *batch, const char *reason);
 extern void ir_report_duplicate_file(const IrBatch *batch);
 extern void ir_batch_require_tables(const IrBatch *batch);

@@ -22,6 +22,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -337,6 +338,7 @@ check_statements(JsonbValue *checks, bool run)
 		char	   *nm;
 		ErrorContextCallback errcallback;
 		SPIPlanPtr	plan;
+		bool		was_read_only;
 		int			guard;
 		int			rc;
 		bool		ok = false;
@@ -349,16 +351,25 @@ check_statements(JsonbValue *checks, bool run)
 		nm = pnstrdup(name->val.string.val, name->val.string.len);
 		if (!run)
 			continue;
-		/* the user's statement: read-only, the pinned search_path, as the caller */
+		/*
+		 * The user's statement: read-only, the pinned search_path, as the
+		 * caller.  Read-only is the transaction's own flag (a setting of
+		 * transaction_read_only cannot be made for one statement): the
+		 * guards run in the apply's subtransaction, whose end (commit or
+		 * abort) restores it, and it is restored here when all went well.
+		 */
+		if (!IsSubTransaction())
+			elog(ERROR, "guard checks must run in the apply's subtransaction");
 		guard = ir_guard_begin();
-		ir_guard_set("transaction_read_only", "on");
+		was_read_only = XactReadOnly;
+		XactReadOnly = true;
 		errcallback.callback = check_error_callback;
 		errcallback.arg = nm;
 		errcallback.previous = error_context_stack;
 		error_context_stack = &errcallback;
 		/*
-		 * One statement, not SPI's read_only: that
-		 * would run it on a snapshot without the batch's writes.
+		 * One statement, and not SPI's read_only: that would run it on a
+		 * snapshot without the batch's writes.
 		 */
 		plan = SPI_prepare(pnstrdup(sql->val.string.val, sql->val.string.len), 0, NULL);
 		if (plan == NULL)
@@ -376,6 +387,7 @@ check_statements(JsonbValue *checks, bool run)
 					 errhint("Write it as SELECT <condition>, true while all is well.")));
 		ok = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		error_context_stack = errcallback.previous;
+		XactReadOnly = was_read_only;
 		ir_guard_end(guard);
 		if (isnull || !ok)
 			return psprintf("guard check \"%s\" returned %s", nm, isnull ? "null" : "false");

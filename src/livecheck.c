@@ -38,6 +38,7 @@
 #include "utils/syscache.h"
 
 #include "exec.h"
+#include "pending.h"
 #include "sqlgen.h"
 #include "storage.h"
 #include "validate.h"
@@ -194,6 +195,10 @@ foreign_key_check(Run *run, char **typed, FkValues *fv)
 	{
 		missing = ir_store_missing_references(fv->confrelid, fv->n, fv->ref_cols, types,
 											  fv->pfeqop, arrays, &nmissing);
+		/* a run's earlier member may write them */
+		if (nmissing > 0)
+			missing = ir_pending_filter(fv->confrelid, fv->n, fv->ref_cols, types, fv->pfeqop,
+										missing, &nmissing);
 		if (nmissing > 0)
 		{
 			/* the rows holding a missing value: the key's own equality, by OID */

@@ -13,7 +13,9 @@
  * Values compare as the match column's type, with its type's own hash and
  * equality (the type cache: no operator is looked up by name) under the
  * column's collation; with ignore_case (text only) both sides go through
- * lower() first.  NULL matches nothing.
+ * lower() first.  NULL matches nothing.  While a member of a run is
+ * validated, the rows the run's earlier members will write count too
+ * (pending.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +32,7 @@
 #include "utils/typcache.h"
 
 #include "exec.h"
+#include "pending.h"
 #include "transform.h"
 
 PG_FUNCTION_INFO_V1(ir_lookup);
@@ -67,6 +70,65 @@ ir_lookup_key(IrLookupTable *lt, Datum match_value)
 	if (lt->ignore_case)
 		return DirectFunctionCall1Coll(lower, lt->match_coll, match_value);
 	return match_value;
+}
+
+/*
+ * While a run's member is validated: the rows the run's earlier members
+ * will write to the lookup table (pending.c).  A row whose match value a
+ * member gives as its key is the same record as a live row with that
+ * value (its upsert will update it); any other repeat makes the value
+ * ambiguous.  A return value the member does not map is known only once
+ * it is written: NULL until then.
+ */
+static void
+add_pending(IrLookupTable *lt, TypeCacheEntry *tce)
+{
+	ListCell   *lc;
+
+	foreach(lc, ir_pending_for(lt->relid))
+	{
+		IrPending  *p = lfirst(lc);
+		const char *mexpr = ir_pending_expr(p, lt->match);
+		const char *rexpr = ir_pending_expr(p, lt->ret);
+		bool		same_record = p->key && strcmp(p->key, lt->match) == 0;
+
+		if (mexpr == NULL)
+			continue;
+		SPI_connect();
+		ir_spi_exec(psprintf("SELECT %s, %s FROM %s", mexpr, rexpr ? rexpr : "NULL",
+							 ir_pending_rows_sql(p)),
+					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			bool		rnull;
+			Datum		m = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+			Datum		r = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &rnull);
+			MemoryContext old;
+			Datum		key;
+			LookupEntry *e;
+			bool		found;
+
+			if (isnull)
+				continue;
+			old = MemoryContextSwitchTo(lt->cxt);
+			key = datumCopy(ir_lookup_key(lt, m), tce->typbyval, tce->typlen);
+			hashing = lt;
+			e = hash_search(lt->rows, &key, HASH_ENTER, &found);
+			if (found && !same_record)
+				e->count = 2;
+			else if (!found || rexpr)
+			{
+				/* new, or the same record with the value the member writes */
+				if (!found)
+					e->count = 1;
+				e->ret_null = rnull || rexpr == NULL;
+				e->ret = e->ret_null ? (Datum) 0 : datumCopy(r, lt->ret_byval, lt->ret_len);
+			}
+			MemoryContextSwitchTo(old);
+		}
+		SPI_finish();
+	}
 }
 
 /*
@@ -179,12 +241,14 @@ ir_lookup_open(Oid relid, const char *match, const char *ret, bool ignore_case,
 	SPI_cursor_close(portal);
 	ir_guard_end(guard);
 	SPI_finish();
+	add_pending(lt, tce);
 	return lt;
 }
 
 /*
  * How many rows have this key (0, 1, or 2 for several); with exactly one,
- * its return value in *ret / *ret_null.
+ * its return value in *ret / *ret_null (NULL when only a run's earlier
+ * member will write it, and the value is known only then).
  */
 int
 ir_lookup_probe(IrLookupTable *lt, Datum key, Datum *ret, bool *ret_null)

@@ -71,8 +71,17 @@ extern int64 ir_stage_client_begin(Oid relid, const char *source_name, char **he
 extern char *ir_stage_client_copy_command(IrBatch *batch);
 extern int64 ir_stage_client_finish(IrBatch *batch);
 
+/* The earlier members' rows in force for a run member's validation or report. */
+typedef struct IrPendingScope
+{
+	List	   *pending;		/* IrPending * */
+	IrLend	   *lent;			/* their staging tables, lent */
+} IrPendingScope;
+
 /* validate.c */
 extern void ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res);
+extern void ir_run_pending_begin(IrBatch *batch, IrPendingScope *scope);
+extern void ir_run_pending_end(IrPendingScope *scope);
 
 /* review.c */
 extern void ir_sample_batch(IrBatch *batch, int32 n, Tuplestorestate *ts, TupleDesc desc);
@@ -110,6 +119,7 @@ extern void ir_rollback_cascade(IrBatch *batch, IrOnConflict policy, Tuplestores
 
 /* run.c */
 extern int64 ir_run_new(const char *name, Jsonb *options);
+extern List *ir_run_open_members(IrRun *run);
 extern void ir_run_apply_members(IrRun *run, Jsonb *given, Tuplestorestate *ts, TupleDesc desc);
 extern void ir_run_rollback_members(IrRun *run, IrOnConflict policy, Tuplestorestate *ts,
 									TupleDesc desc);

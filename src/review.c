@@ -128,7 +128,8 @@ void
 ir_sample_batch(IrBatch *batch, int32 n, Tuplestorestate *ts, TupleDesc desc)
 {
 	IrMapping  *m;
-	IrLend acc;
+	IrLend		acc;
+	IrPendingScope pending;
 	StringInfoData q;
 	StringInfoData mapped;
 	StringInfoData src;
@@ -172,11 +173,13 @@ ir_sample_batch(IrBatch *batch, int32 n, Tuplestorestate *ts, TupleDesc desc)
 					 m->scan, join_on_key(m));
 
 	args[0] = source_keys_array(m);
+	ir_run_pending_begin(batch, &pending);
 	ir_lend_stage(&acc, batch->batch_id, false);
 	SPI_connect();
 	ir_spi_materialize(q.data, 1, argtypes, args, ts, desc);
 	SPI_finish();
 	ir_lend_end(&acc);
+	ir_run_pending_end(&pending);
 }
 
 /*
@@ -190,7 +193,8 @@ void
 ir_preview_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 {
 	IrMapping  *m;
-	IrLend acc;
+	IrLend		acc;
+	IrPendingScope pending;
 	StringInfoData q;
 	StringInfoData keytext;
 	int			nout = 0;
@@ -241,9 +245,11 @@ ir_preview_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 						   " UNION ALL"
 						   " SELECT '(unchanged)', (SELECT count(*) FROM j WHERE found AND NOT changed), NULL, NULL");
 
+	ir_run_pending_begin(batch, &pending);
 	ir_lend_stage(&acc, batch->batch_id, false);
 	SPI_connect();
 	ir_spi_materialize(q.data, 0, NULL, NULL, ts, desc);
 	SPI_finish();
 	ir_lend_end(&acc);
+	ir_run_pending_end(&pending);
 }

@@ -20,6 +20,7 @@
 #include "utils/lsyscache.h"
 
 #include "options.h"
+#include "pending.h"
 #include "sqlgen.h"
 #include "validate.h"
 
@@ -136,12 +137,24 @@ reference_check(Run *run, ColumnRule *cr, char **typed, List **checks)
 	char	   *colname = cr->ref_column;
 	int			idx = (int) (cr->col - run->m->cols);
 
+	char	   *found;
+	ListCell   *lc;
+
 	/* a hashed subplan: the referenced column is read once, per rule */
+	found = ir_sql_op_any(cr->ref_eqop, typed[idx], psprintf("r.%s", quote_identifier(colname)),
+						  psprintf("%s r", ir_sql_scan(relid)));
+	/* or a run's earlier member will write it */
+	foreach(lc, ir_pending_for(relid))
+	{
+		IrPending  *p = lfirst(lc);
+
+		if (ir_pending_expr(p, colname))
+			found = psprintf("%s OR %s", found,
+							 ir_sql_op_any(cr->ref_eqop, typed[idx], ir_pending_expr(p, colname),
+										   ir_pending_rows_sql(p)));
+	}
 	add_check(checks, idx + 1,
-			  psprintf("(%s IS NOT NULL AND NOT (%s))", typed[idx],
-					   ir_sql_op_any(cr->ref_eqop, typed[idx],
-									 psprintf("r.%s", quote_identifier(colname)),
-									 psprintf("%s r", ir_sql_scan(relid)))),
+			  psprintf("(%s IS NOT NULL AND NOT (%s))", typed[idx], found),
 			  psprintf("%s || ': ' || %s || %s", ir_run_lit(cr->col->name),
 					   ir_run_shown(ir_text_expr(cr->col, "s")),
 					   ir_run_lit(psprintf(" is not in %s", cr->arg))));

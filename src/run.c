@@ -59,8 +59,8 @@ ir_run_new(const char *name, Jsonb *options)
  * The run's members, opened and locked for a change (cancelled members
  * are left out).  No member at all is an error.
  */
-static List *
-open_members(IrRun *run)
+List *
+ir_run_open_members(IrRun *run)
 {
 	List	   *result = NIL;
 	ListCell   *lc;
@@ -78,105 +78,6 @@ open_members(IrRun *run)
 				 errmsg("run " INT64_FORMAT " has no batches", run->run_id),
 				 errhint("Stage files into it with the option {\"run\": " INT64_FORMAT "}.", run->run_id)));
 	return result;
-}
-
-/* Does the target of child have a foreign key to the target of parent? */
-static bool
-references(IrBatch *child, IrBatch *parent)
-{
-	Relation	rel;
-	ListCell   *lc;
-	bool		found = false;
-
-	if (child->target_relid == parent->target_relid)
-		return false;
-	rel = relation_open(child->target_relid, AccessShareLock);
-	foreach(lc, RelationGetFKeyList(rel))
-	{
-		if (((ForeignKeyCacheInfo *) lfirst(lc))->confrelid == parent->target_relid)
-			found = true;
-	}
-	relation_close(rel, NoLock);
-	return found;
-}
-
-/*
- * The members in apply order: parents before children by the foreign keys
- * between their targets, ties by batch id (members comes in batch id
- * order).  A cycle between member targets is an error naming it.
- */
-static List *
-apply_order(IrRun *run, List *members)
-{
-	int			n = list_length(members);
-	IrBatch   **b = palloc(sizeof(IrBatch *) * n);
-	bool	   *edge = palloc0(sizeof(bool) * n * n);	/* [p * n + c]: p before c */
-	bool	   *done = palloc0(sizeof(bool) * n);
-	List	   *order = NIL;
-
-	for (int i = 0; i < n; i++)
-		b[i] = list_nth(members, i);
-	for (int p = 0; p < n; p++)
-		for (int c = 0; c < n; c++)
-			edge[p * n + c] = references(b[c], b[p]);
-
-	while (list_length(order) < n)
-	{
-		int			next = -1;
-
-		/* the first member (lowest batch id) whose parents are all placed */
-		for (int c = 0; c < n && next < 0; c++)
-		{
-			bool		ready = !done[c];
-
-			for (int p = 0; p < n && ready; p++)
-				if (edge[p * n + c] && !done[p])
-					ready = false;
-			if (ready)
-				next = c;
-		}
-		if (next < 0)
-		{
-			/*
-			 * Every member left has a parent left: walk from one to its
-			 * parents until a member repeats; the walk from there is the
-			 * cycle, child to parent.
-			 */
-			int		   *path = palloc(sizeof(int) * n);
-			int		   *pos = palloc(sizeof(int) * n);
-			int			len = 0;
-			int			at = 0;
-			StringInfoData cycle;
-
-			for (int i = 0; i < n; i++)
-				pos[i] = -1;
-			while (done[at])
-				at++;
-			while (pos[at] < 0)
-			{
-				int			parent = 0;
-
-				pos[at] = len;
-				path[len++] = at;
-				while (done[parent] || !edge[parent * n + at])
-					parent++;
-				at = parent;
-			}
-			initStringInfo(&cycle);
-			appendStringInfoString(&cycle, target_name(b[at]));
-			for (int i = len - 1; i >= pos[at]; i--)
-				appendStringInfo(&cycle, " -> %s", target_name(b[path[i]]));
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-					 errmsg("the targets of run " INT64_FORMAT " reference each other in a cycle: %s",
-							run->run_id, cycle.data),
-					 errdetail("A run applies parents before children by their foreign keys; a cycle has no order."),
-					 errhint("Stage one of these files into a run of its own.")));
-		}
-		done[next] = true;
-		order = lappend(order, b[next]);
-	}
-	return order;
 }
 
 /* A result row: batch_id, target, then counts. */
@@ -208,6 +109,10 @@ require_run_state(IrRun *run, bool for_apply)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("run " INT64_FORMAT " has already been applied", run->run_id),
 				 errhint("A run is applied once. To undo it, use ir_run_rollback().")));
+	if (!for_apply && run->state == IR_RUN_ROLLED_BACK)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("run " INT64_FORMAT " has already been rolled back", run->run_id)));
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("run " INT64_FORMAT " is %s and cannot be %s", run->run_id, state,
@@ -230,7 +135,7 @@ ir_run_apply_members(IrRun *run, Jsonb *given, Tuplestorestate *ts, TupleDesc de
 	char	   *on_guard = ir_option_string(given, "on_guard");
 
 	require_run_state(run, true);
-	members = open_members(run);
+	members = ir_run_open_members(run);
 	foreach(lc, members)
 	{
 		IrBatch    *b = lfirst(lc);
@@ -253,7 +158,7 @@ ir_run_apply_members(IrRun *run, Jsonb *given, Tuplestorestate *ts, TupleDesc de
 		}
 	}
 
-	foreach(lc, apply_order(run, members))
+	foreach(lc, ir_run_apply_order(run, members))
 	{
 		IrApplying *a = palloc0(sizeof(IrApplying));
 
@@ -302,7 +207,7 @@ ir_run_rollback_members(IrRun *run, IrOnConflict policy, Tuplestorestate *ts, Tu
 
 	require_run_state(run, false);
 	/* members comes in apply order (applied_at): roll back from the last */
-	members = list_copy(open_members(run));
+	members = list_copy(ir_run_open_members(run));
 	foreach(lc, members)
 	{
 		IrBatch    *b = lfirst(lc);

@@ -246,3 +246,36 @@ ir_sql_json_value(Oid typid, const char *value)
 		return pstrdup(value);
 	return ir_sql_text(value);
 }
+
+/*
+ * SQL: of the values given as arrays $1..$n of types (one per column,
+ * read as k.c1..k.cn), how many and which (count, then one array per
+ * column) have no row in rows, a "FROM ... WHERE ..." to which each
+ * column's match (match(c), over k.c<c+1>) is added with AND.  The
+ * parameters' array types go into argtypes.
+ */
+char *
+ir_sql_values_missing(int ncols, const Oid *types, Oid *argtypes, const char *rows,
+					  char *(*match) (int c, void *arg), void *arg)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfoString(&q, "SELECT pg_catalog.count(*)");
+	for (int c = 0; c < ncols; c++)
+		appendStringInfo(&q, ", pg_catalog.array_agg(k.c%d)", c + 1);
+	appendStringInfoString(&q, " FROM ROWS FROM (");
+	for (int c = 0; c < ncols; c++)
+	{
+		argtypes[c] = get_array_type(types[c]);
+		appendStringInfo(&q, "%spg_catalog.unnest($%d)", c ? ", " : "", c + 1);
+	}
+	appendStringInfoString(&q, ") AS k(");
+	for (int c = 0; c < ncols; c++)
+		appendStringInfo(&q, "%sc%d", c ? ", " : "", c + 1);
+	appendStringInfo(&q, ") WHERE NOT EXISTS (SELECT 1 %s", rows);
+	for (int c = 0; c < ncols; c++)
+		appendStringInfo(&q, " AND %s", match(c, arg));
+	appendStringInfoChar(&q, ')');
+	return q.data;
+}

@@ -18,5 +18,7 @@ extern char *ir_sql_same(const char *a, const char *b);
 extern char *ir_sql_scan(Oid relid);
 extern char *ir_sql_text(const char *value);
 extern char *ir_sql_json_value(Oid typid, const char *value);
+extern char *ir_sql_values_missing(int ncols, const Oid *types, Oid *argtypes, const char *rows,
+								   char *(*match) (int c, void *arg), void *arg);
 
 #endif							/* IR_SQLGEN_H */

@@ -1787,41 +1787,43 @@ rel_owner(Oid relid)
  * Returns the missing values as arrays of the same types (NULL when none)
  * and their number in *nmissing.
  */
+typedef struct MatchCols
+{
+	char	  **ref_cols;
+	const Oid  *pfeqop;
+} MatchCols;
+
+/* r.<referenced column c> equals k.c<c+1>, as the foreign key compares. */
+static char *
+referenced_match(int c, void *arg)
+{
+	MatchCols  *mc = arg;
+
+	return ir_sql_op(mc->pfeqop[c], psprintf("r.%s", quote_identifier(mc->ref_cols[c])),
+					 psprintf("k.c%d", c + 1));
+}
+
 Datum *
 ir_store_missing_references(Oid relid, int ncols, char **ref_cols, const Oid *types,
 							const Oid *pfeqop, const Datum *arrays, int64 *nmissing)
 {
-	StringInfoData q;
+	MatchCols	mc;
+	char	   *sql;
 	OwnerSave	save;
 	Oid		   *argtypes = palloc(sizeof(Oid) * ncols);
 	Datum	   *result = palloc(sizeof(Datum) * ncols);
 	MemoryContext callercxt = CurrentMemoryContext;
 	bool		isnull;
 
-	initStringInfo(&q);
-	appendStringInfoString(&q, "SELECT pg_catalog.count(*)");
-	for (int c = 0; c < ncols; c++)
-		appendStringInfo(&q, ", pg_catalog.array_agg(k.c%d)", c + 1);
-	appendStringInfoString(&q, " FROM ROWS FROM (");
-	for (int c = 0; c < ncols; c++)
-	{
-		argtypes[c] = get_array_type(types[c]);
-		appendStringInfo(&q, "%spg_catalog.unnest($%d)", c ? ", " : "", c + 1);
-	}
-	appendStringInfoString(&q, ") AS k(");
-	for (int c = 0; c < ncols; c++)
-		appendStringInfo(&q, "%sc%d", c ? ", " : "", c + 1);
+	mc.ref_cols = ref_cols;
+	mc.pfeqop = pfeqop;
 	/* ONLY for a plain table, as the foreign key's own check reads it */
-	appendStringInfo(&q, ") WHERE NOT EXISTS (SELECT 1 FROM %s r WHERE ", ir_sql_scan(relid));
-	for (int c = 0; c < ncols; c++)
-		appendStringInfo(&q, "%s%s", c ? " AND " : "",
-						 ir_sql_op(pfeqop[c], psprintf("r.%s", quote_identifier(ref_cols[c])),
-								   psprintf("k.c%d", c + 1)));
-	appendStringInfoChar(&q, ')');
+	sql = ir_sql_values_missing(ncols, types, argtypes, psprintf("FROM %s r WHERE true", ir_sql_scan(relid)),
+								referenced_match, &mc);
 
 	become_role(rel_owner(relid), SECURITY_NOFORCE_RLS, &save);
 	SPI_connect();
-	ir_spi_exec(q.data, ncols, argtypes, arrays, NULL, SPI_OK_SELECT, NULL);
+	ir_spi_exec(sql, ncols, argtypes, arrays, NULL, SPI_OK_SELECT, NULL);
 	*nmissing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	for (int c = 0; c < ncols && *nmissing > 0; c++)
 	{

@@ -41,6 +41,7 @@
 #include "mapping.h"
 #include "ops.h"
 #include "options.h"
+#include "pending.h"
 #include "sqlgen.h"
 #include "storage.h"
 #include "target.h"
@@ -264,6 +265,86 @@ count_stops(Run *run, int64 rows_total, int64 rows_rejected)
 }
 
 /*
+ * For a member of a run: the rows its run's earlier members (in apply
+ * order) will write, those not applied yet (staged, validated, or failed
+ * and waiting to be corrected) that the caller may read, with their
+ * staging tables lent (*lent, one per member, in order).
+ */
+static List *
+earlier_members(IrBatch *batch, IrLend **lent)
+{
+	IrRun	   *run;
+	List	   *members = NIL;
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	*lent = NULL;
+	if (batch->run_id == 0)
+		return NIL;
+	run = ir_store_run_read(batch->run_id, IR_ROW_READ);
+	foreach(lc, run->members)
+	{
+		int64		id = *(int64 *) lfirst(lc);
+		IrBatch    *b = id == batch->batch_id ? batch : ir_store_batch_read(id, false);
+
+		if (b == batch ||
+			((b->state == IR_STAGED || b->state == IR_VALIDATED ||
+			  (b->state == IR_FAILED && b->staging_complete)) && OidIsValid(b->target_relid) &&
+			 b->purged_at == NULL &&
+			 pg_class_aclcheck(b->target_relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK))
+			members = lappend(members, b);
+	}
+	*lent = palloc(sizeof(IrLend) * list_length(members));
+	foreach(lc, ir_run_apply_order(run, members))
+	{
+		IrBatch    *b = lfirst(lc);
+		IrMapping  *m;
+		IrPending  *p;
+
+		if (b == batch)
+			break;
+		m = ir_mapping_resolve(b, b->options, b->key_columns);
+		p = palloc0(sizeof(IrPending));
+		p->batch_id = b->batch_id;
+		p->relid = b->target_relid;
+		p->stage = ir_stage_table(b->batch_id);
+		p->ncols = m->ncols;
+		p->cols = palloc(sizeof(char *) * Max(m->ncols, 1));
+		p->exprs = palloc(sizeof(char *) * Max(m->ncols, 1));
+		for (int i = 0; i < m->ncols; i++)
+		{
+			p->cols[i] = m->cols[i].name;
+			p->exprs[i] = ir_typed_expr(&m->cols[i], "s");
+		}
+		p->key = m->nkeys == 1 ? m->key_names[0] : NULL;
+		ir_lend_stage(&(*lent)[list_length(result)], b->batch_id, false);
+		result = lappend(result, p);
+	}
+	return result;
+}
+
+/*
+ * While a member of a run is validated or reported on: the rows its run's
+ * earlier members will write count as present (pending.c).  End with
+ * ir_run_pending_end(), after the caller's own lends have ended; an error
+ * clears it anyway.
+ */
+void
+ir_run_pending_begin(IrBatch *batch, IrPendingScope *scope)
+{
+	scope->pending = earlier_members(batch, &scope->lent);
+	ir_pending_set(scope->pending);
+}
+
+void
+ir_run_pending_end(IrPendingScope *scope)
+{
+	ir_pending_set(NIL);
+	for (int i = list_length(scope->pending) - 1; i >= 0; i--)
+		ir_lend_end(&scope->lent[i]);
+}
+
+/*
  * Validate a batch locked by the caller (and found in a state that
  * validates) with corrections given over its options; the batch ends
  * "validated" or "failed" and res says what was found.
@@ -278,6 +359,7 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 	bool		key_complete;
 	int64		rows_rejected;
 	char	   *notes;
+	IrPendingScope pending;
 
 	ir_batch_require_target(batch);
 	if (ir_batch_fail_lost_staging(batch))
@@ -299,6 +381,7 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 	begin_run(&run, batch, options, target.key_columns);
 	key_complete = column_stops(&run);
 
+	ir_run_pending_begin(batch, &pending);
 	ir_lend_stage(&acc, batch->batch_id, true);
 	SPI_connect();
 	/* more room for the hash tables of the duplicate and reference checks */
@@ -314,6 +397,7 @@ ir_validate_batch(IrBatch *batch, Jsonb *given, IrValidation *res)
 	ir_mapping_check(&run, batch->rows_total);
 	SPI_finish();
 	ir_lend_end(&acc);
+	ir_run_pending_end(&pending);
 
 	res->rows_total = batch->rows_total;
 	res->rows_rejected = rows_rejected;
