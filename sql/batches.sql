@@ -36,6 +36,8 @@ SELECT ir_cancel(:applied, 'too late');
 -- once rolled back, the file is no longer reported
 SELECT deleted, restored FROM ir_rollback(:applied);
 SELECT ir_stage('products', 'prices-monday.csv', E'sku,price\nA-1,2.49\nB-2,10\n') IS NOT NULL AS staged;
+-- nor a rolled-back one: it has ended
+SELECT ir_cancel(:applied, 'ended');
 
 -- the report: one row per batch, newest last
 SELECT batch_id, target, source_name, state, rows_total, rows_rejected, safe_to_retry

@@ -100,7 +100,7 @@ static const Requirement requirements[] = {
 			{S(IR_CANCELLED), "is already cancelled", NULL, NULL},
 			{S(IR_APPLIED), "has been applied and cannot be cancelled", NULL,
 			"Use ir_rollback() to undo an applied batch."},
-			{ANY_OTHER, "has been applied and cannot be cancelled", NULL, NULL},
+			{ANY_OTHER, "is %s and cannot be cancelled", "State \"%s\" is final.", NULL},
 		}
 	},
 	[IR_OP_CLIENT_COPY] = {

@@ -54,7 +54,11 @@ is($node->safe_psql('upgraded', q{SELECT count(*) FROM import_rollback.batch WHE
 	'0', 'every 0.1.0 batch is bound to its table itself after the update');
 
 # Every live batch goes on.  The applied one first: a later batch (7)
-# wrote the same field of one of its records.
+# wrote the same field of one of its records, so its cascade plan is 7,
+# then itself.
+is( $node->safe_psql('upgraded',
+		q{SELECT string_agg(step || ':' || batch_id, ',' ORDER BY step) FROM ir_rollback_plan(1)}),
+	'1:7,2:1', 'the cascade plan of a 0.1.0 batch reads the 0.1.0 change logs');
 ($rc, $out, $err) = $node->psql('upgraded', 'SELECT * FROM ir_rollback(1)');
 like($err, qr/\(2\) has changed name \(by batch 7\)/,
 	'the applied 0.1.0 batch refuses to roll back over the later batch, naming it');
@@ -106,6 +110,27 @@ like($err, qr/batch 6 has already been rolled back/, 'the rolled-back one stays 
 is( $node->safe_psql('upgraded',
 		q{SELECT ir_stage('customers', 'new.csv', E'id,email\n200,n200@example.net\n', '{"rules": {"mapping_check": "off"}}') > 7}),
 	't', 'new batches continue the old ids');
+
+# runs, guards and cascades on the updated catalog (batches of 0.1.0 have
+# no run), beside the 0.1.0 batches
+my $run = $node->safe_psql('upgraded', q{SELECT ir_run_create('after the update')});
+$node->safe_psql('upgraded', qq{
+	SELECT ir_stage('customers', 'run-c.csv', E'id,email\n300,r300\@example.net\n',
+	                '{"run": $run, "rules": {"mapping_check": "off"}}');
+	SELECT ir_stage('products', 'run-p.csv', E'sku,price\nRUN-1,9\n',
+	                '{"run": $run, "key": ["sku"], "rules": {"mapping_check": "off"},
+	                  "guards": {"blank": {"price": 0}}}')});
+is( $node->safe_psql('upgraded',
+		qq{SELECT string_agg(target || ' ' || inserted, ',' ORDER BY batch_id) FROM ir_run_apply($run)}),
+	'public.customers 1,public.products 1', 'a run applies on the updated database');
+is($node->safe_psql('upgraded', qq{SELECT state || ' ' || batches FROM ir_runs WHERE run_id = $run}),
+	'applied 2', 'and is listed by ir_runs');
+is($node->safe_psql('upgraded', qq{SELECT sum(deleted) FROM ir_run_rollback($run)}),
+	'2', 'and rolls back');
+is($node->safe_psql('upgraded', q{SELECT count(*) FROM customers WHERE id = 300}), '0',
+	'leaving nothing of it');
+is($node->safe_psql('upgraded', q{SELECT count(*) FROM ir_batches WHERE run_id IS NOT NULL AND batch_id <= 7}),
+	'0', 'the 0.1.0 batches belong to no run');
 
 # 0.2.0's additions work on the updated database and its 0.1.0 batches:
 # a keyed ir_changes (a 0.1.0 log has no key index: it reads the log),
