@@ -48,6 +48,16 @@
 #   transforms      a feed with four transforms, a lookup and a foreign
 #                   key: ir_validate against COPY (target <= 1.3x), ir_apply
 #                   against the bare upsert doing the same work (<= 1.3x).
+#   guards          ir_apply() of the "apply" batch with guards (blank on
+#                   two columns, orphans against a ROWS-row child table,
+#                   unchanged with 100 sentinels) against the same apply
+#                   without them (target <= 1.05x).
+#   run             ir_run_apply() of a run of two ROWS/2-record members
+#                   (the second target references the first) against the
+#                   two batches applied on their own (target <= 1.05x).
+#   cascade         ir_rollback(a, cascade) of three batches that wrote the
+#                   same fields against the sum of their three single
+#                   rollbacks, newest first (target <= 1.10x).
 #   The system's postgres binary is stripped: for profiles with function
 #   names, build PostgreSQL with symbols once (test/bench/pg-symbols.sh)
 #   and pass its pg_config with --pg-config.  Sizes and counts of the
@@ -100,7 +110,8 @@ PG_USER=postgres
 DB=bench
 
 SCENARIOS=(stage stage-profile stage-callgrind validate apply rollback plain-update rollback-history
-	apply-profile rollback-profile apply-plans apply-callgrind stage-lo rollback-preview purge transforms)
+	apply-profile rollback-profile apply-plans apply-callgrind stage-lo rollback-preview purge transforms
+	guards run cascade)
 
 ROWS=1000000
 RUNS=7
@@ -1881,6 +1892,222 @@ scenario_transforms() {
 	for ((r = 1; r <= RUNS; r++)); do tx_round "$r" "$r/$RUNS"; done
 	say "transforms: spread (min-max s): COPY $(spread transforms COPY), ir_validate $(spread transforms ir_validate), upsert $(spread transforms upsert), ir_apply $(spread transforms ir_apply)"
 	SUMMARY+=("transforms: ir_validate $(median transforms ir_validate) s vs COPY $(median transforms COPY) s: $(ratios transforms/ir_validate transforms/COPY) (target <= 1.30x); ir_apply $(median transforms ir_apply) s vs the bare upsert with the same transforms $(median transforms upsert) s: $(ratios transforms/ir_apply transforms/upsert) (target <= 1.30x)")
+}
+
+# ---------------------------------------------------------------------------
+# Scenario: guards
+# ---------------------------------------------------------------------------
+# The apply of the "apply" scenario (t of ROWS records, a file of ROWS
+# records: half updates, half inserts), with and without post-apply
+# guards, each on a fresh t: blank on name and email, orphans against
+# t_child (ROWS rows referencing the file's records, indexed; the limit
+# holds), unchanged with 100 sentinel records the file does not write.
+# Each round applies both, in alternating order, after CHECKPOINT each:
+#   ir_apply         the batch staged without guards
+#   ir_apply+guards  the batch staged with them: the same writes, then
+#                    the guards over its change log, in the apply's
+#                    subtransaction
+GUARDS_OPTIONS=
+guards_setup() {
+	local v opts=$1
+	reset_db "
+$(fresh_extension_sql)
+$(t_create_sql t)
+DROP TABLE IF EXISTS t_child;
+CREATE TABLE t_child (t_id int NOT NULL, note text);
+INSERT INTO t_child SELECT $((ROWS / 2)) + 1 + (g % $ROWS), 'child ' || g FROM generate_series(1, $ROWS) g;
+CREATE INDEX ON t_child (t_id);
+VACUUM ANALYZE t, t_child;"
+	BATCH=$(psql_val "SELECT ir_stage_file('t', $(sql_lit "$APPLY_FILE"), '$opts')")
+	v=$(psql_val "SELECT state || ' ' || rows_valid FROM ir_validate($BATCH, '$NO_MAPPING_CHECK')")
+	[[ $v == "validated $ROWS" ]] || die "guards: batch $BATCH did not validate: $v"
+}
+
+guards_round() {
+	local r=$1 run=$2 s subjects=(ir_apply ir_apply+guards)
+	((r % 2)) || subjects=(ir_apply+guards ir_apply)
+	for s in "${subjects[@]}"; do
+		if [[ $s == ir_apply ]]; then guards_setup '{}'; else guards_setup "$GUARDS_OPTIONS"; fi
+		settle
+		measure guards "$s" "$run" "SELECT * FROM ir_apply($BATCH)" "$(apply_check "$BATCH")"
+	done
+}
+
+scenario_guards() {
+	local r sentinels
+	apply_prepare
+	sentinels=$(seq -s, 1 100 | sed 's/\([0-9]*\)/{"id": \1}/g')
+	GUARDS_OPTIONS='{"guards": {"blank": {"name": 0.01, "email": 0.01},
+	  "orphans": [{"child": "public.t_child.t_id", "max_ratio": 1}],
+	  "unchanged": ['"$sentinels"']}}'
+	GUARDS_OPTIONS=$(tr -d '\n\t' <<<"$GUARDS_OPTIONS")
+	say "guards: t $ROWS records, file $ROWS records, t_child $ROWS rows, 100 sentinels; $WARMUP warm-up + $RUNS timed rounds"
+	for ((r = 1; r <= WARMUP; r++)); do guards_round "$r" warmup; done
+	for ((r = 1; r <= RUNS; r++)); do guards_round "$r" "$r/$RUNS"; done
+	say "guards: spread (min-max s): ir_apply $(spread guards ir_apply), ir_apply+guards $(spread guards ir_apply+guards)"
+	SUMMARY+=("guards: ir_apply with guards $(median guards ir_apply+guards) s vs without $(median guards ir_apply) s: $(ratios guards/ir_apply+guards guards/ir_apply) (target <= 1.05x)")
+}
+
+# ---------------------------------------------------------------------------
+# Scenario: run
+# ---------------------------------------------------------------------------
+# Two members of ROWS/2 records each (half updates, half inserts) into ra
+# and rb (ROWS/2 records each; rb.id references ra), applied by
+# ir_run_apply in one transaction, against the same two batches (staged
+# without a run) applied on their own, one after the other, each in its
+# own transaction: the sum of the two.  Fresh tables for each subject.
+RUN_FILE=
+run_prepare() {
+	t_template
+	RUN_FILE=$FILES/run.csv
+	reset_db "
+COPY (SELECT * FROM bench_rows($((ROWS / 4 + 1)), $((ROWS / 4 + ROWS / 2)), 1))
+  TO $(sql_lit "$RUN_FILE") (FORMAT csv, HEADER true);"
+}
+
+# run_setup RUN_ID_OR_EMPTY: fresh ra, rb and two validated batches A, B
+RUN_A= RUN_B= RUN_ID=
+run_setup() {
+	local opts='{}' v
+	reset_db "
+$(fresh_extension_sql)
+DROP TABLE IF EXISTS rb, ra;
+CREATE TABLE ra ($T_COLS);
+INSERT INTO ra SELECT * FROM t_tmpl WHERE id <= $((ROWS / 2));
+ALTER TABLE ra ADD PRIMARY KEY (id);
+CREATE TABLE rb ($T_COLS);
+INSERT INTO rb SELECT * FROM t_tmpl WHERE id <= $((ROWS / 2));
+ALTER TABLE rb ADD PRIMARY KEY (id), ADD FOREIGN KEY (id) REFERENCES ra;
+VACUUM ANALYZE ra, rb;"
+	RUN_ID=
+	if [[ $1 == run ]]; then
+		RUN_ID=$(psql_val "SELECT ir_run_create('bench')")
+		opts="{\"run\": $RUN_ID}"
+	fi
+	RUN_B=$(psql_val "SELECT ir_stage_file('rb', $(sql_lit "$RUN_FILE"), '$opts')")
+	RUN_A=$(psql_val "SELECT ir_stage_file('ra', $(sql_lit "$RUN_FILE"), '$opts')")
+	for b in $RUN_A $RUN_B; do
+		v=$(psql_val "SELECT state || ' ' || rows_valid FROM ir_validate($b, '$NO_MAPPING_CHECK')")
+		[[ $v == "validated $((ROWS / 2))" ]] || die "run: batch $b did not validate: $v"
+	done
+}
+
+run_check() {
+	echo "SELECT CASE WHEN count(*) = 2 AND sum(inserted) = $((ROWS / 2)) AND sum(updated) = $((ROWS / 2))
+	              THEN 'ok|' || pg_table_size('ra') + pg_table_size('rb')
+	              ELSE 'bad|' || string_agg(concat_ws(' ', batch_id, state, inserted, updated, last_error), '; ') END
+	        FROM ir_batches WHERE batch_id IN ($RUN_A, $RUN_B) AND state = 'applied'"
+}
+
+run_round() {
+	local r=$1 run=$2 s subjects=(own ir_run_apply)
+	((r % 2)) || subjects=(ir_run_apply own)
+	for s in "${subjects[@]}"; do
+		if [[ $s == own ]]; then
+			run_setup own
+			settle
+			measure run own-a "$run" "SELECT * FROM ir_apply($RUN_A)" \
+				"SELECT CASE WHEN state = 'applied' THEN 'ok|' || pg_table_size('ra') ELSE 'bad|' || state END FROM ir_batches WHERE batch_id = $RUN_A"
+			measure run own-b "$run" "SELECT * FROM ir_apply($RUN_B)" "$(run_check)"
+		else
+			run_setup run
+			settle
+			measure run ir_run_apply "$run" "SELECT * FROM ir_run_apply($RUN_ID)" "$(run_check)"
+		fi
+	done
+	[[ $run == warmup ]] && return 0
+	# own = the two applies of the round, summed
+	TIMES[run/own]+="$(awk -v a="$(last_time run/own-a)" -v b="$(last_time run/own-b)" 'BEGIN { printf "%.3f", a + b }') "
+}
+
+# last_time SCENARIO/SUBJECT -> the latest recorded time
+last_time() { awk '{ print $NF }' <<<"${TIMES[$1]}"; }
+
+scenario_run() {
+	local r
+	bench_prepare
+	run_prepare
+	say "run: two members of $((ROWS / 2)) records (half updates, half inserts) into ra and rb (rb references ra); $WARMUP warm-up + $RUNS timed rounds"
+	for ((r = 1; r <= WARMUP; r++)); do run_round "$r" warmup; done
+	for ((r = 1; r <= RUNS; r++)); do run_round "$r" "$r/$RUNS"; done
+	say "run: spread (min-max s): ir_run_apply $(spread run ir_run_apply), own (sum) $(spread run own)"
+	SUMMARY+=("run: ir_run_apply $(median run ir_run_apply) s vs the two batches applied on their own $(median run own) s: $(ratios run/ir_run_apply run/own) (target <= 1.05x)")
+}
+
+# ---------------------------------------------------------------------------
+# Scenario: cascade
+# ---------------------------------------------------------------------------
+# Three batches on t, each writing fields the one before wrote: a (the
+# "apply" file: ROWS records, half updates, half inserts), b (new names
+# of a's ROWS/2 inserted records), c (new names and emails of the same).
+# ir_rollback(a, '{"cascade": true}') (plan and the three rollbacks, newest
+# first, in one transaction) against the three single rollbacks c, b, a,
+# each in its own transaction: the sum.  Fresh t for each subject.
+CASCADE_B= CASCADE_C=
+cascade_prepare() {
+	apply_prepare
+	CASCADE_B=$FILES/cascade_b.csv
+	CASCADE_C=$FILES/cascade_c.csv
+	reset_db "
+COPY (SELECT id, name || ' b' AS name FROM bench_rows($((ROWS + 1)), $((ROWS / 2 + ROWS)), 1))
+  TO $(sql_lit "$CASCADE_B") (FORMAT csv, HEADER true);
+COPY (SELECT id, name || ' c' AS name, 'c' || email AS email FROM bench_rows($((ROWS + 1)), $((ROWS / 2 + ROWS)), 1))
+  TO $(sql_lit "$CASCADE_C") (FORMAT csv, HEADER true);"
+}
+
+CASCADE_A=
+cascade_setup() {
+	local b v
+	reset_db "
+$(fresh_extension_sql)
+$(t_create_sql t)
+VACUUM ANALYZE t;"
+	CASCADE_A=
+	for f in "$APPLY_FILE" "$CASCADE_B" "$CASCADE_C"; do
+		b=$(psql_val "SELECT ir_stage_file('t', $(sql_lit "$f"))")
+		v=$(psql_val "SELECT state FROM ir_validate($b, '$NO_MAPPING_CHECK')")
+		[[ $v == validated ]] || die "cascade: batch $b did not validate: $v"
+		v=$(psql_val "SELECT inserted + updated FROM ir_apply($b)")
+		[[ -n $v ]] || die "cascade: batch $b did not apply"
+		CASCADE_A=${CASCADE_A:-$b}
+	done
+}
+
+cascade_check() {
+	echo "SELECT CASE WHEN (SELECT count(*) FROM ir_batches WHERE batch_id >= $CASCADE_A AND state = 'rolled_back') = $1
+	              AND ($1 < 3 OR ((SELECT count(*) FROM t) = $ROWS AND NOT EXISTS (SELECT * FROM t EXCEPT SELECT * FROM t_tmpl)))
+	              THEN 'ok|' || pg_table_size('t') ELSE 'bad|' || (SELECT count(*) FROM t) END"
+}
+
+cascade_round() {
+	local r=$1 run=$2 s subjects=(singles cascade) a
+	((r % 2)) || subjects=(cascade singles)
+	for s in "${subjects[@]}"; do
+		cascade_setup
+		a=$CASCADE_A
+		settle
+		if [[ $s == singles ]]; then
+			measure cascade single-c "$run" "SELECT * FROM ir_rollback($((a + 2)))" "$(cascade_check 1)"
+			measure cascade single-b "$run" "SELECT * FROM ir_rollback($((a + 1)))" "$(cascade_check 2)"
+			measure cascade single-a "$run" "SELECT * FROM ir_rollback($a)" "$(cascade_check 3)"
+		else
+			[[ $(psql_val "SELECT string_agg(batch_id::text, ',' ORDER BY step) FROM ir_rollback_plan($a)") == "$((a + 2)),$((a + 1)),$a" ]] ||
+				die "cascade: the plan of batch $a is not c, b, a"
+			measure cascade ir_rollback+cascade "$run" "SELECT * FROM ir_rollback($a, '{\"cascade\": true}')" "$(cascade_check 3)"
+		fi
+	done
+	[[ $run == warmup ]] && return 0
+	TIMES[cascade/singles]+="$(awk -v a="$(last_time cascade/single-a)" -v b="$(last_time cascade/single-b)" -v c="$(last_time cascade/single-c)" 'BEGIN { printf "%.3f", a + b + c }') "
+}
+
+scenario_cascade() {
+	local r
+	cascade_prepare
+	say "cascade: a ($ROWS records), b and c ($((ROWS / 2)) records each, the same fields); $WARMUP warm-up + $RUNS timed rounds"
+	for ((r = 1; r <= WARMUP; r++)); do cascade_round "$r" warmup; done
+	for ((r = 1; r <= RUNS; r++)); do cascade_round "$r" "$r/$RUNS"; done
+	say "cascade: spread (min-max s): cascade $(spread cascade ir_rollback+cascade), singles (sum) $(spread cascade singles)"
+	SUMMARY+=("cascade: ir_rollback cascade of 3 batches $(median cascade ir_rollback+cascade) s vs the sum of their single rollbacks $(median cascade singles) s: $(ratios cascade/ir_rollback+cascade cascade/singles) (target <= 1.10x)")
 }
 
 # ---------------------------------------------------------------------------
