@@ -14,7 +14,7 @@ OBJS        = src/import_rollback.o \
               src/catalog.o src/target.o src/mapping.o src/changelog.o \
               src/storage.o \
               src/options.o src/settings.o src/state.o src/sqlgen.o src/exec.o src/convert.o \
-              src/transform.o src/lookup.o src/pending.o src/compat.o
+              src/transform.o src/lookup.o src/pending.o src/formats.o src/compat.o
 # every install and upgrade script: $(EXTENSION)--X.Y.Z.sql and --A--B.sql
 DATA        = $(wildcard $(EXTENSION)--*.sql)
 PGFILEDESC  = "import_rollback - tracked, reversible file imports"
@@ -24,7 +24,7 @@ REGRESS     = init stage_basic stage_dialect stage_hostile stage_errors \
               stage_marker stage_file stage_client stage_large_object batches null_args privileges \
               validate validate_mapping validate_seeds review apply rollback \
               hijack row_security revalidate inheritance attribution \
-              bad_options limits rebinding report_filters purge settings guards stale runs cascade \
+              bad_options limits rebinding report_filters purge settings guards stale runs cascade formats \
               transforms live_checks
 REGRESS_OPTS = --load-extension=plpgsql
 

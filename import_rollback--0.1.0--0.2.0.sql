@@ -259,3 +259,10 @@ AS 'MODULE_PATHNAME', 'ir_rollback_plan'
 LANGUAGE C STABLE PARALLEL UNSAFE;
 COMMENT ON FUNCTION @extschema@.ir_rollback_plan(bigint)
     IS 'what ir_rollback(batch, ''{"cascade": true}'') would roll back, in order';
+
+-- The built-in formats of the "format" rule (email, phone, url), checked in
+-- C (formats.c): the generated validation statements call it.
+CREATE FUNCTION import_rollback.ir_format(value text, format int)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'ir_format'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -19,6 +19,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "formats.h"
 #include "options.h"
 #include "pending.h"
 #include "sqlgen.h"
@@ -89,16 +90,6 @@ ir_run_branch(Run *run, const char *fmt,...)
 			break;
 		enlargeStringInfo(&run->sql, needed);
 	}
-}
-
-static const char *
-format_regex(const char *format)
-{
-	if (strcmp(format, "email") == 0)
-		return "^[^@[:space:]]+@[^@[:space:]]+\\.[^@[:space:].]+$";
-	if (strcmp(format, "phone") == 0)
-		return "^\\+?[0-9 ().-]*[0-9][0-9 ().-]*$";
-	return "^https?://[^[:space:]/?#]+[^[:space:]]*$";
 }
 
 /* One per-row check: its column ordinal, failing condition and reason. */
@@ -206,26 +197,32 @@ ir_row_checks(Run *run, char **typed)
 		add_check(&checks, i + 1, psprintf("%s IS NULL", ir_text_expr(c, "s")),
 				  ir_run_lit(psprintf("%s: null value, but the column is NOT NULL", c->name)));
 	}
-	/* pattern and format */
-	foreach(lc, list_concat_copy(run->rules.patterns, run->rules.formats))
+	/* pattern: PostgreSQL's regex engine */
+	foreach(lc, run->rules.patterns)
 	{
 		ColumnRule *cr = lfirst(lc);
-		bool		is_format = list_member_ptr(run->rules.formats, cr);
-		const char *regex = is_format ? format_regex(cr->arg) : cr->arg;
-		char	   *p = ir_run_param(run, TEXTOID, CStringGetTextDatum(regex));
-		char	   *what = is_format ?
-			psprintf("is not a valid %s", strcmp(cr->arg, "email") == 0 ? "email address" :
-					 strcmp(cr->arg, "phone") == 0 ? "phone number" : "URL")
-			: psprintf("does not match pattern %s", ir_quote_shown(cr->arg));
-		char	   *extra = "";
+		char	   *p = ir_run_param(run, TEXTOID, CStringGetTextDatum(cr->arg));
 		char	   *t = ir_text_expr(cr->col, "s");
 
-		if (is_format && strcmp(cr->arg, "phone") == 0)
-			extra = psprintf(" OR length(regexp_replace(%s, '[^0-9]', '', 'g')) NOT BETWEEN 6 AND 15", t);
 		add_check(&checks, (int) (cr->col - m->cols) + 1,
-				  psprintf("(%s <> '' AND (%s !~ %s%s))", t, t, p, extra),
-				  psprintf("%s || ': ' || %s || %s", ir_run_lit(cr->col->name),
-						   ir_run_shown(t), ir_run_lit(psprintf(" %s", what))));
+				  psprintf("(%s <> '' AND %s !~ %s)", t, t, p),
+				  psprintf("%s || ': ' || %s || %s", ir_run_lit(cr->col->name), ir_run_shown(t),
+						   ir_run_lit(psprintf(" does not match pattern %s", ir_quote_shown(cr->arg)))));
+	}
+	/* format: checked in C (formats.c) */
+	foreach(lc, run->rules.formats)
+	{
+		ColumnRule *cr = lfirst(lc);
+		IrFormat	f = strcmp(cr->arg, "email") == 0 ? IR_FORMAT_EMAIL :
+			strcmp(cr->arg, "phone") == 0 ? IR_FORMAT_PHONE : IR_FORMAT_URL;
+		const char *what = f == IR_FORMAT_EMAIL ? "email address" :
+			f == IR_FORMAT_PHONE ? "phone number" : "URL";
+		char	   *t = ir_text_expr(cr->col, "s");
+
+		add_check(&checks, (int) (cr->col - m->cols) + 1,
+				  psprintf("(%s <> '' AND NOT import_rollback.ir_format(%s, %d))", t, t, (int) f),
+				  psprintf("%s || ': ' || %s || %s", ir_run_lit(cr->col->name), ir_run_shown(t),
+						   ir_run_lit(psprintf(" is not a valid %s", what))));
 	}
 	/* allowed */
 	foreach(lc, run->rules.allowed)

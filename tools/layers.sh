@@ -42,7 +42,7 @@ declare -A layer=(
 	[review]=4 [apply]=4 [rollback]=4 [drill]=4 [reports]=4 [purge]=4
 	[catalog]=3 [target]=3 [mapping]=3 [changelog]=3
 	[storage]=2
-	[options]=1 [settings]=1 [state]=1 [sqlgen]=1 [exec]=1 [convert]=1 [transform]=1 [lookup]=1 [pending]=1 [compat]=1
+	[options]=1 [settings]=1 [state]=1 [sqlgen]=1 [exec]=1 [convert]=1 [transform]=1 [lookup]=1 [pending]=1 [formats]=1 [compat]=1
 )
 status=0
 for f in *.c; do
