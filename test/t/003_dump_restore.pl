@@ -1,6 +1,6 @@
 # pg_dump and restore keep everything a batch needs: the catalog (extension
-# config tables), the per-batch staging and change-log tables, and the
-# change-log triggers on the target.  After restoring into a new database,
+# config tables, runs included), the per-batch staging and change-log
+# tables, and the change-log triggers on the target.  After restoring into a new database,
 # rejects and changes read the same, an applied batch rolls back exactly,
 # and a validated batch applies.
 use strict;
@@ -43,12 +43,30 @@ my $pending = $node->safe_psql('postgres', q{
 	                '{"rules": {"mapping_check": "off"}}')});
 $node->safe_psql('postgres', "SELECT ir_validate($pending)");
 
+# An applied run of two members (a parent and a child table).
+$node->safe_psql('postgres', q{
+	CREATE TABLE suppliers (id int PRIMARY KEY, name text);
+	CREATE TABLE supplies (sku text REFERENCES prices, supplier int REFERENCES suppliers,
+	                       PRIMARY KEY (sku, supplier));
+});
+my $run = $node->safe_psql('postgres', q{SELECT ir_run_create('suppliers')});
+$node->safe_psql('postgres', qq{
+	SELECT ir_stage('supplies', 'supplies.csv', E'sku,supplier\nP-1,7\n',
+	                '{"run": $run, "rules": {"mapping_check": "off"}}');
+	SELECT ir_stage('suppliers', 'suppliers.csv', E'id,name\n7,Acme\n',
+	                '{"run": $run, "rules": {"mapping_check": "off"}}');
+	SELECT count(*) FROM ir_run_apply($run);
+});
+
 my $reports = qq{
 	SELECT batch_id, state, rows_total, rows_valid, rows_rejected, inserted, updated
 	  FROM ir_batches ORDER BY batch_id;
 	SELECT row_no, errors FROM ir_rejects($applied);
 	SELECT change_id, row_no, action, record_key, old_values, new_values
 	  FROM ir_changes($applied) ORDER BY change_id;
+	SELECT run_id, name, state, batches FROM ir_runs ORDER BY run_id;
+	SELECT run_id, from_state, to_state FROM ir_run_events ORDER BY event_id;
+	SELECT batch_id, run_id FROM ir_batches WHERE run_id IS NOT NULL ORDER BY batch_id;
 };
 my $before = $node->safe_psql('postgres', $reports);
 
@@ -62,10 +80,13 @@ $node->command_ok(
 is($node->safe_psql('copy', $reports), $before,
 	'batches, rejects and changes read the same after restore');
 is( $node->safe_psql('copy',
-		q{SELECT tgname FROM pg_trigger WHERE tgrelid = 'prices'::regclass ORDER BY 1}),
+		q{SELECT tgname FROM pg_trigger WHERE tgrelid = 'prices'::regclass AND NOT tgisinternal ORDER BY 1}),
 	"import_rollback_changelog\nimport_rollback_truncate",
 	'the change-log triggers are restored');
 
+is( $node->safe_psql('copy',
+		qq{SELECT string_agg(target || ' ' || deleted, ',') FROM ir_run_rollback($run)}),
+	'public.supplies 1,public.suppliers 1', 'the restored run rolls back, child first');
 is($node->safe_psql('copy', "SELECT deleted, restored, conflicts FROM ir_rollback($applied)"),
 	'1|1|0', 'the applied batch rolls back in the restored database');
 is( $node->safe_psql('copy',
