@@ -624,11 +624,14 @@ cmd_rollback(PGconn *conn, const Options *opts)
 	{
 		int			col = PQfnumber(res, "json");
 
-		if (PQntuples(res) == 1)
+		if (!opts->cascade && PQntuples(res) == 1)
 			printf("%s\n", PQgetvalue(res, 0, col));
 		else
 		{
-			/* a cascade: one row per batch rolled back */
+			/*
+			 * a cascade: one row per batch rolled back, an array even when
+			 * the cascade is the batch alone
+			 */
 			printf("[\n");
 			for (int r = 0; r < PQntuples(res); r++)
 				printf("  %s%s\n", PQgetvalue(res, r, col), r + 1 < PQntuples(res) ? "," : "");
