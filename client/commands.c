@@ -500,41 +500,63 @@ cmd_preview(PGconn *conn, const Options *opts)
  * apply, rollback, drill, plan
  */
 
-/* the batch's state and last_error after an apply: 0, 1 or 5 */
+/*
+ * The batch's state and last_error after an apply: 0 when it was applied,
+ * else 5 (a guard tripped: the batch failed by it) or 1, with why (the
+ * batch's last_error, malloc'd) set.
+ */
 static int
-apply_outcome(PGconn *conn, long long batch)
+apply_verdict(PGconn *conn, long long batch, char **why)
 {
 	PGresult   *res = batch_row(conn, batch, false);
 	const char *state = value_of(res, "state");
 	const char *err = value_of(res, "last_error");
 	int			code = EXIT_DONE;
 
+	*why = NULL;
 	if (state && strcmp(state, "failed") == 0)
 	{
 		code = err && strncmp(err, "guard ", 6) == 0 ? EXIT_GUARD : EXIT_ERROR;
-		ir_error("batch %lld was not applied: %s", batch, err ? err : "it failed");
+		*why = ir_strdup(err ? err : "it failed");
 	}
 	PQclear(res);
 	return code;
 }
 
+/* apply_verdict, said on stderr when the batch was not applied */
+static int
+apply_outcome(PGconn *conn, long long batch)
+{
+	char	   *why;
+	int			code = apply_verdict(conn, batch, &why);
+
+	if (code != EXIT_DONE)
+		ir_error("batch %lld was not applied: %s", batch, why);
+	free(why);
+	return code;
+}
+
 /*
  * Apply; a staged batch is validated first here, so that a validation
- * that stops it is kept (exit 3) rather than undone with the apply.
+ * that stops it is kept (exit 3) rather than undone with the apply.  The
+ * counts are shown under title when the batch was applied, under
+ * not_applied (ir_apply's zero counts) when it failed (a guard tripped).
  */
 static int
-do_apply(PGconn *conn, const Options *opts, bool print, const char *title)
+do_apply(PGconn *conn, const Options *opts, bool print, const char *title,
+		 const char *not_applied)
 {
 	const char *v[2];
 	char	   *sql;
 	PGresult   *res = batch_row(conn, opts->batch, false);
 	const char *state = value_of(res, "state");
+	char	   *why;
+	int			code;
 
 	if (state && strcmp(state, "staged") == 0)
 	{
 		Options		plain = *opts;
 		PGresult   *val;
-		int			code;
 
 		plain.options_json = NULL;
 		memset(&plain.map_from, 0, sizeof(StrList));
@@ -560,22 +582,28 @@ do_apply(PGconn *conn, const Options *opts, bool print, const char *title)
 					  ir_schema);
 	res = ir_query(conn, sql, 2, v);
 	free(sql);
+	code = apply_verdict(conn, opts->batch, &why);
 	if (print)
 	{
+		const char *t = code == EXIT_DONE ? title : not_applied;
+
 		if (opts->json)
 			ir_print_json(stdout, res, true);
 		else
-			show_table(conn, res, title, title == NULL);
+			show_table(conn, res, t, t == NULL);
 	}
 	PQclear(res);
-	return apply_outcome(conn, opts->batch);
+	if (code != EXIT_DONE)
+		ir_error("batch %lld was not applied: %s", opts->batch, why);
+	free(why);
+	return code;
 }
 
 static int
 cmd_apply(PGconn *conn, const Options *opts)
 {
 	check_options_json(conn, opts);
-	return do_apply(conn, opts, true, NULL);
+	return do_apply(conn, opts, true, NULL, NULL);
 }
 
 static int
@@ -1109,9 +1137,14 @@ cmd_import(PGconn *conn, const Options *opts, StageInput *in)
 		}
 	}
 	printf("\n");
-	code = do_apply(conn, &o, true, "Applied:");
+	code = do_apply(conn, &o, true, "Applied:", "Not applied:");
 	if (code == EXIT_DONE)
 		printf("Batch %lld applied.  Undo it with \"%s rollback %lld\".\n", o.batch, progname, o.batch);
+	else if (code == EXIT_GUARD)
+		printf("\nStopped by a guard: everything batch %lld wrote was undone and the batch is failed.\n"
+			   "Stage a corrected file, or correct the guard with\n"
+			   "\"%s validate %lld --options '{\"guards\": ...}'\" and apply it with \"%s apply %lld\".\n",
+			   o.batch, progname, o.batch, progname, o.batch);
 	free(target_copy);
 	return code;
 }
