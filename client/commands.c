@@ -538,7 +538,10 @@ apply_outcome(PGconn *conn, long long batch)
 
 /*
  * Apply; a staged batch is validated first here, so that a validation
- * that stops it is kept (exit 3) rather than undone with the apply.  The
+ * that stops it is kept (exit 3) rather than undone with the apply.  Not
+ * a member of a run: validated alone, before its run's other members are
+ * staged, it would miss the rows they will write and fail for it, and
+ * the server applies it only with its run anyway (and says so).  The
  * counts are shown under title when the batch was applied, under
  * not_applied (ir_apply's zero counts) when it failed (a guard tripped).
  */
@@ -553,7 +556,7 @@ do_apply(PGconn *conn, const Options *opts, bool print, const char *title,
 	char	   *why;
 	int			code;
 
-	if (state && strcmp(state, "staged") == 0)
+	if (state && strcmp(state, "staged") == 0 && value_of(res, "run_id") == NULL)
 	{
 		Options		plain = *opts;
 		PGresult   *val;
