@@ -13,8 +13,13 @@
  *
  *	  Exit status: 3 when a validation stops the batch (state "failed"
  *	  with a stop_reason, not an error); 4 and 5 come from the SQLSTATEs
- *	  IR001 and IR003 (conn.c), or 5 when an apply leaves the batch
- *	  failed by a guard.
+ *	  IR001 and IR003 (conn.c), or 5 when an apply leaves the batch (or
+ *	  import --run's ir_run_apply the run) failed by a guard.
+ *
+ *	  A member of a run (stage --run) is applied only with its run:
+ *	  import --run applies the run, with ir_run_apply; apply of a member
+ *	  gets the server's refusal; rollback --cascade of a member rolls the
+ *	  whole run back (the server's cascade).
  *
  *-------------------------------------------------------------------------
  */
@@ -949,6 +954,97 @@ cmd_purge(PGconn *conn, const Options *opts)
  * import: stage, validate, review, confirm, apply
  */
 
+/*
+ * A run after ir_run_apply: 0 when it was applied, else 5 (a guard
+ * tripped: the run and every member failed by it) or 1, with why (the
+ * run's last_error, malloc'd) set.
+ */
+static int
+run_verdict(PGconn *conn, const char *run, char **why)
+{
+	const char *v[1];
+	char	   *sql;
+	PGresult   *res;
+	const char *state;
+	const char *err;
+	int			code = EXIT_DONE;
+
+	v[0] = run;
+	sql = ir_psprintf("SELECT r.state, r.last_error FROM %s.ir_runs r"
+					  " WHERE r.run_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8", ir_schema);
+	res = ir_query(conn, sql, 1, v);
+	free(sql);
+	state = value_of(res, "state");
+	err = value_of(res, "last_error");
+	*why = NULL;
+	if (state == NULL || strcmp(state, "applied") != 0)
+	{
+		code = state && strcmp(state, "failed") == 0 && err && strncmp(err, "guard ", 6) == 0
+			? EXIT_GUARD : EXIT_ERROR;
+		*why = ir_strdup(err ? err : state ? state : "it is not visible to you");
+	}
+	PQclear(res);
+	return code;
+}
+
+/*
+ * Apply the run the imported batch joined (--run) with ir_run_apply:
+ * every member in one transaction, parents first.  Its rows are shown
+ * (or returned as a JSON array in *json) under title when the run was
+ * applied, under not_applied when it failed.
+ */
+static int
+do_run_apply(PGconn *conn, const Options *opts, const char *title, const char *not_applied,
+			 char **json)
+{
+	const char *v[1];
+	char	   *sql;
+	PGresult   *res;
+	char	   *why;
+	int			code;
+
+	v[0] = opts->run_id;
+	sql = ir_psprintf(json
+					  ? "SELECT COALESCE(pg_catalog.json_agg(a), '[]') FROM %s.ir_run_apply($1::pg_catalog.int8) a"
+					  : "SELECT * FROM %s.ir_run_apply($1::pg_catalog.int8)",
+					  ir_schema);
+	res = ir_query(conn, sql, 1, v);
+	free(sql);
+	code = run_verdict(conn, opts->run_id, &why);
+	if (json)
+		*json = ir_strdup(PQgetvalue(res, 0, 0));
+	else
+		show_table(conn, res, code == EXIT_DONE ? title : not_applied, false);
+	PQclear(res);
+	if (code != EXIT_DONE)
+		ir_error("run %s was not applied: %s", opts->run_id, why);
+	free(why);
+	return code;
+}
+
+/* "run R ("name", N batches)" of the run the imported batch joined */
+static char *
+run_label(PGconn *conn, const char *run)
+{
+	const char *v[1];
+	char	   *sql;
+	PGresult   *res;
+	char	   *label;
+
+	v[0] = run;
+	sql = ir_psprintf("SELECT r.name, r.batches FROM %s.ir_runs r"
+					  " WHERE r.run_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8", ir_schema);
+	res = ir_query(conn, sql, 1, v);
+	free(sql);
+	if (PQntuples(res) == 1)
+		label = ir_psprintf("run %s (\"%s\", %s batch%s)", run, PQgetvalue(res, 0, 0),
+							PQgetvalue(res, 0, 1), strcmp(PQgetvalue(res, 0, 1), "1") == 0 ? "" : "es");
+	else
+		label = ir_psprintf("run %s", run);
+	PQclear(res);
+	return label;
+}
+
 /* one json value made by the server from a query's single row */
 static char *
 json_value(PGconn *conn, const char *sql, int n, const char *const *v)
@@ -988,6 +1084,7 @@ cmd_import(PGconn *conn, const Options *opts, StageInput *in)
 				updates;
 	const char *target;
 	char	   *target_copy;
+	char	   *run = NULL;		/* --run: the run's label */
 	int			code;
 
 	check_options_json(conn, opts);
@@ -1066,12 +1163,17 @@ cmd_import(PGconn *conn, const Options *opts, StageInput *in)
 			preview = json_value(conn, sql, 1, v);
 			free(sql);
 			/* --json goes with --yes (main.c): the review is in the document */
-			av[0] = v[0];
-			sql = ir_psprintf("SELECT pg_catalog.to_json(a) FROM %s.ir_apply($1::pg_catalog.int8) a",
-							  ir_schema);
-			applied = json_value(conn, sql, 1, av);
-			free(sql);
-			code = apply_outcome(conn, o.batch);
+			if (o.run_id)
+				code = do_run_apply(conn, &o, NULL, NULL, &applied);
+			else
+			{
+				av[0] = v[0];
+				sql = ir_psprintf("SELECT pg_catalog.to_json(a) FROM %s.ir_apply($1::pg_catalog.int8) a",
+								  ir_schema);
+				applied = json_value(conn, sql, 1, av);
+				free(sql);
+				code = apply_outcome(conn, o.batch);
+			}
 		}
 		printf("{\"batch_id\": %lld, \"staged\": %s, \"validation\": %s, \"rejects_by_reason\": %s,"
 			   " \"sample\": %s, \"preview\": %s, \"applied\": %s}\n",
@@ -1118,9 +1220,19 @@ cmd_import(PGconn *conn, const Options *opts, StageInput *in)
 		   inserts, updates, unchanged, target);
 	fflush(stdout);
 
+	if (o.run_id)
+	{
+		run = run_label(conn, o.run_id);
+		printf("Batch %lld is a member of %s: it is applied with its run, every batch of it\n"
+			   "in one transaction, parents first.\n", o.batch, run);
+		fflush(stdout);
+	}
+
 	if (!o.yes)
 	{
-		char	   *q = ir_psprintf("Apply batch %lld to %s? [y/N] ", o.batch, target);
+		char	   *q = run
+			? ir_psprintf("Apply %s? [y/N] ", run)
+			: ir_psprintf("Apply batch %lld to %s? [y/N] ", o.batch, target);
 		bool		yes = confirm(q);
 
 		free(q);
@@ -1129,17 +1241,42 @@ cmd_import(PGconn *conn, const Options *opts, StageInput *in)
 			if (ir_interrupted)
 			{
 				ir_error("canceled: batch %lld stays validated", o.batch);
+				free(run);
 				free(target_copy);
 				return EXIT_ERROR;
 			}
-			printf("Not applied: batch %lld stays validated.  Apply it with \"%s apply %lld\","
-				   " or discard it with \"%s cancel %lld --reason TEXT\".\n",
-				   o.batch, progname, o.batch, progname, o.batch);
+			if (run)
+				printf("Not applied: batch %lld stays validated in run %s.  Apply the run with"
+					   " ir_run_apply(%s).\n", o.batch, o.run_id, o.run_id);
+			else
+				printf("Not applied: batch %lld stays validated.  Apply it with \"%s apply %lld\","
+					   " or discard it with \"%s cancel %lld --reason TEXT\".\n",
+					   o.batch, progname, o.batch, progname, o.batch);
+			free(run);
 			free(target_copy);
 			return EXIT_DONE;
 		}
 	}
 	printf("\n");
+	if (run)
+	{
+		char	   *title = ir_psprintf("Applied run %s:", o.run_id);
+
+		code = do_run_apply(conn, &o, title, "Not applied:", NULL);
+		free(title);
+		if (code == EXIT_DONE)
+			printf("Run %s applied.  Undo it with \"%s rollback %lld --cascade\" (the whole run, and any\n"
+				   "later batch that wrote its fields), or ir_run_rollback(%s).\n",
+				   o.run_id, progname, o.batch, o.run_id);
+		else if (code == EXIT_GUARD)
+			printf("\nStopped by a guard: everything run %s wrote was undone, and the run and every\n"
+				   "batch of it are failed.  Validate its batches again (\"%s validate BATCH\",\n"
+				   "with corrected guards in --options if need be), then apply the run with\n"
+				   "ir_run_apply(%s).\n", o.run_id, progname, o.run_id);
+		free(run);
+		free(target_copy);
+		return code;
+	}
 	code = do_apply(conn, &o, true, "Applied:", "Not applied:");
 	if (code == EXIT_DONE)
 		printf("Batch %lld applied.  Undo it with \"%s rollback %lld\".\n", o.batch, progname, o.batch);
