@@ -614,12 +614,36 @@ cmd_apply(PGconn *conn, const Options *opts)
 	return do_apply(conn, opts, true, NULL, NULL);
 }
 
+/*
+ * Did the rollback's on_conflict say "force"?  --on-conflict, else the
+ * one in --options (--on-conflict wins, as in the statement).
+ */
+static bool
+rollback_forced(PGconn *conn, const Options *opts)
+{
+	const char *v[1];
+	PGresult   *res;
+	bool		force;
+
+	if (opts->on_conflict)
+		return strcmp(opts->on_conflict, "force") == 0;
+	if (opts->options_json == NULL)
+		return false;
+	v[0] = opts->options_json;
+	res = ir_query(conn, "SELECT COALESCE($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'on_conflict'"
+				   " OPERATOR(pg_catalog.=) 'force', false)", 1, v);
+	force = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return force;
+}
+
 static int
 cmd_rollback(PGconn *conn, const Options *opts)
 {
 	const char *v[4];
 	char	   *sql;
 	PGresult   *res;
+	int			force = -1;		/* on_conflict force? -1: not looked up yet */
 
 	v[0] = batch_text(opts);
 	if (opts->preview)
@@ -679,12 +703,18 @@ cmd_rollback(PGconn *conn, const Options *opts)
 	for (int r = 0; r < PQntuples(res); r++)
 	{
 		const char *conflicts = PQgetvalue(res, r, PQfnumber(res, "conflicts"));
+		const char *batch = PQgetvalue(res, r, PQfnumber(res, "batch_id"));
 
-		if (atoll(conflicts) > 0)
+		if (atoll(conflicts) == 0)
+			continue;
+		if (force < 0)
+			force = rollback_forced(conn, opts);
+		if (force)
+			ir_info("batch %s: %s record%s had later changes, restored over them (on_conflict force)",
+					batch, conflicts, atoll(conflicts) == 1 ? "" : "s");
+		else
 			ir_info("batch %s: %s record%s kept later changes (conflicts); see \"%s rollback %s --preview --status conflict\"",
-					PQgetvalue(res, r, PQfnumber(res, "batch_id")), conflicts,
-					atoll(conflicts) == 1 ? "" : "s", progname,
-					PQgetvalue(res, r, PQfnumber(res, "batch_id")));
+					batch, conflicts, atoll(conflicts) == 1 ? "" : "s", progname, batch);
 	}
 	PQclear(res);
 	return EXIT_DONE;
