@@ -13,8 +13,13 @@
  *
  *	  Exit status: 3 when a validation stops the batch (state "failed"
  *	  with a stop_reason, not an error); 4 and 5 come from the SQLSTATEs
- *	  IR001 and IR003 (conn.c), or 5 when an apply leaves the batch
- *	  failed by a guard.
+ *	  IR001 and IR003 (conn.c), or 5 when an apply leaves the batch (or
+ *	  import --run's ir_run_apply the run) failed by a guard.
+ *
+ *	  A member of a run (stage --run) is applied only with its run:
+ *	  import --run applies the run, with ir_run_apply; apply of a member
+ *	  gets the server's refusal; rollback --cascade of a member rolls the
+ *	  whole run back (the server's cascade).
  *
  *-------------------------------------------------------------------------
  */
@@ -500,41 +505,66 @@ cmd_preview(PGconn *conn, const Options *opts)
  * apply, rollback, drill, plan
  */
 
-/* the batch's state and last_error after an apply: 0, 1 or 5 */
+/*
+ * The batch's state and last_error after an apply: 0 when it was applied,
+ * else 5 (a guard tripped: the batch failed by it) or 1, with why (the
+ * batch's last_error, malloc'd) set.
+ */
 static int
-apply_outcome(PGconn *conn, long long batch)
+apply_verdict(PGconn *conn, long long batch, char **why)
 {
 	PGresult   *res = batch_row(conn, batch, false);
 	const char *state = value_of(res, "state");
 	const char *err = value_of(res, "last_error");
 	int			code = EXIT_DONE;
 
+	*why = NULL;
 	if (state && strcmp(state, "failed") == 0)
 	{
 		code = err && strncmp(err, "guard ", 6) == 0 ? EXIT_GUARD : EXIT_ERROR;
-		ir_error("batch %lld was not applied: %s", batch, err ? err : "it failed");
+		*why = ir_strdup(err ? err : "it failed");
 	}
 	PQclear(res);
 	return code;
 }
 
+/* apply_verdict, said on stderr when the batch was not applied */
+static int
+apply_outcome(PGconn *conn, long long batch)
+{
+	char	   *why;
+	int			code = apply_verdict(conn, batch, &why);
+
+	if (code != EXIT_DONE)
+		ir_error("batch %lld was not applied: %s", batch, why);
+	free(why);
+	return code;
+}
+
 /*
  * Apply; a staged batch is validated first here, so that a validation
- * that stops it is kept (exit 3) rather than undone with the apply.
+ * that stops it is kept (exit 3) rather than undone with the apply.  Not
+ * a member of a run: validated alone, before its run's other members are
+ * staged, it would miss the rows they will write and fail for it, and
+ * the server applies it only with its run anyway (and says so).  The
+ * counts are shown under title when the batch was applied, under
+ * not_applied (ir_apply's zero counts) when it failed (a guard tripped).
  */
 static int
-do_apply(PGconn *conn, const Options *opts, bool print, const char *title)
+do_apply(PGconn *conn, const Options *opts, bool print, const char *title,
+		 const char *not_applied)
 {
 	const char *v[2];
 	char	   *sql;
 	PGresult   *res = batch_row(conn, opts->batch, false);
 	const char *state = value_of(res, "state");
+	char	   *why;
+	int			code;
 
-	if (state && strcmp(state, "staged") == 0)
+	if (state && strcmp(state, "staged") == 0 && value_of(res, "run_id") == NULL)
 	{
 		Options		plain = *opts;
 		PGresult   *val;
-		int			code;
 
 		plain.options_json = NULL;
 		memset(&plain.map_from, 0, sizeof(StrList));
@@ -560,22 +590,51 @@ do_apply(PGconn *conn, const Options *opts, bool print, const char *title)
 					  ir_schema);
 	res = ir_query(conn, sql, 2, v);
 	free(sql);
+	code = apply_verdict(conn, opts->batch, &why);
 	if (print)
 	{
+		const char *t = code == EXIT_DONE ? title : not_applied;
+
 		if (opts->json)
 			ir_print_json(stdout, res, true);
 		else
-			show_table(conn, res, title, title == NULL);
+			show_table(conn, res, t, t == NULL);
 	}
 	PQclear(res);
-	return apply_outcome(conn, opts->batch);
+	if (code != EXIT_DONE)
+		ir_error("batch %lld was not applied: %s", opts->batch, why);
+	free(why);
+	return code;
 }
 
 static int
 cmd_apply(PGconn *conn, const Options *opts)
 {
 	check_options_json(conn, opts);
-	return do_apply(conn, opts, true, NULL);
+	return do_apply(conn, opts, true, NULL, NULL);
+}
+
+/*
+ * Did the rollback's on_conflict say "force"?  --on-conflict, else the
+ * one in --options (--on-conflict wins, as in the statement).
+ */
+static bool
+rollback_forced(PGconn *conn, const Options *opts)
+{
+	const char *v[1];
+	PGresult   *res;
+	bool		force;
+
+	if (opts->on_conflict)
+		return strcmp(opts->on_conflict, "force") == 0;
+	if (opts->options_json == NULL)
+		return false;
+	v[0] = opts->options_json;
+	res = ir_query(conn, "SELECT COALESCE($1::pg_catalog.jsonb OPERATOR(pg_catalog.->>) 'on_conflict'"
+				   " OPERATOR(pg_catalog.=) 'force', false)", 1, v);
+	force = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	return force;
 }
 
 static int
@@ -584,6 +643,7 @@ cmd_rollback(PGconn *conn, const Options *opts)
 	const char *v[4];
 	char	   *sql;
 	PGresult   *res;
+	int			force = -1;		/* on_conflict force? -1: not looked up yet */
 
 	v[0] = batch_text(opts);
 	if (opts->preview)
@@ -624,11 +684,14 @@ cmd_rollback(PGconn *conn, const Options *opts)
 	{
 		int			col = PQfnumber(res, "json");
 
-		if (PQntuples(res) == 1)
+		if (!opts->cascade && PQntuples(res) == 1)
 			printf("%s\n", PQgetvalue(res, 0, col));
 		else
 		{
-			/* a cascade: one row per batch rolled back */
+			/*
+			 * a cascade: one row per batch rolled back, an array even when
+			 * the cascade is the batch alone
+			 */
 			printf("[\n");
 			for (int r = 0; r < PQntuples(res); r++)
 				printf("  %s%s\n", PQgetvalue(res, r, col), r + 1 < PQntuples(res) ? "," : "");
@@ -640,12 +703,18 @@ cmd_rollback(PGconn *conn, const Options *opts)
 	for (int r = 0; r < PQntuples(res); r++)
 	{
 		const char *conflicts = PQgetvalue(res, r, PQfnumber(res, "conflicts"));
+		const char *batch = PQgetvalue(res, r, PQfnumber(res, "batch_id"));
 
-		if (atoll(conflicts) > 0)
+		if (atoll(conflicts) == 0)
+			continue;
+		if (force < 0)
+			force = rollback_forced(conn, opts);
+		if (force)
+			ir_info("batch %s: %s record%s had later changes, restored over them (on_conflict force)",
+					batch, conflicts, atoll(conflicts) == 1 ? "" : "s");
+		else
 			ir_info("batch %s: %s record%s kept later changes (conflicts); see \"%s rollback %s --preview --status conflict\"",
-					PQgetvalue(res, r, PQfnumber(res, "batch_id")), conflicts,
-					atoll(conflicts) == 1 ? "" : "s", progname,
-					PQgetvalue(res, r, PQfnumber(res, "batch_id")));
+					batch, conflicts, atoll(conflicts) == 1 ? "" : "s", progname, batch);
 	}
 	PQclear(res);
 	return EXIT_DONE;
@@ -915,6 +984,97 @@ cmd_purge(PGconn *conn, const Options *opts)
  * import: stage, validate, review, confirm, apply
  */
 
+/*
+ * A run after ir_run_apply: 0 when it was applied, else 5 (a guard
+ * tripped: the run and every member failed by it) or 1, with why (the
+ * run's last_error, malloc'd) set.
+ */
+static int
+run_verdict(PGconn *conn, const char *run, char **why)
+{
+	const char *v[1];
+	char	   *sql;
+	PGresult   *res;
+	const char *state;
+	const char *err;
+	int			code = EXIT_DONE;
+
+	v[0] = run;
+	sql = ir_psprintf("SELECT r.state, r.last_error FROM %s.ir_runs r"
+					  " WHERE r.run_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8", ir_schema);
+	res = ir_query(conn, sql, 1, v);
+	free(sql);
+	state = value_of(res, "state");
+	err = value_of(res, "last_error");
+	*why = NULL;
+	if (state == NULL || strcmp(state, "applied") != 0)
+	{
+		code = state && strcmp(state, "failed") == 0 && err && strncmp(err, "guard ", 6) == 0
+			? EXIT_GUARD : EXIT_ERROR;
+		*why = ir_strdup(err ? err : state ? state : "it is not visible to you");
+	}
+	PQclear(res);
+	return code;
+}
+
+/*
+ * Apply the run the imported batch joined (--run) with ir_run_apply:
+ * every member in one transaction, parents first.  Its rows are shown
+ * (or returned as a JSON array in *json) under title when the run was
+ * applied, under not_applied when it failed.
+ */
+static int
+do_run_apply(PGconn *conn, const Options *opts, const char *title, const char *not_applied,
+			 char **json)
+{
+	const char *v[1];
+	char	   *sql;
+	PGresult   *res;
+	char	   *why;
+	int			code;
+
+	v[0] = opts->run_id;
+	sql = ir_psprintf(json
+					  ? "SELECT COALESCE(pg_catalog.json_agg(a), '[]') FROM %s.ir_run_apply($1::pg_catalog.int8) a"
+					  : "SELECT * FROM %s.ir_run_apply($1::pg_catalog.int8)",
+					  ir_schema);
+	res = ir_query(conn, sql, 1, v);
+	free(sql);
+	code = run_verdict(conn, opts->run_id, &why);
+	if (json)
+		*json = ir_strdup(PQgetvalue(res, 0, 0));
+	else
+		show_table(conn, res, code == EXIT_DONE ? title : not_applied, false);
+	PQclear(res);
+	if (code != EXIT_DONE)
+		ir_error("run %s was not applied: %s", opts->run_id, why);
+	free(why);
+	return code;
+}
+
+/* "run R ("name", N batches)" of the run the imported batch joined */
+static char *
+run_label(PGconn *conn, const char *run)
+{
+	const char *v[1];
+	char	   *sql;
+	PGresult   *res;
+	char	   *label;
+
+	v[0] = run;
+	sql = ir_psprintf("SELECT r.name, r.batches FROM %s.ir_runs r"
+					  " WHERE r.run_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8", ir_schema);
+	res = ir_query(conn, sql, 1, v);
+	free(sql);
+	if (PQntuples(res) == 1)
+		label = ir_psprintf("run %s (\"%s\", %s batch%s)", run, PQgetvalue(res, 0, 0),
+							PQgetvalue(res, 0, 1), strcmp(PQgetvalue(res, 0, 1), "1") == 0 ? "" : "es");
+	else
+		label = ir_psprintf("run %s", run);
+	PQclear(res);
+	return label;
+}
+
 /* one json value made by the server from a query's single row */
 static char *
 json_value(PGconn *conn, const char *sql, int n, const char *const *v)
@@ -954,6 +1114,7 @@ cmd_import(PGconn *conn, const Options *opts, StageInput *in)
 				updates;
 	const char *target;
 	char	   *target_copy;
+	char	   *run = NULL;		/* --run: the run's label */
 	int			code;
 
 	check_options_json(conn, opts);
@@ -1032,12 +1193,17 @@ cmd_import(PGconn *conn, const Options *opts, StageInput *in)
 			preview = json_value(conn, sql, 1, v);
 			free(sql);
 			/* --json goes with --yes (main.c): the review is in the document */
-			av[0] = v[0];
-			sql = ir_psprintf("SELECT pg_catalog.to_json(a) FROM %s.ir_apply($1::pg_catalog.int8) a",
-							  ir_schema);
-			applied = json_value(conn, sql, 1, av);
-			free(sql);
-			code = apply_outcome(conn, o.batch);
+			if (o.run_id)
+				code = do_run_apply(conn, &o, NULL, NULL, &applied);
+			else
+			{
+				av[0] = v[0];
+				sql = ir_psprintf("SELECT pg_catalog.to_json(a) FROM %s.ir_apply($1::pg_catalog.int8) a",
+								  ir_schema);
+				applied = json_value(conn, sql, 1, av);
+				free(sql);
+				code = apply_outcome(conn, o.batch);
+			}
 		}
 		printf("{\"batch_id\": %lld, \"staged\": %s, \"validation\": %s, \"rejects_by_reason\": %s,"
 			   " \"sample\": %s, \"preview\": %s, \"applied\": %s}\n",
@@ -1084,9 +1250,19 @@ cmd_import(PGconn *conn, const Options *opts, StageInput *in)
 		   inserts, updates, unchanged, target);
 	fflush(stdout);
 
+	if (o.run_id)
+	{
+		run = run_label(conn, o.run_id);
+		printf("Batch %lld is a member of %s: it is applied with its run, every batch of it\n"
+			   "in one transaction, parents first.\n", o.batch, run);
+		fflush(stdout);
+	}
+
 	if (!o.yes)
 	{
-		char	   *q = ir_psprintf("Apply batch %lld to %s? [y/N] ", o.batch, target);
+		char	   *q = run
+			? ir_psprintf("Apply %s? [y/N] ", run)
+			: ir_psprintf("Apply batch %lld to %s? [y/N] ", o.batch, target);
 		bool		yes = confirm(q);
 
 		free(q);
@@ -1095,20 +1271,50 @@ cmd_import(PGconn *conn, const Options *opts, StageInput *in)
 			if (ir_interrupted)
 			{
 				ir_error("canceled: batch %lld stays validated", o.batch);
+				free(run);
 				free(target_copy);
 				return EXIT_ERROR;
 			}
-			printf("Not applied: batch %lld stays validated.  Apply it with \"%s apply %lld\","
-				   " or discard it with \"%s cancel %lld --reason TEXT\".\n",
-				   o.batch, progname, o.batch, progname, o.batch);
+			if (run)
+				printf("Not applied: batch %lld stays validated in run %s.  Apply the run with"
+					   " ir_run_apply(%s).\n", o.batch, o.run_id, o.run_id);
+			else
+				printf("Not applied: batch %lld stays validated.  Apply it with \"%s apply %lld\","
+					   " or discard it with \"%s cancel %lld --reason TEXT\".\n",
+					   o.batch, progname, o.batch, progname, o.batch);
+			free(run);
 			free(target_copy);
 			return EXIT_DONE;
 		}
 	}
 	printf("\n");
-	code = do_apply(conn, &o, true, "Applied:");
+	if (run)
+	{
+		char	   *title = ir_psprintf("Applied run %s:", o.run_id);
+
+		code = do_run_apply(conn, &o, title, "Not applied:", NULL);
+		free(title);
+		if (code == EXIT_DONE)
+			printf("Run %s applied.  Undo it with \"%s rollback %lld --cascade\" (the whole run, and any\n"
+				   "later batch that wrote its fields), or ir_run_rollback(%s).\n",
+				   o.run_id, progname, o.batch, o.run_id);
+		else if (code == EXIT_GUARD)
+			printf("\nStopped by a guard: everything run %s wrote was undone, and the run and every\n"
+				   "batch of it are failed.  Validate its batches again (\"%s validate BATCH\",\n"
+				   "with corrected guards in --options if need be), then apply the run with\n"
+				   "ir_run_apply(%s).\n", o.run_id, progname, o.run_id);
+		free(run);
+		free(target_copy);
+		return code;
+	}
+	code = do_apply(conn, &o, true, "Applied:", "Not applied:");
 	if (code == EXIT_DONE)
 		printf("Batch %lld applied.  Undo it with \"%s rollback %lld\".\n", o.batch, progname, o.batch);
+	else if (code == EXIT_GUARD)
+		printf("\nStopped by a guard: everything batch %lld wrote was undone and the batch is failed.\n"
+			   "Stage a corrected file, or correct the guard with\n"
+			   "\"%s validate %lld --options '{\"guards\": ...}'\" and apply it with \"%s apply %lld\".\n",
+			   o.batch, progname, o.batch, progname, o.batch);
 	free(target_copy);
 	return code;
 }

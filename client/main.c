@@ -110,7 +110,8 @@ help(void)
 	printf("  -o, --options=JSON         more options, as a JSON object: the CSV dialect\n"
 		   "                             (header, delimiter, quote, escape, null,\n"
 		   "                             encoding), mapping, rules, expect_rows, ...\n");
-	printf("      --run=RUN              stage as a member of run RUN (several tables)\n");
+	printf("      --run=RUN              stage as a member of run RUN (several tables);\n"
+		   "                             import then applies the whole run\n");
 	printf("      --source-name=NAME     the file's name in the batch (default: its base\n"
 		   "                             name; FILE \"-\" is standard input, \"stdin\")\n");
 	printf("  -P, --progress             show progress on standard error\n");

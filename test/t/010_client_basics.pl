@@ -1,10 +1,13 @@
 # The command-line client import_rollback: --help, --version, usage
 # errors (exit 2), every subcommand on a real cluster with its exit status
 # (0 done, 1 error, 3 validation stopped, 4 rollback conflicts, 5 a guard
-# tripped), files with malformed rows, empty, header-only, missing,
-# unreadable, a directory, standard input, the non-terminal progress
-# format, --json validity everywhere, the HTML report, and connecting by
-# conninfo, URI, -h/-p, PG* variables and a service file.
+# tripped: real guards, on_guard "fail" and "error", batches and runs),
+# files with malformed rows, empty, header-only, missing, unreadable, a
+# directory, standard input, the non-terminal progress format, runs
+# (stage --run, import --run through ir_run_apply, a member's refusals),
+# cascade rollback and its plan, --json validity everywhere, the HTML
+# report, and connecting by conninfo, URI, -h/-p, PG* variables and a
+# service file.
 use strict;
 use warnings;
 
@@ -25,6 +28,12 @@ my $json = JSON::PP->new;
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
 sub state_of { return sql("SELECT state FROM ir_batches WHERE batch_id = $_[0]"); }
+
+# the elements of a decoded JSON array; none when it is something else
+# (which a test of its own reports), so that the script goes on
+sub elements { return ref $_[0] eq 'ARRAY' ? @{ $_[0] } : (); }
+# the values of some keys of a decoded JSON object; none when it is not one
+sub fields { my ($h, @keys) = @_; return ref $h eq 'HASH' ? @$h{@keys} : (); }
 
 sub decodes
 {
@@ -66,6 +75,8 @@ for my $case (
 	[ [ 'rollback', '1', '--status', 'conflict' ], qr/--status goes with --preview/ ],
 	[ [ 'stage', 'x.csv', '-t', 'c', '--map', 'nonsense' ], qr/--map takes SRC=COL/ ],
 	[ [ 'stage', 'x.csv', '-t', 'c', '--run', 'x' ], qr/--run must be a positive number/ ],
+	[ [ 'apply', '1', '--run', '3' ], qr/apply does not take --run/ ],
+	[ [ 'plan', '1', '--cascade' ], qr/plan does not take --on-conflict or --cascade/ ],
 	[ [ 'import', fixture('customers.csv'), '-t', 'customers' ],
 		qr/standard input is not a terminal: give --yes/ ],
 	[ [ 'import', '-', '-t', 'customers' ], qr/import from standard input needs --yes/ ],
@@ -168,12 +179,45 @@ like($err, qr/--options is not valid JSON/, '--options that is not JSON: why');
 ($rc, $out, $err) = run_client($node, [ 'stage', fixture('customers.csv'), '-t', 'customers', '-o', '[1]' ]);
 is($rc, 2, '--options that is not an object: exit 2');
 
-# --run: the server has no runs yet (ir_run_*); its refusal is an error like any other
+# --run: the batch joins the run (ir_batches.run_id).  Deals (children of
+# accounts) are staged first; the accounts file is imported into the run
+# below, which applies the run, parents first.
+sql(q{
+	CREATE TABLE accounts (id int PRIMARY KEY, name text NOT NULL);
+	CREATE TABLE deals (id int PRIMARY KEY, account_id int NOT NULL REFERENCES accounts, title text);
+});
+my $accounts_csv = $node->basedir . '/accounts.csv';
+my $deals_csv = $node->basedir . '/deals.csv';
+PostgreSQL::Test::Utils::append_to_file($accounts_csv, "id,name\n1,Acme\n2,Globex\n");
+PostgreSQL::Test::Utils::append_to_file($deals_csv,
+	"id,account_id,title\n10,1,big deal\n11,2,small deal\n12,2,renewal\n");
+my $run = sql(q{SELECT ir_run_create('CRM cutover')});
+($rc, $out, $err) = run_client($node, [ 'stage', $deals_csv, '-t', 'deals', '--run', $run ]);
+is($rc, 0, 'stage --run: exit 0');
+like($out, qr/^\d+\n\z/, 'stage --run: the batch id alone on stdout');
+chomp(my $b_deals = $out);
+is(sql("SELECT run_id, state, rows_total, rows_rejected FROM ir_batches WHERE batch_id = $b_deals"),
+	"$run|staged|3|0", 'stage --run: the batch joined the run (ir_batches.run_id), its 3 rows staged');
+is(sql("SELECT state, batches FROM ir_runs WHERE run_id = $run"), 'open|1',
+	'stage --run: the run is open, with that one batch');
+is(lo_count($node), '0', 'stage --run: the large object is gone once staged');
+
+# a run that does not exist, or takes no more batches: the server's
+# refusal, exit 1, nothing left behind
 $before = batch_count($node);
-($rc, $out, $err) = run_client($node, [ 'stage', fixture('customers.csv'), '-t', 'customers', '--run', '7' ]);
-is($rc, 1, 'stage --run: exit 1 until the server knows runs');
-like($err, qr/ERROR:  unrecognized option "run"/, 'stage --run: the server\'s error');
-is(batch_count($node), $before, 'stage --run: nothing left behind');
+($rc, $out, $err) = run_client($node, [ 'stage', fixture('customers.csv'), '-t', 'customers', '--run', '999999' ]);
+is($rc, 1, 'stage --run of an unknown run: exit 1');
+like($err, qr/^import_rollback: ERROR:  run 999999 does not exist\nHINT:  The view ir_runs lists the runs you can see\.$/m,
+	'stage --run of an unknown run: the server\'s message and hint');
+is($out, '', 'stage --run of an unknown run: no batch id');
+my $run_cancelled = sql(q{SELECT ir_run_create('abandoned')});
+sql("SELECT ir_run_cancel($run_cancelled, 'wrong files')");
+($rc, $out, $err) = run_client($node, [ 'stage', fixture('customers.csv'), '-t', 'customers', '--run', $run_cancelled ]);
+is($rc, 1, 'stage --run of a cancelled run: exit 1');
+like($err, qr/^import_rollback: ERROR:  run $run_cancelled is cancelled and takes no more batches\nHINT:  Create a new run with ir_run_create\(\)\.$/m,
+	'stage --run of a cancelled run: the server\'s message and hint');
+is(batch_count($node), $before, 'stage --run refused: no batch left behind');
+is(lo_count($node), '0', 'stage --run refused: nor a large object');
 
 # ---------------------------------------------------------------------------
 # validate, rejects, sample, preview
@@ -265,9 +309,14 @@ command_like([ @ir, 'rollback', $b1, '--preview', '--status', 'conflict' ],
 is($rc, 4, 'rollback with conflicts (on_conflict abort): exit 4');
 like($err, qr/^import_rollback: ERROR:  .*\nDETAIL:  .*\nHINT:  /m, 'rollback conflicts: ERROR, DETAIL, HINT');
 is(state_of($b1), 'applied', 'rollback with conflicts: the batch stays applied');
+# a cascade (here the batch alone: nothing later wrote its fields) keeps
+# on_conflict abort: exit 4, nothing changed
 ($rc, $out, $err) = run_client($node, [ 'rollback', $b1, '--cascade' ]);
-is($rc, 1, 'rollback --cascade: exit 1 until the server has cascades');
-like($err, qr/ERROR:  unrecognized option "cascade"/, 'rollback --cascade: the server\'s error');
+is($rc, 4, 'rollback --cascade with conflicts (on_conflict abort): exit 4');
+like($err, qr/^import_rollback: ERROR:  cannot roll back batch $b1: 1 record changed since it was applied\nDETAIL:  Key \(40\) has changed name \(outside any batch\)\.\nHINT:  /m,
+	'rollback --cascade conflicts: the server\'s ERROR, DETAIL, HINT');
+is($out, '', 'rollback --cascade conflicts: no rows on stdout');
+is(state_of($b1), 'applied', 'rollback --cascade with conflicts: the batch stays applied');
 ($rc, $out, $err) = run_client($node, [ 'rollback', $b1, '--on-conflict', 'skip', '--json' ]);
 is($rc, 0, 'rollback --on-conflict skip: exit 0');
 $doc = decodes($out, 'rollback --json');
@@ -295,11 +344,25 @@ is(state_of($b2), 'applied', 'import: the batch is applied');
 ($rc, $out, $err) = run_client($node, [ 'drill', $b2 ]);
 is($rc, 1, 'drill of an applied batch: exit 1 (the server refuses)');
 
-# plan: ir_rollback_plan is not on the server yet; its absence is a plain error
+# plan: what a cascade from b2 would roll back; nothing later wrote its
+# fields yet, so the batch alone (more steps below, under "cascade")
 ($rc, $out, $err) = run_client($node, [ 'plan', $b2 ]);
-is($rc, 1, 'plan: exit 1 until the server has ir_rollback_plan');
-like($err, qr/^import_rollback: ERROR:  function .*ir_rollback_plan\(bigint\) does not exist/m,
-	'plan: the server\'s error');
+is($rc, 0, 'plan: exit 0');
+like($out, qr/^ step \| batch_id \| +source_name +\| +applied_at +\| records *\n-+\+/,
+	'plan: ir_rollback_plan\'s columns, a table like psql\'s');
+like($out, qr/^ +1 \| +$b2 \| customers\.csv +\| \d{4}-\d\d-\d\d \d\d:\d\d:\d\d[.\d]*[+-]\d\d +\| +38\n\(1 row\)\n\z/m,
+	'plan: one step, the batch itself with the 38 records it wrote');
+is(state_of($b2), 'applied', 'plan: changes nothing');
+($rc, $out, $err) = run_client($node, [ 'plan', $b1 ]);
+is($rc, 1, 'plan of a rolled-back batch: exit 1');
+like($err, qr/^import_rollback: ERROR:  batch $b1 has already been rolled back$/m, 'plan of a rolled-back batch: why');
+($rc, $out, $err) = run_client($node, [ 'plan', $b_map ]);
+is($rc, 1, 'plan of a batch never applied: exit 1');
+like($err, qr/^import_rollback: ERROR:  batch $b_map is staged, not applied: there is nothing to roll back$/m,
+	'plan of a batch never applied: why');
+($rc, $out, $err) = run_client($node, [ 'plan', '999999' ]);
+is($rc, 1, 'plan of an unknown batch: exit 1');
+like($err, qr/^import_rollback: ERROR:  batch 999999 does not exist$/m, 'plan of an unknown batch: why');
 
 # import of a file whose validation stops: exit 3, nothing applied
 my $count = sql('SELECT count(*) FROM customers');
@@ -331,21 +394,260 @@ is($rc, 0, 'drill: exit 0');
 like($out, qr/round_trip_exact.*\| t$/s, 'drill: the round trip is exact');
 is(state_of($b4), 'validated', 'drill: the batch stays validated');
 
-# exit 5: the server raises IR003 when a guard trips with on_guard "error".
-# Guards are not built yet, so a trigger raises it here, inside the apply.
-sql(q{
-	CREATE TABLE guarded (id int PRIMARY KEY, v text);
-	CREATE FUNCTION trip() RETURNS trigger LANGUAGE plpgsql AS
-	  $$BEGIN RAISE EXCEPTION 'guard "check" tripped' USING ERRCODE = 'IR003'; END$$;
-	CREATE TRIGGER trip AFTER INSERT ON guarded FOR EACH ROW EXECUTE FUNCTION trip();
-});
+# ---------------------------------------------------------------------------
+# cascade: plan and rollback --cascade, newest first
+#
+# b2 wrote the credit limit of record 1 (an update) and every field of
+# record 50 (an insert).  Then c1 writes record 50's credit limit (a field
+# of b2's), c2 the name of record 1 (not b2's: b2 left it as it was), c3
+# record 50's credit limit again.  b2's cascade: c3, c1, then b2.
+
+my %c;
+for my $f ([ 'c1', "id,credit_limit\n50,5000.00\n" ], [ 'c2', "id,name\n1,Renamed\n" ],
+	[ 'c3', "id,credit_limit\n50,5001.00\n" ])
+{
+	my ($name, $csv) = @$f;
+	my $file = $node->basedir . "/$name.csv";
+	PostgreSQL::Test::Utils::append_to_file($file, $csv);
+	($rc, $out) = run_client($node, [ 'stage', $file, '-t', 'customers' ]);
+	chomp($c{$name} = $out);
+	($rc) = run_client($node, [ 'apply', $c{$name} ]);
+	is($rc, 0, "cascade: $name.csv applied");
+}
+my $n_customers = sql('SELECT count(*) FROM customers');
+
+($rc, $out, $err) = run_client($node, [ 'plan', $b2 ]);
+is($rc, 0, 'plan of a cascade: exit 0');
+my @steps = map { [ /^ +(\d+) \| +(\d+) \| (\S+) +\| [^|]+ \| +(\d+)$/ ] } grep { /^ +\d+ \|/ } split /\n/, $out;
+is_deeply(\@steps,
+	[ [ 1, $c{c3}, 'c3.csv', 1 ], [ 2, $c{c1}, 'c1.csv', 1 ], [ 3, $b2, 'customers.csv', 38 ] ],
+	'plan: the later batches that wrote b2\'s fields, newest first, then b2 (not c2: fields, not records)');
+like($out, qr/\(3 rows\)\n\z/, 'plan: three steps');
+($rc, $out) = run_client($node, [ 'plan', $b2, '--json' ]);
+is($rc, 0, 'plan --json: exit 0');
+$doc = decodes($out, 'plan --json');
+is_deeply([ map { [ $_->{step}, $_->{batch_id}, $_->{source_name}, $_->{records} ] } elements($doc) ],
+	[ [ 1, $c{c3}, 'c3.csv', 1 ], [ 2, $c{c1}, 'c1.csv', 1 ], [ 3, $b2, 'customers.csv', 38 ] ],
+	'plan --json: ir_rollback_plan\'s rows');
+my @p = elements($doc);
+ok(@p == 3 && $p[0]{applied_at} gt $p[1]{applied_at} && $p[1]{applied_at} gt $p[2]{applied_at},
+	'plan --json: newest first, by applied_at');
+is(sql("SELECT string_agg(state, ',' ORDER BY batch_id) FROM ir_batches WHERE batch_id IN ($b2, $c{c1}, $c{c2}, $c{c3})"),
+	'applied,applied,applied,applied', 'plan: nothing rolled back');
+
+# an outside write to a field of b2's: the cascade (abort) changes nothing
+sql(q{UPDATE customers SET email = 'by-hand@example.com' WHERE id = 50});
+($rc, $out, $err) = run_client($node, [ 'rollback', $b2, '--cascade' ]);
+is($rc, 4, 'rollback --cascade, an outside write (abort): exit 4');
+like($err, qr/^import_rollback: ERROR:  cannot roll back batch $b2: 1 record changed since it was applied\nDETAIL:  Key \(50\) has changed email \(outside any batch\)\.\nHINT:  /m,
+	'rollback --cascade, an outside write: the server\'s ERROR, DETAIL, HINT');
+is(sql("SELECT string_agg(state, ',' ORDER BY batch_id) FROM ir_batches WHERE batch_id IN ($b2, $c{c1}, $c{c3})"),
+	'applied,applied,applied', 'rollback --cascade (abort): every batch of the cascade stays applied');
+is(sql('SELECT credit_limit FROM customers WHERE id = 50'), '5001.00',
+	'rollback --cascade (abort): not even the newest batch was rolled back (one transaction)');
+
+# force: the whole cascade, newest first, over the outside write
+($rc, $out, $err) = run_client($node, [ 'rollback', $b2, '--cascade', '--on-conflict', 'force' ]);
+is($rc, 0, 'rollback --cascade --on-conflict force: exit 0');
+like($out, qr/^ batch_id \| deleted \| restored \| conflicts *\n-+/, 'rollback --cascade: ir_rollback\'s columns');
+my @rolled = map { [ /(\d+)/g ] } grep { /^ +\d+ \|/ } split /\n/, $out;
+is_deeply(\@rolled, [ [ $c{c3}, 0, 1, 0 ], [ $c{c1}, 0, 1, 0 ], [ $b2, 32, 6, 1 ] ],
+	'rollback --cascade: a row per batch, newest first: c3, c1, then b2 (its 32 inserts and 6 updates)');
+like($err, qr/^import_rollback: batch $b2: 1 record had later changes, restored over them \(on_conflict force\)$/m,
+	'rollback --cascade force: the conflict said to be restored over');
+unlike($err, qr/kept later changes/, 'rollback force: no conflict said to be kept');
+is(sql("SELECT string_agg(state, ',' ORDER BY batch_id) FROM ir_batches WHERE batch_id IN ($b2, $c{c1}, $c{c2}, $c{c3})"),
+	'rolled_back,rolled_back,applied,rolled_back', 'rollback --cascade: b2, c1 and c3 rolled back; c2 stays applied');
+is(sql('SELECT count(*) FROM customers WHERE id = 50'), '0', 'rollback --cascade: the record b2 created is gone');
+is(sql('SELECT name, credit_limit FROM customers WHERE id = 1'), 'Renamed|100.00',
+	'rollback --cascade: b2\'s field restored, c2\'s write kept');
+is(sql('SELECT count(*) FROM customers'), $n_customers - 32, 'rollback --cascade: b2\'s 32 inserts are gone');
+is(state_of($b3), 'applied', 'rollback --cascade: a later batch that wrote other records stays applied');
+
+# --json: an array, also for a cascade of the batch alone
+($rc, $out, $err) = run_client($node, [ 'rollback', $c{c2}, '--cascade', '--json' ]);
+is($rc, 0, 'rollback --cascade --json: exit 0');
+$doc = decodes($out, 'rollback --cascade --json');
+is(ref $doc, 'ARRAY', 'rollback --cascade --json: an array');
+is_deeply([ map { [ $_->{batch_id}, $_->{deleted}, $_->{restored}, $_->{conflicts} ] } elements($doc) ],
+	[ [ $c{c2}, 0, 1, 0 ] ], 'rollback --cascade --json: one element, c2 alone');
+is(sql('SELECT name FROM customers WHERE id = 1'), 'Customer 1', 'rollback --cascade --json: c2 rolled back');
+
+# ---------------------------------------------------------------------------
+# runs: a member is applied and rolled back only with its run; import
+# --run applies the run (ir_run_apply), parents first
+
+($rc, $out, $err) = run_client($node, [ 'apply', $b_deals ]);
+is($rc, 1, 'apply of a member of a run: exit 1');
+like($err, qr/^import_rollback: ERROR:  batch $b_deals is a member of run $run and is applied only with it\nHINT:  Use ir_run_apply\($run\)\.$/m,
+	'apply of a member of a run: the server\'s message and hint');
+is(state_of($b_deals), 'staged', 'apply of a member: not validated alone (it would fail without its run\'s accounts)');
+
+($rc, $out, $err) = run_client($node, [ 'import', $accounts_csv, '-t', 'accounts', '--run', $run, '--yes' ]);
+is($rc, 0, 'import --run: exit 0');
+my ($b_accounts) = $out =~ /^Batch (\d+): "accounts.csv" staged into public.accounts: 2 rows, 0 malformed$/m;
+ok(defined $b_accounts, 'import --run: what was staged');
+like($out, qr/^Batch $b_accounts is a member of run $run \("CRM cutover", 2 batches\): it is applied with its run/m,
+	'import --run: says the whole run is applied');
+like($out, qr/^Applied run $run:\n +batch_id \| +target +\| inserted \| updated \| unchanged \| rejected *\n-[-+]+\n +$b_accounts \| public\.accounts \|\s+2 \|\s+0 \|\s+0 \|\s+0\n +$b_deals \| public\.deals +\|\s+3 \|\s+0 \|\s+0 \|\s+0\n/m,
+	'import --run: ir_run_apply\'s rows, parents (accounts) first though staged last');
+like($out, qr/^Run $run applied\./m, 'import --run: says it is done');
+is(sql("SELECT state FROM ir_runs WHERE run_id = $run"), 'applied', 'import --run: the run is applied');
+is(sql("SELECT string_agg(state, ',') FROM ir_batches WHERE run_id = $run"), 'applied,applied',
+	'import --run: both members applied');
+is(sql('SELECT (SELECT count(*) FROM accounts) || \'/\' || (SELECT count(*) FROM deals)'), '2/3',
+	'import --run: the accounts and the deals are in');
+
+($rc, $out, $err) = run_client($node, [ 'stage', $deals_csv, '-t', 'deals', '--run', $run ]);
+is($rc, 1, 'stage --run into an applied run: exit 1');
+like($err, qr/^import_rollback: ERROR:  run $run is applied and takes no more batches$/m,
+	'stage --run into an applied run: why');
+($rc, $out, $err) = run_client($node, [ 'rollback', $b_deals ]);
+is($rc, 1, 'rollback of a member of a run: exit 1');
+like($err, qr/^import_rollback: ERROR:  batch $b_deals is a member of run $run and is rolled back only with it\nHINT:  Use ir_run_rollback\($run\)\.$/m,
+	'rollback of a member of a run: the server\'s message and hint');
+
+# the cascade of a member is its whole run, in reverse
+($rc, $out, $err) = run_client($node, [ 'plan', $b_accounts ]);
+is($rc, 0, 'plan of a member of a run: exit 0');
+like($err, qr/^import_rollback: NOTICE:  batch $b_accounts is a member of run $run \("CRM cutover"\): the whole run is rolled back$/m,
+	'plan of a member: the server\'s NOTICE');
+@steps = map { [ /^ +(\d+) \| +(\d+) \| (\S+)/ ] } grep { /^ +\d+ \|/ } split /\n/, $out;
+is_deeply(\@steps, [ [ 1, $b_deals, 'deals.csv' ], [ 2, $b_accounts, 'accounts.csv' ] ],
+	'plan of a member: the run, children first');
+($rc, $out, $err) = run_client($node, [ 'rollback', $b_accounts, '--cascade', '--json' ]);
+is($rc, 0, 'rollback --cascade of a member: exit 0');
+$doc = decodes($out, 'rollback --cascade --json of a run');
+is_deeply([ map { [ $_->{batch_id}, $_->{deleted} ] } elements($doc) ], [ [ $b_deals, 3 ], [ $b_accounts, 2 ] ],
+	'rollback --cascade of a member: the deals, then the accounts');
+is(sql("SELECT state FROM ir_runs WHERE run_id = $run"), 'rolled_back', 'rollback --cascade of a member: the run is rolled back');
+is(sql('SELECT (SELECT count(*) FROM accounts) || \'/\' || (SELECT count(*) FROM deals)'), '0/0',
+	'rollback --cascade of a member: the run\'s rows are gone');
+
+# ---------------------------------------------------------------------------
+# exit 5: a guard tripped.  With on_guard "fail" (the default) ir_apply
+# returns zero counts with a WARNING and leaves the batch failed, its
+# last_error naming the guard; with "error" it raises IR003 and leaves the
+# batch validated.  Everything the batch wrote is undone either way.
+
+sql(q{CREATE TABLE guarded (id int PRIMARY KEY, email text)});
 my $gfile = $node->basedir . '/guarded.csv';
-PostgreSQL::Test::Utils::append_to_file($gfile, "id,v\n1,a\n2,b\n");
-($rc, $out, $err) = run_client($node, [ 'import', $gfile, '-t', 'guarded', '--yes' ]);
-is($rc, 5, 'an apply that fails with IR003 (a guard tripped): exit 5');
-like($err, qr/ERROR:  guard "check" tripped/, 'exit 5: the server\'s message');
-my ($b5) = $out =~ /^Batch (\d+):/m;
-is(state_of($b5), 'validated', 'exit 5: nothing applied, the batch stays validated');
+PostgreSQL::Test::Utils::append_to_file($gfile, "id,email\n1,a\@example.com\n2,\n3,c\@example.com\n");
+my $no_blank_email = '{"guards": {"blank": {"email": 0}}}';
+($rc, $out) = run_client($node, [ 'stage', $gfile, '-t', 'guarded', '-o', $no_blank_email ]);
+chomp(my $g1 = $out);
+($rc, $out, $err) = run_client($node, [ 'apply', $g1 ]);
+is($rc, 5, 'apply of a batch whose guard trips: exit 5');
+like($out, qr/^ batch_id \| inserted \| updated \| unchanged \| rejected *\n-[-+]+\n +$g1 \|\s+0 \|\s+0 \|\s+0 \|\s+0\n\(1 row\)\n\z/,
+	'a guard tripped: ir_apply\'s zero counts');
+like($err, qr/^import_rollback: WARNING:  batch $g1 failed: guard "blank" on "email": 33.3% of written records, limit 0%\nDETAIL:  Everything it wrote was undone\.\n/m,
+	'a guard tripped: the server\'s WARNING');
+like($err, qr/^import_rollback: error: batch $g1 was not applied: guard "blank" on "email": 33.3% of written records, limit 0%$/m,
+	'a guard tripped: the client says it was not applied, and why');
+is(sql("SELECT state FROM ir_batches WHERE batch_id = $g1"), 'failed', 'a guard tripped: the batch is failed');
+like(sql("SELECT last_error FROM ir_batches WHERE batch_id = $g1"), qr/^guard "blank"/,
+	'a guard tripped: last_error names the guard');
+is(sql('SELECT count(*) FROM guarded'), '0', 'a guard tripped: nothing it wrote is left');
+
+# again, validated anew (the guard kept with the batch), with --json
+($rc) = run_client($node, [ 'validate', $g1 ]);
+is($rc, 0, 'a failed batch validated again: exit 0');
+($rc, $out, $err) = run_client($node, [ 'apply', $g1, '--json' ]);
+is($rc, 5, 'apply --json, a guard tripped: exit 5');
+$doc = decodes($out, 'apply --json, a guard tripped');
+is_deeply([ fields($doc, qw(batch_id inserted updated unchanged)) ], [ $g1, 0, 0, 0 ], 'apply --json: the zero counts');
+is(state_of($g1), 'failed', 'apply --json, a guard tripped: the batch is failed');
+
+# on_guard "error": IR003, exit 5, the batch left as it was (validated)
+run_client($node, [ 'validate', $g1 ]);
+($rc, $out, $err) = run_client($node, [ 'apply', $g1, '-o', '{"on_guard": "error"}' ]);
+is($rc, 5, 'apply -o on_guard error, a guard tripped (IR003): exit 5');
+like($err, qr/^import_rollback: ERROR:  guard "blank" on "email": 33.3% of written records, limit 0%\nDETAIL:  Batch $g1 was not applied: everything it wrote was undone\.\nHINT:  /m,
+	'on_guard error: the server\'s ERROR, DETAIL, HINT');
+is($out, '', 'on_guard error: no counts on stdout');
+is(state_of($g1), 'validated', 'on_guard error: the batch stays validated');
+is(sql('SELECT count(*) FROM guarded'), '0', 'on_guard error: nothing written');
+($rc, $out, $err) = run_client($node, [ 'apply', $g1, '-v', '-o', '{"on_guard": "error"}' ]);
+like($err, qr/^import_rollback: ERROR:  IR003: guard "blank"/m, 'on_guard error: SQLSTATE IR003 (-v)');
+
+# a guard given at apply, with a limit that holds: applied, exit 0
+($rc, $out, $err) = run_client($node, [ 'apply', $g1, '-o', '{"guards": {"blank": {"email": 0.5}}}' ]);
+is($rc, 0, 'apply with a guard that holds: exit 0');
+like($out, qr/^ +$g1 \|\s+3 \|\s+0 \|\s+0 \|\s+0$/m, 'a guard that holds: the counts');
+is(state_of($g1), 'applied', 'a guard that holds: the batch is applied');
+
+# a check that fails is a broken guard, not a verdict: exit 1
+my $g2file = $node->basedir . '/guarded2.csv';
+PostgreSQL::Test::Utils::append_to_file($g2file, "id,email\n4,d\@example.com\n");
+($rc, $out) = run_client($node, [ 'stage', $g2file, '-t', 'guarded',
+	'-o', '{"guards": {"check": [{"name": "broken", "sql": "SELECT 1 / 0 = 1"}]}}' ]);
+chomp(my $g2 = $out);
+($rc, $out, $err) = run_client($node, [ 'apply', $g2 ]);
+is($rc, 1, 'a guard check that errors: exit 1, not 5');
+like($err, qr/^import_rollback: ERROR:  division by zero$/m, 'a guard check that errors: the server\'s error');
+is(state_of($g2), 'validated', 'a guard check that errors: the batch is not applied');
+
+# import --yes: exit 5, the counts not shown as applied
+my $g3file = $node->basedir . '/guarded3.csv';
+PostgreSQL::Test::Utils::append_to_file($g3file, "id,email\n5,\n6,f\@example.com\n");
+($rc, $out, $err) = run_client($node, [ 'import', $g3file, '-t', 'guarded', '--yes', '-o', $no_blank_email ]);
+is($rc, 5, 'import --yes, a guard tripped: exit 5');
+my ($g3) = $out =~ /^Batch (\d+):/m;
+$g3 //= 0;
+like($out, qr/^Not applied:\n +batch_id \| inserted \| updated \| unchanged \| rejected *\n-[-+]+\n +$g3 \|\s+0 \|\s+0 \|\s+0 \|\s+0\n/m,
+	'import, a guard tripped: the zero counts under "Not applied:"');
+unlike($out, qr/^Applied:|applied\.  Undo it/m, 'import, a guard tripped: nothing said to be applied');
+like($out, qr/^Stopped by a guard: everything batch $g3 wrote was undone and the batch is failed\.$/m,
+	'import, a guard tripped: says what stopped it');
+like($err, qr/WARNING:  batch $g3 failed: guard "blank" on "email": 50% of written records, limit 0%/,
+	'import, a guard tripped: the server\'s WARNING');
+is(state_of($g3), 'failed', 'import, a guard tripped: the batch is failed');
+is(sql('SELECT count(*) FROM guarded'), '3', 'import, a guard tripped: nothing of it written');
+($rc, $out, $err) = run_client($node, [ 'import', $g3file, '-t', 'guarded', '--yes', '--json', '-o', $no_blank_email ]);
+is($rc, 5, 'import --yes --json, a guard tripped: exit 5');
+$doc = decodes($out, 'import --json, a guard tripped');
+is_deeply([ fields($doc->{applied}, qw(inserted updated unchanged)) ], [ 0, 0, 0 ], 'import --json: the zero counts');
+is(state_of($doc->{batch_id} // 0), 'failed', 'import --json, a guard tripped: the batch is failed');
+
+# a run whose own check trips: import --run exits 5, the run and every
+# member failed, nothing written
+my $check_deals = '{"guards": {"check": [{"name": "at most two deals", "sql": "SELECT count(*) <= 2 FROM public.deals"}]}}';
+for my $json (0, 1)
+{
+	my $what = $json ? 'import --run --json' : 'import --run';
+	my $r = sql("SELECT ir_run_create('guarded cutover', '$check_deals')");
+	($rc, $out) = run_client($node, [ 'stage', $deals_csv, '-t', 'deals', '--run', $r ]);
+	chomp(my $d = $out);
+	($rc, $out, $err) = run_client($node,
+		[ 'import', $accounts_csv, '-t', 'accounts', '--run', $r, '--yes', ($json ? '--json' : ()) ]);
+	is($rc, 5, "$what, the run's guard tripped: exit 5");
+	my $acc;
+	if ($json)
+	{
+		$doc = decodes($out, "$what, a guard tripped");
+		$acc = $doc->{batch_id} // 0;
+		is_deeply([ map { [ $_->{batch_id}, $_->{inserted} ] } elements($doc->{applied}) ], [ [ $acc, 0 ], [ $d, 0 ] ],
+			"$what: applied, a zero row per member");
+	}
+	else
+	{
+		($acc) = $out =~ /^Batch (\d+):/m;
+		like($out, qr/^Not applied:\n.*\n-[-+]+\n +$acc \| public\.accounts \|\s+0 \|\s+0 \|\s+0 \|\s+0\n +$d \| public\.deals +\|\s+0 \|\s+0 \|\s+0 \|\s+0\n/m,
+			"$what: the zero rows under \"Not applied:\"");
+		like($out, qr/^Stopped by a guard: everything run $r wrote was undone/m, "$what: says what stopped it");
+		unlike($out, qr/^Applied run|^Run $r applied/m, "$what: nothing said to be applied");
+	}
+	like($err, qr/^import_rollback: WARNING:  run $r failed: guard check "at most two deals" returned false$/m,
+		"$what: the server's WARNING");
+	like($err, qr/^import_rollback: error: run $r was not applied: guard check "at most two deals" returned false$/m,
+		"$what: the client says the run was not applied");
+	is(sql("SELECT state, last_error FROM ir_runs WHERE run_id = $r"),
+		'failed|guard check "at most two deals" returned false', "$what: the run is failed by the guard");
+	is(sql("SELECT string_agg(state, ',') FROM ir_batches WHERE run_id = $r"), 'failed,failed',
+		"$what: every member is failed");
+	is(sql('SELECT (SELECT count(*) FROM accounts) || \'/\' || (SELECT count(*) FROM deals)'), '0/0',
+		"$what: nothing written");
+}
 
 # ---------------------------------------------------------------------------
 # status, history (table, JSON, HTML), cancel, purge
@@ -375,7 +677,9 @@ like($out, qr/^ batch \| +file +\| +target +\| +state +\| +by +\| +started +\| r
 	'history: the staff columns');
 like($out, qr/^ +$b1 \| customers.csv +\| public.customers \| rolled_back \|/m, 'history: a batch per line');
 ($rc, $out) = run_client($node, [ 'history', '--target', 'guarded' ]);
-like($out, qr/\(1 row\)/, 'history --target: that table\'s batches only');
+my $n_guarded = sql(q{SELECT count(*) FROM ir_batches WHERE target = 'public.guarded'});
+like($out, qr/\($n_guarded rows\)/, 'history --target: that table\'s batches only (all of them)');
+is(scalar(() = $out =~ /^ +\d+ \| .* \| public\.guarded +\|/mg), $n_guarded, 'history --target: a line per batch of that table');
 ($rc, $out) = run_client($node, [ 'history', '--json' ]);
 $doc = decodes($out, 'history --json');
 is(scalar(@$doc), batch_count($node), 'history --json: every batch');

@@ -2,7 +2,8 @@
 # on one line ("\r": the upload line is overwritten by the rows staged),
 # reviews the batch and asks before it applies; "y" applies, "n" leaves
 # the batch validated (exit 0), Ctrl-C at the question leaves it
-# validated too (exit 1).  -W asks for the password without echoing it.
+# validated too (exit 1); import --run asks about the whole run, and "y"
+# applies the run.  -W asks for the password without echoing it.
 # Skipped, saying why, where tmux is not installed.
 use strict;
 use warnings;
@@ -119,7 +120,31 @@ wait_for($s, qr/canceled: batch $b stays validated/, 'Ctrl-C at the question: no
 is(exit_status($s), '1', 'Ctrl-C at the question: exit 1');
 is(sql("SELECT state FROM ir_batches WHERE batch_id = $b"), 'validated', 'Ctrl-C: the batch stays validated');
 
-# 4. -W: the password asked for on the terminal, not echoed
+# 4. import --run asks about the whole run: "n" leaves the run open and
+# the batch validated in it; "y" applies the run (ir_run_apply)
+my $run = sql(q{SELECT ir_run_create('tty run')});
+$s = start_tty("$ir import '$file' -t customers --source-name run.csv --run $run");
+$text = wait_for($s, qr/Apply run $run \("tty run", 1 batch\)\? \[y\/N\] $/m, 'import --run asks about the run');
+like($text, qr/^Batch (\d+) is a member of run $run \("tty run", 1 batch\): it is applied with its run/m,
+	'import --run: says the run is applied as a whole');
+($b) = $text =~ /^Batch (\d+):/m;
+keys_to($s, 'n', 'Enter');
+wait_for($s, qr/^Not applied: batch $b stays validated in run $run\./m, 'import --run answered "n": not applied');
+is(exit_status($s), '0', 'import --run answered "n": exit 0');
+is(sql("SELECT b.state || '/' || r.state FROM ir_batches b JOIN ir_runs r USING (run_id) WHERE b.batch_id = $b"),
+	'validated/open', 'import --run answered "n": the batch validated, the run open');
+$run = sql(q{SELECT ir_run_create('tty run, applied')});
+$s = start_tty("$ir import '" . fixture('customers_renamed.csv') . "' -t customers --run $run"
+	  . " -m 'Customer ID=id' -m E-mail=email -m 'Full name=name' -m Country=country -m Limit=credit_limit");
+$text = wait_for($s, qr/Apply run $run \("tty run, applied", 1 batch\)\? \[y\/N\] $/m, 'the second import --run asks');
+($b) = $text =~ /^Batch (\d+):/m;
+keys_to($s, 'y', 'Enter');
+wait_for($s, qr/^Run $run applied\./m, 'import --run answered "y": the run applied');
+is(exit_status($s), '0', 'import --run answered "y": exit 0');
+is(sql("SELECT b.state || '/' || r.state FROM ir_batches b JOIN ir_runs r USING (run_id) WHERE b.batch_id = $b"),
+	'applied/applied', 'import --run answered "y": the batch and its run applied');
+
+# 5. -W: the password asked for on the terminal, not echoed
 sql(qq{SET password_encryption = 'scram-sha-256'; CREATE ROLE pwuser LOGIN PASSWORD '$password'});
 my $hba = $node->data_dir . '/pg_hba.conf';
 my $old = slurp_file($hba);
