@@ -266,11 +266,3 @@ CREATE FUNCTION import_rollback.ir_format(value text, format int)
 RETURNS boolean
 AS 'MODULE_PATHNAME', 'ir_format'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
--- The rollback's own statements log their writes directly, not through
--- the trigger, where that is exact (rollback.c): this notes, from their
--- WHERE clause, which fields of the row at hand they change.
-CREATE FUNCTION import_rollback.ir_log_mark(mask boolean[])
-RETURNS boolean
-AS 'MODULE_PATHNAME', 'ir_log_mark'
-LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;

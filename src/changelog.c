@@ -81,7 +81,6 @@ PG_FUNCTION_INFO_V1(ir_truncated);
 PG_FUNCTION_INFO_V1(ir_dropped);
 PG_FUNCTION_INFO_V1(ir_note_row);
 PG_FUNCTION_INFO_V1(ir_same);
-PG_FUNCTION_INFO_V1(ir_log_mark);
 
 /* change_id, action, changed; then o1..oN and n1..nN */
 #define LOG_FIXED IR_LOG_FIXED_COLS
@@ -105,8 +104,6 @@ typedef struct IrLog
 	int64		batch_id;
 	Oid			relid;
 	bool		undo;
-	bool		direct;			/* rows come from ir_log_put, not the trigger */
-	bool	   *mark;			/* direct: the fields ir_log_mark() last marked */
 	int			ncols;
 	LogColumn  *cols;
 	int			nkeys;
@@ -359,36 +356,7 @@ ir_same(PG_FUNCTION_ARGS)
 }
 
 /*
- * A row as log_write() reads it: a trigger's slot (slot_getallattrs done),
- * the logged columns at their attribute numbers (attnums, or the target's
- * own), or arrays of the logged columns' values in log order (slot NULL).
- */
-typedef struct RowImage
-{
-	TupleTableSlot *slot;
-	const AttrNumber *attnums;
-	const Datum *values;
-	const bool *isnull;
-} RowImage;
-
-static inline bool
-image_null(IrLog *log, const RowImage *r, int i)
-{
-	if (r->slot == NULL)
-		return r->isnull[i];
-	return r->slot->tts_isnull[(r->attnums ? r->attnums[i] : log->cols[i].attnum) - 1];
-}
-
-static inline Datum
-image_value(IrLog *log, const RowImage *r, int i)
-{
-	if (r->slot == NULL)
-		return r->values[i];
-	return r->slot->tts_values[(r->attnums ? r->attnums[i] : log->cols[i].attnum) - 1];
-}
-
-/*
- * Log one write.  oldrow / newrow are NULL for inserts / deletes.
+ * Log one write.  oldslot / newslot are NULL for inserts / deletes.
  * Returns false when an update changed nothing (nothing is logged).
  *
  * Log row: change_id, action, changed, o1..oN, n1..nN (typed like the
@@ -396,7 +364,8 @@ image_value(IrLog *log, const RowImage *r, int i)
  * updates the old and new value of each changed column and of the key.
  */
 static bool
-log_write(IrLog *log, const char *action, const RowImage *oldrow, const RowImage *newrow)
+log_write(IrLog *log, const char *action, TupleTableSlot *oldslot, TupleTableSlot *newslot,
+		  const AttrNumber *attnums)
 {
 	MemoryContext old = MemoryContextSwitchTo(log->bufcxt);
 	TupleTableSlot *slot = log->slots[log->nbuf];
@@ -405,7 +374,12 @@ log_write(IrLog *log, const char *action, const RowImage *oldrow, const RowImage
 	bool	   *isnull;
 	Datum	   *changed = palloc(sizeof(Datum) * Max(n, 1));
 	int			nchanged = 0;
-	bool		update = (oldrow != NULL && newrow != NULL);
+	bool		update = (oldslot != NULL && newslot != NULL);
+
+	if (oldslot)
+		slot_getallattrs(oldslot);
+	if (newslot)
+		slot_getallattrs(newslot);
 
 	ExecClearTuple(slot);
 	values = slot->tts_values;
@@ -415,13 +389,14 @@ log_write(IrLog *log, const char *action, const RowImage *oldrow, const RowImage
 	for (int i = 0; i < n; i++)
 	{
 		LogColumn  *col = &log->cols[i];
+		int			a = (attnums ? attnums[i] : col->attnum) - 1;
 
 		if (update)
 		{
-			bool		o_null = image_null(log, oldrow, i);
-			bool		same = o_null ? image_null(log, newrow, i) :
-				(!image_null(log, newrow, i) &&
-				 values_equal(col, image_value(log, oldrow, i), image_value(log, newrow, i)));
+			bool		o_null = oldslot->tts_isnull[a];
+			bool		same = o_null ? newslot->tts_isnull[a] :
+				(!newslot->tts_isnull[a] &&
+				 values_equal(col, oldslot->tts_values[a], newslot->tts_values[a]));
 
 			if (col->is_key && !same)
 				ereport(ERROR,
@@ -438,14 +413,14 @@ log_write(IrLog *log, const char *action, const RowImage *oldrow, const RowImage
 				changed[nchanged++] = Int16GetDatum(i + 1);
 			}
 		}
-		if (oldrow && !image_null(log, oldrow, i))
+		if (oldslot && !oldslot->tts_isnull[a])
 		{
-			values[LOG_FIXED + i] = log_value(col, image_value(log, oldrow, i));
+			values[LOG_FIXED + i] = log_value(col, oldslot->tts_values[a]);
 			isnull[LOG_FIXED + i] = false;
 		}
-		if (newrow && !image_null(log, newrow, i))
+		if (newslot && !newslot->tts_isnull[a])
 		{
-			values[LOG_FIXED + n + i] = log_value(col, image_value(log, newrow, i));
+			values[LOG_FIXED + n + i] = log_value(col, newslot->tts_values[a]);
 			isnull[LOG_FIXED + n + i] = false;
 		}
 	}
@@ -466,7 +441,7 @@ log_write(IrLog *log, const char *action, const RowImage *oldrow, const RowImage
 		isnull[2] = false;
 	}
 	ExecStoreVirtualTuple(slot);
-	/* the values point into the caller's tuples: copy them into the slot */
+	/* the values point into the trigger's tuples: copy them into the slot */
 	ExecMaterializeSlot(slot);
 	log->nbuf++;
 	MemoryContextSwitchTo(old);
@@ -474,94 +449,6 @@ log_write(IrLog *log, const char *action, const RowImage *oldrow, const RowImage
 	if (log->nbuf == LOG_BUFFER)
 		flush_log(log);
 	return true;
-}
-
-/* Count a logged write (or an update that changed nothing). */
-static void
-count_write(IrLog *log, char kind, bool logged)
-{
-	if (kind == 'i')
-		log->counts.inserted++;
-	else if (kind == 'd')
-		log->counts.deleted++;
-	else if (logged)
-		log->counts.updated++;
-	else
-		log->counts.noop_updates++;
-}
-
-/*
- * In direct mode (ir_log_direct): log one write the caller made and knows
- * exactly, as the trigger would have (values of the logged columns, in
- * log order; NULL arrays for the side an insert or delete lacks).
- */
-void
-ir_log_put(const Datum *oldvals, const bool *oldnulls, const Datum *newvals, const bool *newnulls)
-{
-	IrLog	   *log = active_log;
-	RowImage	o = {NULL, NULL, oldvals, oldnulls};
-	RowImage	n = {NULL, NULL, newvals, newnulls};
-	char		kind = oldvals == NULL ? 'i' : newvals == NULL ? 'd' : 'u';
-	const char *action;
-
-	if (log == NULL || !log->direct)
-		elog(ERROR, "no change log is active in direct mode");
-	action = kind == 'i' ? (log->undo ? "undo_delete" : "insert") :
-		kind == 'd' ? (log->undo ? "undo_insert" : "delete") :
-		(log->undo ? "undo_update" : "update");
-	count_write(log, kind, log_write(log, action, oldvals ? &o : NULL, newvals ? &n : NULL));
-}
-
-/*
- * ir_log_mark(mask boolean[]) RETURNS boolean, in direct mode: notes which
- * logged fields the statement is about to change in the row it is at, for
- * ir_log_marked() when that row comes back from RETURNING (which gives
- * only the new values).  Called from the statement's WHERE clause, it sees
- * the row as the statement writes it (re-evaluated on the new version when
- * a concurrent write made PostgreSQL re-check the row); always true.
- */
-Datum
-ir_log_mark(PG_FUNCTION_ARGS)
-{
-	IrLog	   *log = active_log;
-	ArrayType  *arr;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-
-	if (log == NULL || !log->direct)
-		elog(ERROR, "ir_log_mark is for the extension's own statements");
-	arr = PG_GETARG_ARRAYTYPE_P(0);
-	deconstruct_array(arr, BOOLOID, 1, true, TYPALIGN_CHAR, &elems, &nulls, &n);
-	if (n != log->ncols)
-		elog(ERROR, "ir_log_mark got %d fields, the log has %d", n, log->ncols);
-	for (int i = 0; i < n; i++)
-		log->mark[i] = !nulls[i] && DatumGetBool(elems[i]);
-	PG_RETURN_BOOL(true);
-}
-
-/* The fields ir_log_mark() marked for the row being returned. */
-const bool *
-ir_log_marked(void)
-{
-	if (active_log == NULL || !active_log->direct)
-		elog(ERROR, "no change log is active in direct mode");
-	return active_log->mark;
-}
-
-/*
- * The active log takes its rows from ir_log_put() from now on: the
- * trigger's WHEN condition is false, so the writes queue no trigger event.
- * For writes whose old and new values the caller knows exactly (a
- * statement with no other row trigger or rule on the table).
- */
-void
-ir_log_direct(void)
-{
-	if (active_log == NULL)
-		elog(ERROR, "no change log is active");
-	active_log->direct = true;
-	active_log->mark = MemoryContextAllocZero(active_log->cxt, sizeof(bool) * Max(active_log->ncols, 1));
 }
 
 /*
@@ -635,20 +522,22 @@ ir_changelog(PG_FUNCTION_ARGS)
 	}
 
 	log->rows_done = true;
+	if (TRIGGER_FIRED_BY_INSERT(ev))
 	{
-		RowImage	trig = {td->tg_trigslot, attnums, NULL, NULL};
-		RowImage	newrow = {td->tg_newslot, attnums, NULL, NULL};
-
-		slot_getallattrs(td->tg_trigslot);
-		if (TRIGGER_FIRED_BY_INSERT(ev))
-			count_write(log, 'i', log_write(log, log->undo ? "undo_delete" : "insert", NULL, &trig));
-		else if (TRIGGER_FIRED_BY_UPDATE(ev))
-		{
-			slot_getallattrs(td->tg_newslot);
-			count_write(log, 'u', log_write(log, log->undo ? "undo_update" : "update", &trig, &newrow));
-		}
-		else if (TRIGGER_FIRED_BY_DELETE(ev))
-			count_write(log, 'd', log_write(log, log->undo ? "undo_insert" : "delete", &trig, NULL));
+		log_write(log, log->undo ? "undo_delete" : "insert", NULL, td->tg_trigslot, attnums);
+		log->counts.inserted++;
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(ev))
+	{
+		if (log_write(log, log->undo ? "undo_update" : "update", td->tg_trigslot, td->tg_newslot, attnums))
+			log->counts.updated++;
+		else
+			log->counts.noop_updates++;
+	}
+	else if (TRIGGER_FIRED_BY_DELETE(ev))
+	{
+		log_write(log, log->undo ? "undo_insert" : "delete", td->tg_trigslot, NULL, attnums);
+		log->counts.deleted++;
 	}
 	return PointerGetDatum(NULL);
 }
@@ -657,7 +546,7 @@ ir_changelog(PG_FUNCTION_ARGS)
 Datum
 ir_logging(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_BOOL(active_log != NULL && !active_log->direct);
+	PG_RETURN_BOOL(active_log != NULL);
 }
 
 /*

@@ -23,10 +23,6 @@ typedef struct IrLogCounts
 
 extern void ir_log_begin(int64 batch_id, Oid relid, bool undo, List *columns,
 						 int nkeys, const int *keypos, int64 first_change);
-extern void ir_log_direct(void);
-extern const bool *ir_log_marked(void);
-extern void ir_log_put(const Datum *oldvals, const bool *oldnulls, const Datum *newvals,
-					   const bool *newnulls);
 extern void ir_log_end(IrLogCounts *counts);
 extern bool ir_log_current(int64 *batch_id, int64 *row_no);
 

@@ -40,10 +40,7 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "catalog/pg_attribute.h"
-#include "catalog/pg_inherits.h"
-#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
-#include "commands/trigger.h"
 #include "funcapi.h"
 #include "tcop/dest.h"
 #include "lib/stringinfo.h"
@@ -563,140 +560,6 @@ check_cascades(IrBatch *batch, LogMeta *meta)
 }
 
 /*
- * Direct logging: the rows the restoring UPDATE and the DELETE return,
- * logged as the change-log trigger would have logged them (changelog.c's
- * ir_log_put), without a trigger event per row.  The UPDATE returns the
- * record as written (columns 1..n), what the batch wrote (n+1..2n) and
- * whether a field was left (2n+1); a field it restored held exactly what
- * the batch wrote (that is the condition for restoring it), which is the
- * value the log keeps as overwritten; ir_log_mark() in its WHERE clause
- * said which fields those are.  The DELETE returns the record deleted.
- */
-typedef struct UndoReceiver
-{
-	DestReceiver pub;
-	int			ncols;
-	bool		deleting;
-	int64		rows;
-	int64		left;			/* records with a field left as it is */
-	Datum	   *before;
-	bool	   *before_null;
-} UndoReceiver;
-
-static bool
-undo_receive(TupleTableSlot *slot, DestReceiver *self)
-{
-	UndoReceiver *r = (UndoReceiver *) self;
-	int			n = r->ncols;
-
-	slot_getallattrs(slot);
-	if (r->deleting)
-		ir_log_put(slot->tts_values, slot->tts_isnull, NULL, NULL);
-	else
-	{
-		const bool *restored = ir_log_marked();
-
-		for (int i = 0; i < n; i++)
-		{
-			int			from = restored[i] ? n + i : i;
-
-			r->before[i] = slot->tts_values[from];
-			r->before_null[i] = slot->tts_isnull[from];
-		}
-		ir_log_put(r->before, r->before_null, slot->tts_values, slot->tts_isnull);
-		if (DatumGetBool(slot->tts_values[2 * n]))
-			r->left++;
-	}
-	r->rows++;
-	return true;
-}
-
-static void
-undo_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
-{
-}
-
-static void
-undo_shutdown(DestReceiver *self)
-{
-}
-
-static void
-undo_destroy(DestReceiver *self)
-{
-}
-
-/* Run a restore or delete statement into the direct log; rows it wrote. */
-static int64
-run_logged(LogMeta *meta, const char *sql, bool deleting, int64 *left)
-{
-	UndoReceiver r;
-
-	memset(&r, 0, sizeof(r));
-	r.pub.receiveSlot = undo_receive;
-	r.pub.rStartup = undo_startup;
-	r.pub.rShutdown = undo_shutdown;
-	r.pub.rDestroy = undo_destroy;
-	r.pub.mydest = DestNone;
-	r.ncols = meta->ncols;
-	r.deleting = deleting;
-	r.before = palloc(sizeof(Datum) * Max(meta->ncols, 1));
-	r.before_null = palloc(sizeof(bool) * Max(meta->ncols, 1));
-	ir_spi_run_into(sql, 0, NULL, NULL, &r.pub);
-	if (left)
-		*left = r.left;
-	return r.rows;
-}
-
-/* SQL: RETURNING of every logged column of t, then of l's "n" values. */
-static char *
-returning_sql(LogMeta *meta, bool with_written)
-{
-	StringInfoData q;
-
-	initStringInfo(&q);
-	for (int p = 1; p <= meta->ncols; p++)
-		appendStringInfo(&q, "%st.%s", p > 1 ? ", " : "", quote_identifier(meta->names[p - 1]));
-	for (int p = 1; with_written && p <= meta->ncols; p++)
-		appendStringInfo(&q, ", l.n%d", p);
-	return q.data;
-}
-
-/*
- * Can the rollback's writes be logged directly?  When no other row
- * trigger and no rule can change what the statements write (or write
- * elsewhere while they run), the values they return are exactly what was
- * written.  Internal triggers (foreign-key checks) only check.
- */
-static bool
-direct_logging_exact(Oid relid)
-{
-	ListCell   *lc;
-	bool		exact = true;
-
-	foreach(lc, find_all_inheritors(relid, AccessShareLock, NULL))
-	{
-		Relation	rel = relation_open(lfirst_oid(lc), NoLock);
-		TriggerDesc *td = rel->trigdesc;
-
-		if (rel->rd_rules != NULL)
-			exact = false;
-		for (int i = 0; td != NULL && i < td->numtriggers; i++)
-		{
-			Trigger    *t = &td->triggers[i];
-
-			if (t->tgisinternal || !TRIGGER_FOR_ROW(t->tgtype) ||
-				strcmp(t->tgname, "import_rollback_changelog") == 0)
-				continue;
-			if (TRIGGER_FOR_UPDATE(t->tgtype) || TRIGGER_FOR_DELETE(t->tgtype))
-				exact = false;
-		}
-		relation_close(rel, NoLock);
-	}
-	return exact;
-}
-
-/*
  * The two write statements, as the caller.  Returns the records deleted
  * and the conflicting records: those with a field left as it is, deleted
  * since, or (created ones) edited since; the caller takes the records
@@ -704,11 +567,10 @@ direct_logging_exact(Oid relid)
  * written, and conflicts are counted beforehand.
  */
 static void
-write_rollback(LogMeta *meta, bool force, bool direct, IrRollbackResult *res)
+write_rollback(LogMeta *meta, bool force, IrRollbackResult *res)
 {
 	StringInfoData sets;
 	StringInfoData left;
-	StringInfoData mark;
 	StringInfoData any_differs;
 	bool		isnull;
 	int64		present = 0;
@@ -717,16 +579,13 @@ write_rollback(LogMeta *meta, bool force, bool direct, IrRollbackResult *res)
 	/* restore updated fields, each only if the batch's value is still there */
 	initStringInfo(&sets);
 	initStringInfo(&left);
-	initStringInfo(&mark);
 	for (int p = 1; p <= meta->ncols; p++)
 	{
 		const char *col = quote_identifier(meta->names[p - 1]);
 		char	   *ok = force ? psprintf("%d = ANY (l.changed)", p) :
 			psprintf("%d = ANY (l.changed) AND NOT %s", p, differs(meta, p));
-		bool		restorable = !is_key(meta, p) && meta->settable[p - 1];
 
-		appendStringInfo(&mark, "%s%s", p > 1 ? ", " : "", restorable ? ok : "false");
-		if (!restorable)
+		if (is_key(meta, p) || !meta->settable[p - 1])
 			continue;
 		appendStringInfo(&sets, "%s%s = CASE WHEN %s THEN l.o%d ELSE t.%s END",
 						 sets.len ? ", " : "", col, ok, p, col);
@@ -734,15 +593,7 @@ write_rollback(LogMeta *meta, bool force, bool direct, IrRollbackResult *res)
 		appendStringInfo(&left, "%s(%d = ANY (l.changed) AND %s)",
 						 left.len ? " OR " : "", p, distinct(meta, p, "o"));
 	}
-	if (meta->updated > 0 && sets.len > 0 && direct)
-		present = run_logged(meta, psprintf("UPDATE %s AS t SET %s FROM %s l"
-											" WHERE l.action = 'update' AND %s"
-											"  AND import_rollback.ir_log_mark(ARRAY[%s])"
-											" RETURNING %s, (%s) AS left_alone",
-											meta->scan, sets.data, meta->log, key_match(meta),
-											mark.data, returning_sql(meta, true), left.data),
-							 false, &conflicted);
-	else if (meta->updated > 0 && sets.len > 0)
+	if (meta->updated > 0 && sets.len > 0)
 	{
 		ir_spi_exec(psprintf("WITH u AS (UPDATE %s AS t SET %s FROM %s l"
 							 "   WHERE l.action = 'update' AND %s"
@@ -761,14 +612,7 @@ write_rollback(LogMeta *meta, bool force, bool direct, IrRollbackResult *res)
 	for (int p = 1; p <= meta->ncols; p++)
 		appendStringInfo(&any_differs, "%s%s", p > 1 ? " OR " : "", differs(meta, p));
 	res->deleted = 0;
-	if (meta->inserted > 0 && direct)
-		res->deleted = run_logged(meta, psprintf("DELETE FROM %s AS t USING %s l"
-												 " WHERE l.action = 'insert' AND %s AND NOT (%s)"
-												 " RETURNING %s",
-												 meta->scan, meta->log, key_match(meta), any_differs.data,
-												 returning_sql(meta, false)),
-								  true, NULL);
-	else if (meta->inserted > 0)
+	if (meta->inserted > 0)
 	{
 		ir_spi_exec(psprintf("DELETE FROM %s AS t USING %s l WHERE l.action = 'insert' AND %s%s",
 							 meta->scan, meta->log, key_match(meta),
@@ -831,7 +675,6 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 	bool		isnull;
 	bool		force = (policy == IR_ON_CONFLICT_FORCE);
 	bool		again = batch->state == IR_ROLLED_BACK;	/* force after skip */
-	bool		direct;
 	List	   *later;
 
 
@@ -860,10 +703,6 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 		keypos[k] = meta->keypos[k] - 1;
 	ir_log_begin(batch->batch_id, batch->target_relid, true, columns, meta->nkeys, keypos,
 				 meta->change_count + 1);
-	/* force overwrites whatever is there: its writes go through the trigger */
-	direct = !force && direct_logging_exact(batch->target_relid);
-	if (direct)
-		ir_log_direct();
 	res->batch_id = batch->batch_id;
 
 	if (force)
@@ -878,10 +717,10 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 							 "s.gone OR cardinality(s.conflicting) > 0"),
 					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 		res->conflicts = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		write_rollback(meta, true, false, res);
+		write_rollback(meta, true, res);
 	}
 	else if (policy == IR_ON_CONFLICT_SKIP)
-		write_rollback(meta, false, direct, res);
+		write_rollback(meta, false, res);
 	else
 	{
 		/* abort: write in a subtransaction, undone if anything conflicted */
@@ -892,7 +731,7 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 		MemoryContextSwitchTo(oldcxt);
 		PG_TRY();
 		{
-			write_rollback(meta, false, direct, res);
+			write_rollback(meta, false, res);
 		}
 		PG_CATCH();
 		{
