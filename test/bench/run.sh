@@ -907,7 +907,7 @@ ratios() {
 # Scenario: validate
 # ---------------------------------------------------------------------------
 # ir_validate of the staged customers file (the one "stage" uses) with
-# type checks, a pattern, a reference lookup and the mapping check (on by
+# type checks, a pattern, an email format, a reference lookup and the mapping check (on by
 # default), against the plain COPY of the same file into an all-text table,
 # the same baseline as "stage".  The target customers(id bigint primary
 # key, ...) holds VALIDATE_LIVE (default 10,000) live records: the first
@@ -920,7 +920,7 @@ ratios() {
 # goes first, each after CHECKPOINT.  The check requires state validated
 # with every record valid: the honest file must pass.
 VALIDATE_LIVE=${VALIDATE_LIVE:-10000}
-VALIDATE_OPTIONS='{"rules": {"pattern": {"phone": "^[0-9+() .-]+$"}, "reference": {"country": "public.countries.code"}}}'
+VALIDATE_OPTIONS='{"rules": {"pattern": {"phone": "^[0-9+() .-]+$"}, "format": {"email": "email"}, "reference": {"country": "public.countries.code"}}}'
 CUSTOMERS_COLS="id bigint PRIMARY KEY, email text NOT NULL, name text NOT NULL, phone text, country char(2), signup_date date, credit_limit numeric(10,2), notes text"
 CUSTOMERS_TEXT_COLS="id text, email text, name text, phone text, country text, signup_date text, credit_limit text, notes text"
 
