@@ -29,7 +29,8 @@ REGRESS     = init stage_basic stage_dialect stage_hostile stage_errors \
 REGRESS_OPTS = --load-extension=plpgsql
 
 # isolation specs live in test/specs, their expected output in test/expected
-ISOLATION      = batch_states apply_races purge_races
+ISOLATION      = batch_states apply_races purge_races run_races cascade_races guard_races \
+                 stale_races
 ISOLATION_OPTS = --inputdir=test --load-extension=import_rollback
 
 # TAP tests: crashes, restarts, dump and restore
