@@ -354,6 +354,8 @@ apply_begin(IrApplying *a, Jsonb *given)
 
 	memset(&a->res, 0, sizeof(a->res));
 	a->res.batch_id = batch->batch_id;
+	/* after a batch on the same target that is being written, not beside it */
+	ir_lock_target_writes(batch->target_relid);
 	ir_guards_verify(batch->target_relid, batch->key_columns, batch->options);
 	if (batch->state == IR_STAGED)
 	{

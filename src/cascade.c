@@ -127,10 +127,13 @@ ir_rollback_plan_batch(IrBatch *batch, Tuplestorestate *ts, TupleDesc desc)
 void
 ir_rollback_cascade(IrBatch *batch, IrOnConflict policy, Tuplestorestate *ts, TupleDesc desc)
 {
-	List	   *steps = ir_cascade_plan(batch);
+	List	   *steps;
 	List	   *runs = NIL;
 	ListCell   *lc;
 
+	/* the plan sees every batch applied to the target before this call */
+	ir_lock_target_writes(batch->target_relid);
+	steps = ir_cascade_plan(batch);
 	foreach(lc, steps)
 	{
 		IrPlanStep *st = lfirst(lc);

@@ -26,11 +26,13 @@
 #include "access/stratnum.h"
 #include "catalog/catalog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "storage/lmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
@@ -353,6 +355,23 @@ ir_run_transition(IrRun *run, IrRunState to, const char *detail)
 	ir_store_run_state(run->run_id, from, to, detail);
 	notify_run_transition(run->run_id, ir_run_state_name(from), ir_run_state_name(to));
 	run->state = to;
+}
+
+/*
+ * Batches write a target one at a time: ir_apply (a run's members too) and
+ * ir_rollback take this lock on their target until the transaction ends.
+ * It is an object lock of the extension's own (pg_class, the table's OID,
+ * a sub-id no PostgreSQL lock uses), not a lock on the table: the
+ * application's own reads and writes never wait for it.  The second of
+ * two batches on a table waits for the first to commit and then sees what
+ * it wrote, so its staleness check and its conflicts are judged on it.
+ */
+#define IR_TARGET_WRITES_SUBID 0x4952	/* "IR" */
+
+void
+ir_lock_target_writes(Oid relid)
+{
+	LockDatabaseObject(RelationRelationId, relid, IR_TARGET_WRITES_SUBID, ExclusiveLock);
 }
 
 /*

@@ -26,6 +26,7 @@ extern IrBatch *ir_batch_fetch(int64 batch_id, bool for_update, IrAccess access)
 extern void ir_batch_require_target(const IrBatch *batch);
 extern void ir_batch_transition(IrBatch *batch, IrState to, const char *detail);
 extern void ir_batch_note(IrBatch *batch, const char *detail);
+extern void ir_lock_target_writes(Oid relid);
 extern int64 ir_run_create_row(const char *name, Jsonb *options);
 extern IrRun *ir_run_fetch(int64 run_id, IrRowLock lock);
 extern void ir_run_transition(IrRun *run, IrRunState to, const char *detail);

@@ -148,10 +148,9 @@ ir_pending_filter(Oid relid, int ncols, char **ref_cols, const Oid *types,
 		ir_spi_exec(sql, ncols, argtypes, arrays, NULL, SPI_OK_SELECT, NULL);
 		*nmissing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		for (int c = 0; c < ncols && *nmissing > 0; c++)
-			arrays[c] = PointerGetDatum(SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0],
-																		SPI_tuptable->tupdesc,
-																		c + 2, &isnull),
-														  false, -1));
+			arrays[c] = SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+														c + 2, &isnull),
+										  false, -1);
 		SPI_finish();
 	}
 	return *nmissing > 0 ? arrays : NULL;

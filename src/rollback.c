@@ -678,6 +678,7 @@ ir_rollback_batch(IrBatch *batch, IrOnConflict policy, IrRollbackResult *res)
 	List	   *later;
 
 
+	ir_lock_target_writes(batch->target_relid);
 	meta = load_meta(batch);
 	ir_store_track_target(batch->target_relid);
 

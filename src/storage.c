@@ -1195,6 +1195,7 @@ IrRun *
 ir_store_run_read(int64 run_id, IrRowLock lock)
 {
 	static SPIPlanPtr plans[3];
+	static SPIPlanPtr read_plan;
 	static const char *const suffix[3] = {"", " FOR SHARE", " FOR UPDATE"};
 	static const Oid argtypes[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(run_id)};
@@ -1205,12 +1206,20 @@ ir_store_run_read(int64 run_id, IrRowLock lock)
 	Datum		members;
 
 	become_owner(&save);
-	ir_spi_exec(psprintf("SELECT name, state, started_by::text, options,"
-						 " ARRAY(SELECT b.batch_id FROM import_rollback.batch b"
-						 "       WHERE b.run_id = r.run_id"
-						 "       ORDER BY b.applied_at NULLS LAST, b.batch_id)"
-						 " FROM import_rollback.run r WHERE run_id = $1%s", suffix[lock]),
-				1, argtypes, values, NULL, SPI_OK_SELECT, &plans[lock]);
+	/*
+	 * Lock the row first; the members are read by a statement of their
+	 * own, whose snapshot (READ COMMITTED) sees a member whose staging
+	 * committed while this waited for the lock.
+	 */
+	if (lock != IR_ROW_READ)
+		ir_spi_exec(psprintf("SELECT 1 FROM import_rollback.run WHERE run_id = $1%s", suffix[lock]),
+					1, argtypes, values, NULL, SPI_OK_SELECT, &plans[lock]);
+	ir_spi_exec("SELECT name, state, started_by::text, options,"
+				" ARRAY(SELECT b.batch_id FROM import_rollback.batch b"
+				"       WHERE b.run_id = r.run_id"
+				"       ORDER BY b.applied_at NULLS LAST, b.batch_id)"
+				" FROM import_rollback.run r WHERE run_id = $1",
+				1, argtypes, values, NULL, SPI_OK_SELECT, &read_plan);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
