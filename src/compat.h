@@ -19,6 +19,11 @@
 #include "fmgr.h"
 #include "utils/relcache.h"
 
+/* The varlena macros (VARDATA_ANY, ...) left postgres.h for varatt.h in 16. */
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
 /* Ownership of a table: pg_class_ownercheck() became object_ownercheck() in 16. */
 #if PG_VERSION_NUM >= 160000
 #include "catalog/pg_class.h"

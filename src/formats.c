@@ -26,6 +26,7 @@
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
+#include "compat.h"
 #include "formats.h"
 
 PG_FUNCTION_INFO_V1(ir_format);
