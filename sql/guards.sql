@@ -156,6 +156,20 @@ SELECT * FROM ir_drill(:b);
 SELECT state FROM ir_batches WHERE batch_id = :b;
 SELECT count(*) AS fourteen FROM gd_opp WHERE id = 14;
 
+-- a two-column key: of three sentinels the batch writes two; the first
+-- of them in the guard's order is named
+CREATE TABLE gd_region (region text, code int, label text, PRIMARY KEY (region, code));
+INSERT INTO gd_region VALUES ('eu', 1, 'a'), ('us', 2, 'b'), ('eu', 3, 'c');
+SELECT ir_stage('gd_region', 'regions.csv', $$region,code,label
+eu,3,changed
+us,2,changed
+eu,4,new
+$$, '{"guards": {"unchanged": [{"region": "eu", "code": 1}, {"region": "us", "code": "2"},
+                               {"region": "eu", "code": 3}]}}') AS b \gset
+SELECT * FROM ir_apply(:b);
+SELECT state, last_error FROM ir_batches WHERE batch_id = :b;
+SELECT * FROM gd_region ORDER BY region, code;
+
 RESET client_min_messages;
-DROP TABLE gd_link, gd_opp;
+DROP TABLE gd_link, gd_opp, gd_region;
 DROP ROLE regress_ir_guard;

@@ -32,6 +32,7 @@
 #include "parser/parse_coerce.h"
 #include "parser/parse_type.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rls.h"
@@ -238,13 +239,13 @@ check_orphans(const IrGuardTarget *gt, JsonbValue *orphans, bool run)
 							spec, gt->keys[0])));
 		if (!run)
 			continue;
-		ir_spi_exec(psprintf("SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE NOT EXISTS"
-							 " (SELECT 1 FROM %s c WHERE %s))"
-							 " FROM %s l WHERE l.action IN ('insert', 'update')",
-							 ir_sql_scan(relid),
+		/* NOT EXISTS in WHERE, not in a FILTER: an anti join, not a subplan per record */
+		ir_spi_exec(psprintf("SELECT (SELECT pg_catalog.count(*) FROM %s l WHERE l.action IN ('insert', 'update')),"
+							 " (SELECT pg_catalog.count(*) FROM %s l WHERE l.action IN ('insert', 'update')"
+							 "   AND NOT EXISTS (SELECT 1 FROM %s c WHERE %s))",
+							 gt->log, gt->log, ir_sql_scan(relid),
 							 ir_sql_op(eqop, psprintf("c.%s", quote_identifier(lthird(parts))),
-									   psprintf("l.n%d", gt->keypos[0] + 1)),
-							 gt->log),
+									   psprintf("l.n%d", gt->keypos[0] + 1))),
 					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
 		written = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		orphaned = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
@@ -255,65 +256,103 @@ check_orphans(const IrGuardTarget *gt, JsonbValue *orphans, bool run)
 	return NULL;
 }
 
-/* unchanged: sentinel records the batch must not have written. */
+/*
+ * unchanged: sentinel records the batch must not have written.  All of
+ * them are looked for in one statement: the sentinels' keys as one array
+ * per key column, unnested and semi-joined to the change log (one scan of
+ * the log, hashed when the key's equality can hash), not one scan of the
+ * log per sentinel.
+ */
 static char *
 check_unchanged(const IrGuardTarget *gt, JsonbValue *unchanged, bool run)
 {
+	List	   *sentinels = guard_objects(unchanged, "unchanged",
+										  "an array of record keys, such as [{\"id\": 17}]");
+	int			n = list_length(sentinels);
+	Datum	  **values = palloc(sizeof(Datum *) * gt->nkeys);
+	char	  **shown = palloc(sizeof(char *) * Max(n, 1));
+	Oid		   *types = palloc(sizeof(Oid) * gt->nkeys);
+	Oid		   *arrtypes = palloc(sizeof(Oid) * gt->nkeys);
+	Datum	   *arrays = palloc(sizeof(Datum) * gt->nkeys);
+	StringInfoData q;
+	StringInfoData cols;
+	StringInfoData names;
+	bool		isnull;
+	Datum		found;
+	int			i = 0;
 	ListCell   *lc;
 
-	foreach(lc, guard_objects(unchanged, "unchanged", "an array of record keys, such as [{\"id\": 17}]"))
+	initStringInfo(&names);
+	for (int k = 0; k < gt->nkeys; k++)
+	{
+		types[k] = get_atttype(gt->relid, get_attnum(gt->relid, gt->keys[k]));
+		arrtypes[k] = get_array_type(types[k]);
+		if (!OidIsValid(arrtypes[k]))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("guard \"unchanged\" needs an array type of key column \"%s\"",
+							gt->keys[k])));
+		values[k] = palloc(sizeof(Datum) * Max(n, 1));
+		appendStringInfo(&names, "%s%s", k ? ", " : "", quote_identifier(gt->keys[k]));
+	}
+	foreach(lc, sentinels)
 	{
 		JsonbContainer *obj = ((JsonbValue *) lfirst(lc))->val.binary.data;
-		StringInfoData q;
-		StringInfoData shown;
-		StringInfoData names;
-		Datum	   *values = palloc(sizeof(Datum) * gt->nkeys);
-		Oid		   *types = palloc(sizeof(Oid) * gt->nkeys);
+		StringInfoData str;
 
-		initStringInfo(&q);
-		initStringInfo(&shown);
-		initStringInfo(&names);
-		appendStringInfo(&q, "SELECT EXISTS (SELECT 1 FROM %s l WHERE l.action IN ('insert', 'update')",
-						 gt->log);
+		initStringInfo(&str);
 		for (int k = 0; k < gt->nkeys; k++)
 		{
 			JsonbValue *kv = getKeyJsonValueFromContainer(obj, gt->keys[k],
 														  strlen(gt->keys[k]), NULL);
-			char	   *str;
+			char	   *v;
 			Oid			infunc;
 			Oid			ioparam;
-			AttrNumber	attnum = get_attnum(gt->relid, gt->keys[k]);
 
 			if (kv == NULL || (kv->type != jbvString && kv->type != jbvNumeric))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("a record of guard \"unchanged\" has no value for key column \"%s\"",
 								gt->keys[k])));
-			str = kv->type == jbvString ? pnstrdup(kv->val.string.val, kv->val.string.len) :
+			v = kv->type == jbvString ? pnstrdup(kv->val.string.val, kv->val.string.len) :
 				DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(kv->val.numeric)));
-			types[k] = get_atttype(gt->relid, attnum);
 			getTypeInputInfo(types[k], &infunc, &ioparam);
-			values[k] = OidInputFunctionCall(infunc, str, ioparam, -1);
-			if (run)
-				appendStringInfo(&q, " AND %s", ir_sql_op(gt->key_eqop[k],
-													  psprintf("coalesce(l.n%d, l.o%d)", gt->keypos[k] + 1,
-															   gt->keypos[k] + 1),
-													  psprintf("$%d", k + 1)));
-			appendStringInfo(&shown, "%s%s", k ? ", " : "", str);
-			appendStringInfo(&names, "%s%s", k ? ", " : "", quote_identifier(gt->keys[k]));
+			values[k][i] = OidInputFunctionCall(infunc, v, ioparam, -1);
+			appendStringInfo(&str, "%s%s", k ? ", " : "", v);
 		}
-		appendStringInfoChar(&q, ')');
-		if (!run)
-			continue;
-		ir_spi_exec(q.data, gt->nkeys, types, values, NULL, SPI_OK_SELECT, NULL);
-		{
-			bool		isnull;
-
-			if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
-				return psprintf("guard \"unchanged\": the batch wrote sentinel record (%s)=(%s)",
-								names.data, shown.data);
-		}
+		shown[i++] = str.data;
 	}
+	if (!run || n == 0)
+		return NULL;
+
+	initStringInfo(&q);
+	initStringInfo(&cols);
+	for (int k = 0; k < gt->nkeys; k++)
+	{
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+
+		get_typlenbyvalalign(types[k], &typlen, &typbyval, &typalign);
+		arrays[k] = PointerGetDatum(construct_array(values[k], n, types[k], typlen, typbyval, typalign));
+		appendStringInfo(&cols, "%spg_catalog.unnest($%d)", k ? ", " : "", k + 1);
+	}
+	appendStringInfo(&q, "SELECT pg_catalog.min(s.i) FROM ROWS FROM (%s) WITH ORDINALITY s(", cols.data);
+	for (int k = 0; k < gt->nkeys; k++)
+		appendStringInfo(&q, "k%d, ", k + 1);
+	appendStringInfo(&q, "i) WHERE EXISTS (SELECT 1 FROM %s l WHERE l.action IN ('insert', 'update')",
+					 gt->log);
+	for (int k = 0; k < gt->nkeys; k++)
+		appendStringInfo(&q, " AND %s", ir_sql_op(gt->key_eqop[k],
+												  psprintf("coalesce(l.n%d, l.o%d)", gt->keypos[k] + 1,
+														   gt->keypos[k] + 1),
+												  psprintf("s.k%d", k + 1)));
+	appendStringInfoChar(&q, ')');
+	ir_spi_exec(q.data, gt->nkeys, arrtypes, arrays, NULL, SPI_OK_SELECT, NULL);
+	found = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		return psprintf("guard \"unchanged\": the batch wrote sentinel record (%s)=(%s)",
+						names.data, shown[DatumGetInt64(found) - 1]);
 	return NULL;
 }
 
@@ -440,7 +479,16 @@ guards_run(const IrGuardTarget *gt, Jsonb *options, bool run)
 	if (gt == NULL)				/* a run's own guards: checks only */
 		return guard_one(NULL, guards, "check", run);
 	if (run)
+	{
+		JsonbContainer *g = guards->val.binary.data;
+
+		/* blank and orphans join the whole log: let the planner know its size */
+		if (JsonContainerIsObject(g) &&
+			(getKeyJsonValueFromContainer(g, "blank", 5, NULL) ||
+			 getKeyJsonValueFromContainer(g, "orphans", 7, NULL)))
+			ir_store_analyze_log(gt->batch_id);
 		ir_lend_log(&acc, gt->batch_id);
+	}
 	why = guard_one(gt, guards, "unchanged", run);
 	if (!why)
 		why = guard_one(gt, guards, "blank", run);

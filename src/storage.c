@@ -1038,6 +1038,20 @@ ir_store_index_log(int64 batch_id, Oid relid, int nkeys, char **keys, const int 
 			   0, NULL, NULL, NULL, SPI_OK_UTILITY, NULL);
 }
 
+/*
+ * Give the planner the size of a change log the apply just wrote, for the
+ * guards' joins over it: estimated as a fresh table of a few pages, a
+ * million-row log gets a nested loop of index probes into the target and
+ * the child tables (1.4 s and 1.0 s for 1,000,000 records, measured)
+ * where a hash join takes 1.0 s and 0.6 s; the ANALYZE costs 0.13 s.
+ */
+void
+ir_store_analyze_log(int64 batch_id)
+{
+	owner_exec(psprintf("ANALYZE %s", ir_log_table(batch_id)), 0, NULL, NULL, NULL,
+			   SPI_OK_UTILITY, NULL);
+}
+
 /* What the catalog records of an applied batch's change log. */
 void
 ir_store_log_info(int64 batch_id, IrLogInfo *info)

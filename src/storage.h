@@ -215,6 +215,7 @@ extern int64 ir_store_run_insert(const char *name, Jsonb *options);
 extern IrRun *ir_store_run_read(int64 run_id, IrRowLock lock);
 extern void ir_store_run_state(int64 run_id, IrRunState from, IrRunState to, const char *detail);
 extern Jsonb *ir_store_batch_options(int64 batch_id, Jsonb *options);
+extern void ir_store_analyze_log(int64 batch_id);
 extern void ir_store_index_log(int64 batch_id, Oid relid, int nkeys, char **keys,
 							   const int *keypos);
 
