@@ -37,6 +37,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "parser/parse_coerce.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -259,6 +260,48 @@ check_stale(IrBatch *batch, IrMapping *m)
 }
 
 /*
+ * Have the change log count guard "blank" as it writes (changelog.c), when
+ * every column the guard names is logged and is text, varchar or not a
+ * string type (other string types are compared by their output, in SQL:
+ * guards.c).  Else a->blank_counts stays NULL and the guard joins the log
+ * to the target after the write.
+ */
+static void
+count_blanks(IrApplying *a, List *columns)
+{
+	List	   *names = ir_guards_blank_columns(a->batch->options);
+	int			n = list_length(names);
+	int		   *positions = palloc(sizeof(int) * Max(n, 1));
+	bool	   *textual = palloc(sizeof(bool) * Max(n, 1));
+	int			j = 0;
+	ListCell   *lc;
+
+	if (n == 0)
+		return;
+	foreach(lc, names)
+	{
+		AttrNumber	attnum = get_attnum(a->m->relid, lfirst(lc));
+		Oid			type;
+		Oid			base;
+
+		positions[j] = -1;
+		for (int i = 0; i < list_length(columns) && attnum != InvalidAttrNumber; i++)
+			if (list_nth_int(columns, i) == attnum)
+				positions[j] = i;
+		if (positions[j] < 0)
+			return;				/* not logged (or no such column: the guard says so) */
+		type = get_atttype(a->m->relid, attnum);
+		base = getBaseType(type);
+		textual[j] = base == TEXTOID || base == VARCHAROID;
+		if (TypeCategory(type) == TYPCATEGORY_STRING && !textual[j])
+			return;
+		j++;
+	}
+	a->blank_counts = palloc(sizeof(int64) * n);
+	ir_log_count_blanks(n, positions, textual, a->blank_counts);
+}
+
+/*
  * The batch's writes: its change log, the one statement, the log's index.
  * Fills a->res with the counts.
  */
@@ -282,6 +325,8 @@ write_batch(IrApplying *a)
 	sql = write_sql(batch, m);
 	ir_lend_stage(&acc, batch->batch_id, false);
 	ir_log_begin(batch->batch_id, m->relid, false, columns, m->nkeys, a->keypos, 1);
+	if (a->count_blanks)
+		count_blanks(a, columns);
 	SPI_connect();
 	if (sql)
 	{
@@ -335,6 +380,8 @@ batch_guards(IrApplying *a)
 	gt.keys = a->m->key_names;
 	gt.keypos = a->keypos;
 	gt.key_eqop = a->m->key_eqop;
+	gt.blank_counts = a->blank_counts;
+	gt.written = a->counts.inserted + a->counts.updated;
 	SPI_connect();
 	why = ir_guards_check(&gt, a->batch->options);
 	if (why)
@@ -401,6 +448,21 @@ ir_apply_all(List *applyings, Jsonb *given, Jsonb *extra_guards)
 													   ir_json_with_key(a->batch->options, "guards",
 																		ir_option(given, "guards")));
 		guarded = guarded || ir_has_guards(a->batch->options);
+	}
+	/*
+	 * The log counts blanks as written; a record that another batch of the
+	 * list writes after it is judged as that batch leaves it, in SQL.
+	 */
+	foreach(lc, applyings)
+	{
+		IrApplying *a = lfirst(lc);
+		ListCell   *lc2;
+
+		a->count_blanks = guarded;
+		a->blank_counts = NULL;
+		foreach(lc2, applyings)
+			if (lfirst(lc2) != a && ((IrApplying *) lfirst(lc2))->batch->target_relid == a->batch->target_relid)
+				a->count_blanks = false;
 	}
 	if (!guarded)
 	{

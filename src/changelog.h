@@ -23,6 +23,7 @@ typedef struct IrLogCounts
 
 extern void ir_log_begin(int64 batch_id, Oid relid, bool undo, List *columns,
 						 int nkeys, const int *keypos, int64 first_change);
+extern void ir_log_count_blanks(int n, const int *positions, const bool *textual, int64 *counts);
 extern void ir_log_end(IrLogCounts *counts);
 extern bool ir_log_current(int64 *batch_id, int64 *row_no);
 

@@ -158,13 +158,18 @@ check_blank(const IrGuardTarget *gt, JsonbValue *blank, bool run)
 	}
 	if (names == NIL || !run)
 		return NULL;
-	ir_spi_exec(psprintf("SELECT pg_catalog.count(*)%s FROM %s", counts.data, written_sql(gt)),
-				0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
-	written = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (gt->blank_counts)
+		written = gt->written;	/* counted as the log was written */
+	else
+	{
+		ir_spi_exec(psprintf("SELECT pg_catalog.count(*)%s FROM %s", counts.data, written_sql(gt)),
+					0, NULL, NULL, NULL, SPI_OK_SELECT, NULL);
+		written = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
 	foreach(lc, names)
 	{
-		int64		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-													i + 2, &isnull));
+		int64		n = gt->blank_counts ? gt->blank_counts[i] :
+			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 2, &isnull));
 		double		share = written > 0 ? (double) n / written : 0;
 		double		limit = *(double *) list_nth(limits, i);
 
@@ -484,7 +489,7 @@ guards_run(const IrGuardTarget *gt, Jsonb *options, bool run)
 
 		/* blank and orphans join the whole log: let the planner know its size */
 		if (JsonContainerIsObject(g) &&
-			(getKeyJsonValueFromContainer(g, "blank", 5, NULL) ||
+			((getKeyJsonValueFromContainer(g, "blank", 5, NULL) && gt->blank_counts == NULL) ||
 			 getKeyJsonValueFromContainer(g, "orphans", 7, NULL)))
 			ir_store_analyze_log(gt->batch_id);
 		ir_lend_log(&acc, gt->batch_id);
@@ -535,6 +540,32 @@ ir_guards_verify(Oid relid, List *key_columns, Jsonb *options)
 	foreach(lc, key_columns)
 		gt.keys[k++] = lfirst(lc);
 	(void) guards_run(&gt, options, false);
+}
+
+/*
+ * The columns guard "blank" of options names, in the order check_blank()
+ * reads them (NIL: no such guard, or not an object: check_blank says so).
+ */
+List *
+ir_guards_blank_columns(Jsonb *options)
+{
+	JsonbValue *guards = ir_option(options, "guards");
+	JsonbValue *blank;
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	List	   *names = NIL;
+
+	if (guards == NULL || guards->type != jbvBinary || !JsonContainerIsObject(guards->val.binary.data))
+		return NIL;
+	blank = getKeyJsonValueFromContainer(guards->val.binary.data, "blank", 5, NULL);
+	if (blank == NULL || blank->type != jbvBinary || !JsonContainerIsObject(blank->val.binary.data))
+		return NIL;
+	it = JsonbIteratorInit(blank->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_KEY)
+			names = lappend(names, pnstrdup(v.val.string.val, v.val.string.len));
+	return names;
 }
 
 /* Are there guards in options? */

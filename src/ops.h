@@ -97,6 +97,8 @@ typedef struct IrApplying
 	int		   *keypos;			/* its key's positions in its log */
 	IrLogCounts counts;
 	IrApplyResult res;
+	bool		count_blanks;	/* guard "blank" may be counted by the log */
+	int64	   *blank_counts;	/* ... and was, per column; or NULL */
 } IrApplying;
 
 /* apply.c */
