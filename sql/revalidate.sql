@@ -42,7 +42,12 @@ SELECT row_no, errors FROM ir_rejects(:r);
 -- a failed expect_rows, then the right count
 SELECT state, stop_reason FROM ir_validate(:r, '{"expect_rows": 4, "rules": {"max_reject_ratio": 1, "mapping_check": "off"}}');
 :invariants;
+SELECT state, last_error IS NOT NULL AS has_error FROM ir_batches WHERE batch_id = :r;
 SELECT state, stop_reason FROM ir_validate(:r, '{"expect_rows": 3, "rules": {"max_reject_ratio": 1, "mapping_check": "off"}}');
+-- validated again: the old failure is history (the events), not last_error
+SELECT state, last_error FROM ir_batches WHERE batch_id = :r;
+SELECT from_state, to_state, detail IS NOT NULL AS has_detail
+  FROM ir_batch_events WHERE batch_id = :r ORDER BY event_id DESC LIMIT 2;
 SELECT * FROM ir_apply(:r);
 :invariants;
 SELECT * FROM goods ORDER BY sku;
