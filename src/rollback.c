@@ -940,6 +940,7 @@ preview_receive(TupleTableSlot *slot, DestReceiver *self)
 		Datum		values[7];
 		bool		nulls[7] = {false, false, false, false, false, false, false};
 		bool		differs;
+		bool		unchanged;	/* the current value is the batch's, bit for bit */
 		int			status;
 		int64		by;
 
@@ -953,8 +954,9 @@ preview_receive(TupleTableSlot *slot, DestReceiver *self)
 				continue;
 		}
 		/* the conflict test of conflicts_sql(), on the datums */
-		differs = !same_datum(r, i, slot->tts_values[at + 1], slot->tts_isnull[at + 1],
-							  slot->tts_values[at], slot->tts_isnull[at]) &&
+		unchanged = same_datum(r, i, slot->tts_values[at + 1], slot->tts_isnull[at + 1],
+							   slot->tts_values[at], slot->tts_isnull[at]);
+		differs = !unchanged &&
 			(insert || !same_datum(r, i, slot->tts_values[at + 1], slot->tts_isnull[at + 1],
 								   slot->tts_values[at + 2], slot->tts_isnull[at + 2]));
 		/* rolled back: the fields it restored and the records it deleted are done */
@@ -975,6 +977,8 @@ preview_receive(TupleTableSlot *slot, DestReceiver *self)
 			values[4] = key_text[i] ? key_text[i] : field_text(r, i, slot->tts_values[at]);
 		if (gone || slot->tts_isnull[at + 1])
 			nulls[5] = true;
+		else if (unchanged)
+			values[5] = values[4];	/* the same datum: one output call, not two */
 		else
 			values[5] = field_text(r, i, slot->tts_values[at + 1]);
 		if ((gone || differs) &&
