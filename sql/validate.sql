@@ -169,3 +169,14 @@ CREATE TABLE labels (id int PRIMARY KEY, label c_text, doc tsvector, amount nume
 SELECT ir_stage('labels', 'labels.csv', E'id,label,doc,amount\n1,a,x y,1.0\n2,a,y x,1.00\n3,b,z,x\n4,A,z,1\n5,x,q,x\n6,7,q r,2\n007,8,r q,x\n') AS tg \gset
 SELECT state, rows_valid, rows_rejected FROM ir_validate(:tg, '{"rules": {"unique_in_file": ["label", "doc", "amount"], "max_reject_ratio": 1, "mapping_check": "off"}}');
 SELECT row_no, errors FROM ir_rejects(:tg);
+
+-- reference rules are looked up by distinct value: across types (a varchar
+-- value in an int8 column's table: the int8 value 007 is 7), NULLs never
+-- checked, an empty referenced table, a value several rows hold
+CREATE TABLE ref_codes (code int8);
+INSERT INTO ref_codes VALUES (7), (7), (9);
+CREATE TABLE ref_empty (code int);
+CREATE TABLE ref_items (id int PRIMARY KEY, code int, other int);
+SELECT ir_stage('ref_items', 'refs.csv', E'id,code,other\n1,7,\n2,007,\n3,8,\n4,,\n5,9,1\n6,8,\n') AS rf \gset
+SELECT state, rows_valid, rows_rejected FROM ir_validate(:rf, '{"rules": {"reference": {"code": "public.ref_codes.code", "other": "public.ref_empty.code"}, "max_reject_ratio": 1, "mapping_check": "off"}}');
+SELECT row_no, errors FROM ir_rejects(:rf);

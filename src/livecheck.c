@@ -113,6 +113,36 @@ ir_plan_foreign_keys(Run *run)
 			run->fk_values = lappend(run->fk_values, fv);
 	}
 	relation_close(rel, NoLock);
+
+	/*
+	 * Reference rules the same way: the distinct values the type pass
+	 * collects, looked up once, instead of a hashed subplan probed by every
+	 * row with its value cast again (0.38 s of 1.7 s for 1,000,000 rows,
+	 * measured).  The lookup wants the referenced column on the left: a
+	 * rule whose operator has no commutator stays a row check (rowcheck.c).
+	 */
+	foreach(lc, run->rules.references)
+	{
+		ColumnRule *cr = lfirst(lc);
+		Oid			op = get_commutator(cr->ref_eqop);
+		FkValues   *fv;
+
+		if (!OidIsValid(op))
+			continue;
+		fv = palloc0(sizeof(FkValues));
+		fv->confrelid = cr->ref_relid;
+		fv->n = 1;
+		fv->idx = palloc(sizeof(int));
+		fv->idx[0] = (int) (cr->col - run->m->cols);
+		fv->ref_cols = palloc(sizeof(char *));
+		fv->ref_cols[0] = cr->ref_column;
+		fv->pfeqop = palloc(sizeof(Oid));
+		fv->pfeqop[0] = op;
+		fv->name = cr->arg;
+		fv->rule = cr;
+		cr->collected = true;
+		run->fk_values = lappend(run->fk_values, fv);
+	}
 }
 
 /*
@@ -219,15 +249,23 @@ foreign_key_check(Run *run, char **typed, FkValues *fv)
 				appendStringInfo(&match, "%s%s", k ? " AND " : "",
 								 ir_sql_eq(types[k], psprintf("x.k%d", k), typed[fv->idx[k]]));
 			appendStringInfoChar(&match, ')');
-			ir_run_branch(run, "SELECT s.row_no, %d, %s || %s || %s FROM %s s"
-						  " WHERE s.status IS NULL%s AND %s",
-						  fv->idx[0] + 1,
-						  ir_run_lit(psprintf("%s: violates foreign key constraint \"%s\": key (%s)=(",
-											  m->cols[fv->idx[0]].name, fv->name, names)),
-						  values,
-						  ir_run_lit(psprintf(") is not present in table \"%s\"",
-											  get_rel_name(fv->confrelid))),
-						  run->stage, notnull.data, match.data);
+			if (fv->rule)		/* a reference rule: its own reason, as rowcheck.c words it */
+				ir_run_branch(run, "SELECT s.row_no, %d, %s || ': ' || %s || %s FROM %s s"
+							  " WHERE s.status IS NULL%s AND %s",
+							  fv->idx[0] + 1, ir_run_lit(fv->rule->col->name),
+							  ir_run_shown(ir_text_expr(fv->rule->col, "s")),
+							  ir_run_lit(psprintf(" is not in %s", fv->rule->arg)),
+							  run->stage, notnull.data, match.data);
+			else
+				ir_run_branch(run, "SELECT s.row_no, %d, %s || %s || %s FROM %s s"
+							  " WHERE s.status IS NULL%s AND %s",
+							  fv->idx[0] + 1,
+							  ir_run_lit(psprintf("%s: violates foreign key constraint \"%s\": key (%s)=(",
+												  m->cols[fv->idx[0]].name, fv->name, names)),
+							  values,
+							  ir_run_lit(psprintf(") is not present in table \"%s\"",
+												  get_rel_name(fv->confrelid))),
+							  run->stage, notnull.data, match.data);
 		}
 	}
 	/* MATCH FULL: all of the key's columns NULL, or none (NULL as the file gives it) */

@@ -238,7 +238,8 @@ ir_row_checks(Run *run, char **typed)
 	}
 	/* reference */
 	foreach(lc, run->rules.references)
-		reference_check(run, lfirst(lc), typed, &checks);
+		if (!((ColumnRule *) lfirst(lc))->collected)
+			reference_check(run, lfirst(lc), typed, &checks);
 	if (checks == NIL)
 		return;
 

@@ -44,6 +44,7 @@ typedef struct ColumnRule
 	Oid			ref_relid;		/* reference: the table, resolved by the caller */
 	char	   *ref_column;
 	Oid			ref_eqop;		/* reference: how values compare with it */
+	bool		collected;		/* reference: checked as a foreign key is (livecheck.c) */
 } ColumnRule;
 
 /*
@@ -61,6 +62,7 @@ typedef struct FkValues
 	Oid		   *pfeqop;			/* PK = FK operators */
 	bool		match_full;
 	char	   *name;
+	struct ColumnRule *rule;	/* a reference rule checked this way, or NULL */
 	/* the distinct values, filled in by the type pass */
 	struct HTAB *set;
 	FmgrInfo   *hash;
