@@ -16,6 +16,9 @@
  *	                  values a live record with another key already holds;
  *	                  NULLs as the index treats them (NULLS [NOT] DISTINCT),
  *	                  a partial index's predicate on both sides
+ *	    reference rules  (rules.c) the same way as a one-column foreign key:
+ *	                  distinct values collected, looked up once; the caller
+ *	                  was checked to read the table, without row security
  *	  Each adds a branch to the statement that writes the run's rejects
  *	  (rowcheck.c), run as the caller.
  *

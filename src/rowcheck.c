@@ -3,8 +3,9 @@
  * rowcheck.c
  *	  The set-based checks of a validation, built as branches of the one
  *	  statement that writes the run's rejects (validate.c): per row (key
- *	  present, required, NOT NULL, pattern, format, allowed, reference:
- *	  one scan, expanding only failing rows), per file (the key and every
+ *	  present, required, NOT NULL, pattern, format, allowed, and a
+ *	  reference livecheck.c cannot look up by value: one scan, expanding
+ *	  only failing rows), per file (the key and every
  *	  unique_in_file set unique in the file, among the rows typecheck.c's
  *	  prefilter left), and against the target (mode insert/update, new
  *	  records lacking a NOT NULL column).  Every comparison of typed values
