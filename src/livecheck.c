@@ -17,8 +17,9 @@
  *	                  NULLs as the index treats them (NULLS [NOT] DISTINCT),
  *	                  a partial index's predicate on both sides
  *	    reference rules  (rules.c) the same way as a one-column foreign key:
- *	                  distinct values collected, looked up once; the caller
- *	                  was checked to read the table, without row security
+ *	                  distinct values collected, looked up once, but as the
+ *	                  caller, who was checked to read the table without
+ *	                  row security
  *	  Each adds a branch to the statement that writes the run's rejects
  *	  (rowcheck.c), run as the caller.
  *
@@ -227,7 +228,7 @@ foreign_key_check(Run *run, char **typed, FkValues *fv)
 	if (arrays != NULL)
 	{
 		missing = ir_store_missing_references(fv->confrelid, fv->n, fv->ref_cols, types,
-											  fv->pfeqop, arrays, &nmissing);
+											  fv->pfeqop, arrays, fv->rule == NULL, &nmissing);
 		/* a run's earlier member may write them */
 		if (nmissing > 0)
 			missing = ir_pending_filter(fv->confrelid, fv->n, fv->ref_cols, types, fv->pfeqop,

@@ -1806,9 +1806,13 @@ rel_owner(Oid relid)
 /*
  * Of the key values in arrays[0..ncols) (element types types[], the
  * referencing side of a foreign key), those relid lacks in ref_cols,
- * compared with the key's operators pfeqop (PK = FK) found by OID: looked
- * up as relid's owner, past its row security, as PostgreSQL's foreign-key
- * triggers look: the caller needs no privilege on the referenced table.
+ * compared with the key's operators pfeqop (PK = FK) found by OID.  For a
+ * foreign key (as_owner) looked up as relid's owner, past its row
+ * security, as PostgreSQL's foreign-key triggers look: the caller needs no
+ * privilege on the referenced table, and the operators are the ones that
+ * owner's constraint names.  For a reference rule looked up as the caller,
+ * who was checked to read relid without row security: its operators come
+ * from the types' operator families, which another role may have made.
  * Returns the missing values as arrays of the same types (NULL when none)
  * and their number in *nmissing.
  */
@@ -1830,7 +1834,8 @@ referenced_match(int c, void *arg)
 
 Datum *
 ir_store_missing_references(Oid relid, int ncols, char **ref_cols, const Oid *types,
-							const Oid *pfeqop, const Datum *arrays, int64 *nmissing)
+							const Oid *pfeqop, const Datum *arrays, bool as_owner,
+							int64 *nmissing)
 {
 	MatchCols	mc;
 	char	   *sql;
@@ -1846,7 +1851,8 @@ ir_store_missing_references(Oid relid, int ncols, char **ref_cols, const Oid *ty
 	sql = ir_sql_values_missing(ncols, types, argtypes, psprintf("FROM %s r WHERE true", ir_sql_scan(relid)),
 								referenced_match, &mc);
 
-	become_role(rel_owner(relid), SECURITY_NOFORCE_RLS, &save);
+	if (as_owner)
+		become_role(rel_owner(relid), SECURITY_NOFORCE_RLS, &save);
 	SPI_connect();
 	ir_spi_exec(sql, ncols, argtypes, arrays, NULL, SPI_OK_SELECT, NULL);
 	*nmissing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -1859,7 +1865,8 @@ ir_store_missing_references(Oid relid, int ncols, char **ref_cols, const Oid *ty
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
-	restore_user(&save);
+	if (as_owner)
+		restore_user(&save);
 	return *nmissing > 0 ? result : NULL;
 }
 

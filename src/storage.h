@@ -238,6 +238,7 @@ extern List *ir_store_cascading_keys(Oid relid);
 extern bool ir_store_key_referenced(const IrCascadeKey *key, const Oid *argtypes,
 									const Datum *values, const char *nulls);
 extern Datum *ir_store_missing_references(Oid relid, int ncols, char **ref_cols, const Oid *types,
-										  const Oid *pfeqop, const Datum *arrays, int64 *nmissing);
+										  const Oid *pfeqop, const Datum *arrays, bool as_owner,
+										  int64 *nmissing);
 
 #endif							/* IR_STORAGE_H */
