@@ -56,16 +56,22 @@
  * ---------------------------------------------------------------------
  */
 
-/* Queue NOTIFY import_rollback for a transition; sent at commit. */
+/*
+ * Queue NOTIFY import_rollback with {"<idkey>": id, ["target": target,]
+ * "from": from, "to": to}; sent at commit.
+ */
 static void
-notify_transition(int64 batch_id, const char *schema, const char *table,
-				  const char *from, const char *to)
+notify_json(const char *idkey, int64 id, const char *target, const char *from, const char *to)
 {
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"batch_id\": " INT64_FORMAT ", \"target\": ", batch_id);
-	escape_json(&buf, quote_qualified_identifier(schema, table));
+	appendStringInfo(&buf, "{\"%s\": " INT64_FORMAT, idkey, id);
+	if (target)
+	{
+		appendStringInfoString(&buf, ", \"target\": ");
+		escape_json(&buf, target);
+	}
 	appendStringInfoString(&buf, ", \"from\": ");
 	if (from)
 		escape_json(&buf, from);
@@ -75,6 +81,14 @@ notify_transition(int64 batch_id, const char *schema, const char *table,
 	escape_json(&buf, to);
 	appendStringInfoChar(&buf, '}');
 	Async_Notify("import_rollback", buf.data);
+}
+
+/* Queue NOTIFY import_rollback for a batch's transition. */
+static void
+notify_transition(int64 batch_id, const char *schema, const char *table,
+				  const char *from, const char *to)
+{
+	notify_json("batch_id", batch_id, quote_qualified_identifier(schema, table), from, to);
 }
 
 /*
@@ -192,22 +206,11 @@ ir_batch_note(IrBatch *batch, const char *detail)
  * ---------------------------------------------------------------------
  */
 
-/* Queue NOTIFY import_rollback for a run's transition; sent at commit. */
+/* Queue NOTIFY import_rollback for a run's transition. */
 static void
 notify_run_transition(int64 run_id, const char *from, const char *to)
 {
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"run_id\": " INT64_FORMAT ", \"from\": ", run_id);
-	if (from)
-		escape_json(&buf, from);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfoString(&buf, ", \"to\": ");
-	escape_json(&buf, to);
-	appendStringInfoChar(&buf, '}');
-	Async_Notify("import_rollback", buf.data);
+	notify_json("run_id", run_id, NULL, from, to);
 }
 
 /* Create a run in state "open"; returns its id. */
