@@ -278,12 +278,15 @@ check_unchanged(const IrGuardTarget *gt, JsonbValue *unchanged, bool run)
 	char	  **shown = palloc(sizeof(char *) * Max(n, 1));
 	Oid		   *types = palloc(sizeof(Oid) * gt->nkeys);
 	Oid		   *arrtypes = palloc(sizeof(Oid) * gt->nkeys);
+	FmgrInfo   *infuncs = palloc(sizeof(FmgrInfo) * gt->nkeys);
+	Oid		   *ioparams = palloc(sizeof(Oid) * gt->nkeys);
 	Datum	   *arrays = palloc(sizeof(Datum) * gt->nkeys);
 	StringInfoData q;
 	StringInfoData cols;
 	StringInfoData names;
 	bool		isnull;
 	Datum		found;
+	Oid			infunc;
 	int			i = 0;
 	ListCell   *lc;
 
@@ -297,6 +300,8 @@ check_unchanged(const IrGuardTarget *gt, JsonbValue *unchanged, bool run)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("guard \"unchanged\" needs an array type of key column \"%s\"",
 							gt->keys[k])));
+		getTypeInputInfo(types[k], &infunc, &ioparams[k]);
+		fmgr_info(infunc, &infuncs[k]);
 		values[k] = palloc(sizeof(Datum) * Max(n, 1));
 		appendStringInfo(&names, "%s%s", k ? ", " : "", quote_identifier(gt->keys[k]));
 	}
@@ -311,8 +316,6 @@ check_unchanged(const IrGuardTarget *gt, JsonbValue *unchanged, bool run)
 			JsonbValue *kv = getKeyJsonValueFromContainer(obj, gt->keys[k],
 														  strlen(gt->keys[k]), NULL);
 			char	   *v;
-			Oid			infunc;
-			Oid			ioparam;
 
 			if (kv == NULL || (kv->type != jbvString && kv->type != jbvNumeric))
 				ereport(ERROR,
@@ -321,8 +324,7 @@ check_unchanged(const IrGuardTarget *gt, JsonbValue *unchanged, bool run)
 								gt->keys[k])));
 			v = kv->type == jbvString ? pnstrdup(kv->val.string.val, kv->val.string.len) :
 				DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(kv->val.numeric)));
-			getTypeInputInfo(types[k], &infunc, &ioparam);
-			values[k][i] = OidInputFunctionCall(infunc, v, ioparam, -1);
+			values[k][i] = InputFunctionCall(&infuncs[k], v, ioparams[k], -1);
 			appendStringInfo(&str, "%s%s", k ? ", " : "", v);
 		}
 		shown[i++] = str.data;
