@@ -102,6 +102,17 @@ show_table(PGconn *conn, PGresult *res, const char *title, bool footer)
 	ir_print_table(stdout, res, &po);
 }
 
+/* a query's rows, as JSON (one document per row) or as a table; clears res */
+static void
+print_rows(PGconn *conn, PGresult *res, const Options *opts)
+{
+	if (opts->json)
+		ir_print_json(stdout, res, false);
+	else
+		show_table(conn, res, NULL, true);
+	PQclear(res);
+}
+
 /* a table whose rows are blocks of one line per column: no "+" markers */
 static void
 show_blocks(PGconn *conn, PGresult *res, const char *title)
@@ -398,11 +409,7 @@ cmd_rejects(PGconn *conn, const Options *opts)
 						  " ORDER BY r.row_no LIMIT $2::pg_catalog.int8", ir_schema);
 	res = ir_query(conn, sql, 2, v);
 	free(sql);
-	if (opts->json)
-		ir_print_json(stdout, res, false);
-	else
-		show_table(conn, res, NULL, true);
-	PQclear(res);
+	print_rows(conn, res, opts);
 	return EXIT_DONE;
 }
 
@@ -493,11 +500,7 @@ cmd_preview(PGconn *conn, const Options *opts)
 {
 	PGresult   *res = preview_rows(conn, opts);
 
-	if (opts->json)
-		ir_print_json(stdout, res, false);
-	else
-		show_table(conn, res, NULL, true);
-	PQclear(res);
+	print_rows(conn, res, opts);
 	return EXIT_DONE;
 }
 
@@ -762,11 +765,7 @@ cmd_plan(PGconn *conn, const Options *opts)
 					  ir_schema);
 	res = ir_query(conn, sql, 1, v);
 	free(sql);
-	if (opts->json)
-		ir_print_json(stdout, res, false);
-	else
-		show_table(conn, res, NULL, true);
-	PQclear(res);
+	print_rows(conn, res, opts);
 	return EXIT_DONE;
 }
 
@@ -875,11 +874,7 @@ cmd_history(PGconn *conn, const Options *opts)
 						  "  FROM %s.ir_batches b" HISTORY_FILTER, ir_schema);
 	res = ir_query(conn, sql, 2, v);
 	free(sql);
-	if (opts->json)
-		ir_print_json(stdout, res, false);
-	else
-		show_table(conn, res, NULL, true);
-	PQclear(res);
+	print_rows(conn, res, opts);
 	return EXIT_DONE;
 }
 
@@ -972,11 +967,7 @@ cmd_purge(PGconn *conn, const Options *opts)
 					  ir_schema);
 	res = ir_query(conn, sql, 3, v);
 	free(sql);
-	if (opts->json)
-		ir_print_json(stdout, res, false);
-	else
-		show_table(conn, res, NULL, true);
-	PQclear(res);
+	print_rows(conn, res, opts);
 	return EXIT_DONE;
 }
 
