@@ -8,8 +8,9 @@ EXTVERSION  = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(EXTEN
 
 MODULE_big  = import_rollback
 OBJS        = src/import_rollback.o \
-              src/stage.o src/validate.o src/rules.o src/typecheck.o src/rowcheck.o \
-              src/mapcheck.o src/livecheck.o src/collect.o src/review.o src/apply.o src/rollback.o \
+              src/stage.o src/validate.o src/rules.o src/typecheck.o src/cellcheck.o \
+              src/rowcheck.o src/mapcheck.o src/livecheck.o src/collect.o src/review.o \
+              src/apply.o src/rollback.o \
               src/drill.o src/reports.o src/purge.o src/guards.o src/run.o src/cascade.o \
               src/catalog.o src/target.o src/mapping.o src/changelog.o \
               src/storage.o \
@@ -25,7 +26,7 @@ REGRESS     = init stage_basic stage_dialect stage_hostile stage_errors \
               validate validate_mapping validate_seeds review apply rollback \
               hijack row_security revalidate inheritance attribution \
               bad_options limits rebinding report_filters purge settings guards stale runs cascade formats \
-              transforms live_checks
+              transforms live_checks patterns
 REGRESS_OPTS = --load-extension=plpgsql
 
 # isolation specs live in test/specs, their expected output in test/expected

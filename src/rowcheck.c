@@ -99,9 +99,10 @@ typedef struct RowCheck
 	int			ord;
 	char	   *cond;			/* SQL: true when the row fails the check */
 	char	   *reason;			/* SQL: text of the reason */
+	bool		in_c;			/* cellcheck.c made it in the type pass */
 } RowCheck;
 
-static void
+static RowCheck *
 add_check(List **checks, int ord, char *cond, char *reason)
 {
 	RowCheck   *rc = palloc(sizeof(RowCheck));
@@ -109,7 +110,9 @@ add_check(List **checks, int ord, char *cond, char *reason)
 	rc->ord = ord;
 	rc->cond = cond;
 	rc->reason = reason;
+	rc->in_c = true;
 	*checks = lappend(*checks, rc);
+	return rc;
 }
 
 /* SQL: a column's text (ir_text_expr) is missing (NULL, empty, or spaces only). */
@@ -149,20 +152,35 @@ reference_check(Run *run, ColumnRule *cr, char **typed, List **checks)
 			  psprintf("(%s IS NOT NULL AND NOT (%s))", typed[idx], found),
 			  psprintf("%s || ': ' || %s || %s", ir_run_lit(cr->col->name),
 					   ir_run_shown(ir_text_expr(cr->col, "s")),
-					   ir_run_lit(psprintf(" is not in %s", cr->arg))));
+					   ir_run_lit(psprintf(" is not in %s", cr->arg))))->in_c = false;
+}
+
+/* The rows cellcheck.c flagged, as a bigint[]. */
+static Datum
+flagged_rows(Run *run)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * run->nflagged);
+
+	for (int i = 0; i < run->nflagged; i++)
+		elems[i] = Int64GetDatum(run->flagged[i]);
+	return PointerGetDatum(construct_array(elems, run->nflagged, INT8OID, 8, true,
+										   TYPALIGN_DOUBLE));
 }
 
 /*
  * Per-row checks, in one scan: key present, required, NOT NULL, pattern,
- * format, allowed, reference and CHECK constraints.  Only rows failing
- * some check (a cheap filter at the scan) are expanded into one
- * (ord, reason) per failed check.
+ * format, allowed, and a reference livecheck.c cannot look up by value.
+ * The type pass made all but the last in C and flagged the rows failing
+ * one (cellcheck.c): only those are looked at for them here, and the
+ * reasons are the SQL's.  Only rows failing some check (a cheap filter at
+ * the scan) are expanded into one (ord, reason) per failed check.
  */
 void
 ir_row_checks(Run *run, char **typed)
 {
 	IrMapping  *m = run->m;
-	StringInfoData any;
+	StringInfoData any_c;
+	StringInfoData any_sql;
 	StringInfoData v;
 	ListCell   *lc;
 	List	   *checks = NIL;
@@ -244,20 +262,35 @@ ir_row_checks(Run *run, char **typed)
 	if (checks == NIL)
 		return;
 
-	initStringInfo(&any);
+	/*
+	 * The checks made in C look only at the rows the type pass flagged (none
+	 * at all in an honest file); the others at every row.
+	 */
+	initStringInfo(&any_c);
+	initStringInfo(&any_sql);
 	initStringInfo(&v);
 	foreach(lc, checks)
 	{
 		RowCheck   *rc = lfirst(lc);
+		bool		in_c = rc->in_c && run->cells_checked;
 
-		appendStringInfo(&any, "%s%s", any.len ? " OR " : "", rc->cond);
+		if (in_c && run->nflagged == 0)
+			continue;
+		appendStringInfo(in_c ? &any_c : &any_sql, "%s%s",
+						 (in_c ? any_c.len : any_sql.len) ? " OR " : "", rc->cond);
 		appendStringInfo(&v, "%s(%d, CASE WHEN %s THEN %s END)", v.len ? ", " : "",
 						 rc->ord, rc->cond, rc->reason);
 	}
+	if (v.len == 0)
+		return;
+	if (any_c.len)
+		any_c.data = psprintf("(s.row_no = ANY (%s) AND (%s))",
+							  ir_run_param(run, INT8ARRAYOID, flagged_rows(run)), any_c.data);
 	ir_run_branch(run, "SELECT s.row_no, x.ord, x.msg FROM %s s"
 		   " CROSS JOIN LATERAL (VALUES %s) AS x(ord, msg)"
-		   " WHERE s.status IS NULL AND (%s) AND x.msg IS NOT NULL",
-		   run->stage, v.data, any.data);
+		   " WHERE s.status IS NULL AND (%s%s%s) AND x.msg IS NOT NULL",
+		   run->stage, v.data, any_c.len ? any_c.data : "",
+		   any_c.len && any_sql.len ? " OR " : "", any_sql.len ? any_sql.data : "");
 }
 
 /*

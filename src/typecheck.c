@@ -9,6 +9,8 @@
  *	            PostgreSQL's own message
  *	    CHECK   the target's CHECK constraints whose columns are all mapped,
  *	            evaluated from their stored expressions on each row
+ *	    cells   the per-row checks of one cell's text (cellcheck.c) flag
+ *	            the rows rowcheck.c's SQL must look at
  *	    hashes  the duplicate prefilter: rows whose typed key (or
  *	            unique_in_file set) hashes like another row's
  *	  The types' input and hash functions and the constraints are user
@@ -68,6 +70,7 @@ typedef struct ChunkCol
 	int		   *in_row;			/* their chunk rows */
 	Datum	   *in_value;
 	int			nin;
+	bool		text_only;		/* read for its cell checks alone: no value */
 } ChunkCol;
 
 /* A CHECK constraint of the target whose columns are all mapped. */
@@ -209,6 +212,7 @@ typedef struct TypePass
 	TupleTableSlot *slot;		/* a row of the target, for CHECK constraints */
 	ChunkCol   *current;		/* column being checked, for the report */
 	int		   *colpos;			/* per mapped column: its ChunkCol, or -1 */
+	IrCellChecks *cells;		/* the per-row checks made in C, or NULL */
 } TypePass;
 
 /* Add chunk row r's values of each foreign key, when all are there and good. */
@@ -625,11 +629,15 @@ stage_scan_end(StageScan *ss)
 	UnregisterSnapshot(ss->snapshot);
 }
 
-/* Take row r of the chunk from the staging slot. */
+/*
+ * Take row r of the chunk from the staging slot, and flag it when one of
+ * its cells fails a per-row check (cellcheck.c).
+ */
 static void
 load_row(TypePass *tp, TupleTableSlot *slot, int64 row_no)
 {
 	int			r = tp->nrows++;
+	bool		flag = false;
 
 	tp->row_no[r] = row_no;
 	for (int k = 0; k < tp->ncols; k++)
@@ -644,28 +652,35 @@ load_row(TypePass *tp, TupleTableSlot *slot, int64 row_no)
 			/* a constant: checked once, when the mapping was read */
 			cc->raw[r] = cc->text[r] = c->constant;
 			cc->value[r] = cc->constant;
-			continue;
-		}
-		cc->raw[r] = slot->tts_isnull[a] ? NULL : TextDatumGetCString(slot->tts_values[a]);
-		cc->text[r] = ir_prep_text(&c->prep, cc->raw[r]);
-		if (cc->text[r] == NULL)
-			continue;
-		if (c->checked)
-		{
-			cc->in[cc->nin] = cc->text[r];
-			cc->in_row[cc->nin++] = r;
 		}
 		else
-			cc->value[r] = PointerGetDatum(cstring_to_text(cc->text[r]));	/* text as is */
+		{
+			cc->raw[r] = slot->tts_isnull[a] ? NULL : TextDatumGetCString(slot->tts_values[a]);
+			cc->text[r] = ir_prep_text(&c->prep, cc->raw[r]);
+			if (cc->text[r] == NULL || cc->text_only)
+				;
+			else if (c->checked)
+			{
+				cc->in[cc->nin] = cc->text[r];
+				cc->in_row[cc->nin++] = r;
+			}
+			else
+				cc->value[r] = PointerGetDatum(cstring_to_text(cc->text[r]));	/* text as is */
+		}
+		if (!flag && ir_cell_checks_on(tp->cells, cc->col))
+			flag = ir_cell_fails(tp->cells, cc->col, cc->text[r]);
 	}
+	if (flag)
+		ir_cell_flag(tp->run, row_no);
 }
 
 /*
  * One pass over the staging table (a plain heap scan, no SPI): every
  * non-NULL value of every mapped column that needs it goes through its
  * type's input function, and every row through the CHECK constraints of
- * the target whose columns are all mapped, a chunk of rows at a time.
- * Runs as the caller, as the INSERT would.
+ * the target whose columns are all mapped, a chunk of rows at a time, and
+ * through the per-row checks of cellcheck.c.  Runs as the caller, as the
+ * INSERT would.
  */
 void
 ir_check_types(Run *run)
@@ -714,6 +729,16 @@ ir_check_types(Run *run)
 			}
 		fk_set_begin(fv, m);
 	}
+	/* the columns of the per-row checks made in C, as text */
+	tp.cells = ir_cell_checks_begin(run);
+	for (int i = 0; i < m->ncols; i++)
+		if (colpos[i] < 0 && ir_cell_checks_on(tp.cells, i))
+		{
+			colpos[i] = tp.ncols;
+			tp.cols[tp.ncols].text_only = true;
+			tp.cols[tp.ncols++].col = i;
+		}
+	run->cells_checked = true;
 	if (tp.ncols == 0)
 	{
 		relation_close(rel, NoLock);

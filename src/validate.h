@@ -111,6 +111,11 @@ typedef struct Run
 	int		   *nbad;
 	int		   *maxbad;
 	char	   *bad;			/* the cells that failed in C, as a parameter, or NULL */
+	/* rows a per-row check failed in C (cellcheck.c), when the type pass made them */
+	bool		cells_checked;
+	int64	   *flagged;
+	int			nflagged;
+	int			maxflagged;
 	List	   *fk_values;		/* FkValues *, planned before the type pass */
 	/* SQL under construction */
 	StringInfoData sql;
@@ -133,6 +138,13 @@ extern char *ir_run_lit(const char *s);
 extern char *ir_run_shown(const char *expr);
 extern char *ir_run_double(double d);
 extern char *ir_quote_shown(const char *value);
+
+/* cellcheck.c */
+typedef struct IrCellChecks IrCellChecks;
+extern IrCellChecks *ir_cell_checks_begin(Run *run);
+extern bool ir_cell_checks_on(IrCellChecks *cx, int col);
+extern bool ir_cell_fails(IrCellChecks *cx, int col, const char *t);
+extern void ir_cell_flag(Run *run, int64 row_no);
 
 /* rules.c */
 extern void ir_parse_rules(Run *run, Jsonb *options);

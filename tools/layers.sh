@@ -38,7 +38,7 @@ done
 # each file's layer (README, Project layout); a file calls its own layer or lower ones
 declare -A layer=(
 	[import_rollback]=5
-	[stage]=4 [validate]=4 [rules]=4 [typecheck]=4 [rowcheck]=4 [mapcheck]=4 [livecheck]=4 [collect]=4 [guards]=4 [run]=4 [cascade]=4
+	[stage]=4 [validate]=4 [rules]=4 [typecheck]=4 [cellcheck]=4 [rowcheck]=4 [mapcheck]=4 [livecheck]=4 [collect]=4 [guards]=4 [run]=4 [cascade]=4
 	[review]=4 [apply]=4 [rollback]=4 [drill]=4 [reports]=4 [purge]=4
 	[catalog]=3 [target]=3 [mapping]=3 [changelog]=3
 	[storage]=2
