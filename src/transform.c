@@ -131,6 +131,8 @@ case_map(PGFunction fn, const char *s)
 /*
  * null_if and the transform steps: NULL for a NULL raw value or one of
  * null_if (compared with the raw text, before any step).  Never fails.
+ * Without steps the result is raw itself (no copy: a million values a
+ * column); callers never write into it.
  */
 char *
 ir_prep_text(const IrPrep *p, const char *raw)
@@ -142,6 +144,8 @@ ir_prep_text(const IrPrep *p, const char *raw)
 	for (int i = 0; i < p->nnull_if; i++)
 		if (strcmp(raw, p->null_if[i]) == 0)
 			return NULL;
+	if (p->nsteps == 0)
+		return unconstify(char *, raw);
 	s = pstrdup(raw);
 	for (int i = 0; i < p->nsteps; i++)
 	{
