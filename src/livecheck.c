@@ -373,6 +373,39 @@ unique_to_check(Run *run, Form_pg_index index, int *idx)
 }
 
 /*
+ * The unique indexes to check, planned before the type pass, which hashes
+ * their values for the duplicate prefilter (one with NULLS NOT DISTINCT is
+ * grouped without it).
+ */
+void
+ir_plan_unique_indexes(Run *run)
+{
+	Relation	rel = relation_open(run->m->relid, AccessShareLock);
+	ListCell   *lc;
+
+	foreach(lc, RelationGetIndexList(rel))
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index index;
+		int		   *idx;
+		List	   *cols = NIL;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		index = (Form_pg_index) GETSTRUCT(tup);
+		idx = palloc(sizeof(int) * Max(index->indnkeyatts, 1));
+		if (unique_to_check(run, index, idx) && !index->indnullsnotdistinct)
+		{
+			for (int k = 0; k < index->indnkeyatts; k++)
+				cols = lappend(cols, &run->m->cols[idx[k]]);
+			ir_plan_duplicates(run, cols);
+		}
+		ReleaseSysCache(tup);
+	}
+	relation_close(rel, NoLock);
+}
+
+/*
  * One unique index other than the key's: duplicates within the file, and
  * values that a live record with another key holds.
  */

@@ -294,20 +294,6 @@ ir_row_checks(Run *run, char **typed)
 }
 
 /*
- * The duplicate prefilter (typecheck.c) for cols: it runs the types' input
- * and hash functions, user code, inside a guard (exec.c).
- */
-static char *
-prefilter(Run *run, List *cols)
-{
-	int			guard = ir_guard_begin();
-	char	   *cand = ir_duplicate_candidates(run, cols);
-
-	ir_guard_end(guard);
-	return cand;
-}
-
-/*
  * Duplicates of a column set in the file: among the rows the C prefilter
  * left (all rows when it cannot run), find duplicated values with a hash
  * aggregate, then list for each of their rows the rows with an equal value.
@@ -357,7 +343,7 @@ duplicates(Run *run, List *cols, char **typed, int ord, const char *label, const
 	}
 	appendStringInfoString(&notnull, filter);
 	/* the prefilter never pairs rows with a NULL part */
-	cand = nulls_distinct ? prefilter(run, cols) : NULL;
+	cand = nulls_distinct ? ir_duplicate_candidates(run, cols) : NULL;
 	if (cand != NULL && cand[0] == '\0')
 		return;					/* no two rows hash alike: no duplicates */
 	if (cand != NULL)

@@ -13,8 +13,9 @@
  *
  * A run, step by step (validate.h has the state they share):
  *	  rules.c      read the rules against the mapping
- *	  typecheck.c  one C pass over staging: types and CHECK constraints;
- *	               the duplicate prefilter
+ *	  typecheck.c  one C pass over staging: types and CHECK constraints,
+ *	               foreign-key and reference values, the per-row checks of
+ *	               one cell (cellcheck.c), the duplicate prefilter
  *	  rowcheck.c   the set-based checks, all branches of one statement that
  *	               writes the run's rejects, run as the caller with the
  *	               staging table lent (storage.c), so target and reference
@@ -171,6 +172,7 @@ check_rows(Run *run, bool key_complete)
 {
 	char	  **typed = palloc(sizeof(char *) * Max(run->m->ncols, 1));
 	char	   *bad;
+	List	   *keycols = NIL;
 	ListCell   *lc;
 	int			guard;
 
@@ -180,9 +182,16 @@ check_rows(Run *run, bool key_complete)
 							 run->stage),
 					0, NULL, NULL, NULL, SPI_OK_UPDATE, NULL);
 
-	/* the foreign keys whose values the type pass collects */
+	/* the foreign keys whose values the type pass collects, the sets it hashes */
 	ir_plan_foreign_keys(run);
-	/* the types' input functions and CHECK constraints are user code */
+	if (key_complete)
+		for (int k = 0; k < run->m->nkeys; k++)
+			keycols = lappend(keycols, &run->m->cols[run->m->key_col[k]]);
+	ir_plan_duplicates(run, keycols);
+	foreach(lc, run->rules.unique_sets)
+		ir_plan_duplicates(run, lfirst(lc));
+	ir_plan_unique_indexes(run);
+	/* the types' input and hash functions and CHECK constraints are user code */
 	guard = ir_guard_begin();
 	ir_check_types(run);
 	ir_guard_end(guard);
@@ -194,10 +203,6 @@ check_rows(Run *run, bool key_complete)
 	ir_row_checks(run, typed);
 	if (key_complete)
 	{
-		List	   *keycols = NIL;
-
-		for (int k = 0; k < run->m->nkeys; k++)
-			keycols = lappend(keycols, &run->m->cols[run->m->key_col[k]]);
 		ir_duplicate_check(run, keycols, typed, true);
 		ir_existence_checks(run, typed);
 	}

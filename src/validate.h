@@ -117,6 +117,7 @@ typedef struct Run
 	int			nflagged;
 	int			maxflagged;
 	List	   *fk_values;		/* FkValues *, planned before the type pass */
+	List	   *dup_sets;		/* the column sets the type pass hashes (typecheck.c) */
 	/* SQL under construction */
 	StringInfoData sql;
 	int			nparams;
@@ -151,6 +152,7 @@ extern void ir_parse_rules(Run *run, Jsonb *options);
 
 /* typecheck.c */
 extern void ir_check_types(Run *run);
+extern void ir_plan_duplicates(Run *run, List *cols);
 extern char *ir_duplicate_candidates(Run *run, List *cols);
 extern Datum *ir_fk_value_arrays(FkValues *fv, int64 *n);
 
@@ -170,6 +172,7 @@ extern char *ir_run_key_match(Run *run, char **typed);
 
 /* livecheck.c */
 extern void ir_plan_foreign_keys(Run *run);
+extern void ir_plan_unique_indexes(Run *run);
 extern void ir_foreign_key_checks(Run *run, char **typed);
 extern void ir_unique_checks(Run *run, char **typed, bool key_complete);
 
