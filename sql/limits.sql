@@ -55,3 +55,16 @@ SELECT note FROM audit;
 SELECT deleted FROM ir_rollback(:n);
 DROP TABLE notes, audit;
 DROP FUNCTION note_path(), note_unqualified();
+
+-- a value is quoted in a reason up to 200 characters, cut between two
+-- characters, never inside one (here after the 199th "é", a two-byte
+-- character), whether the reason is worded in C (a type's input) or in SQL
+-- (a pattern); "valid": the text converts, so no character was cut
+CREATE TABLE shown (id int PRIMARY KEY, n int, t text);
+SELECT ir_stage('shown', 'shown.csv',
+  E'id,n,t\n1,a' || repeat('é', 250) || ',a' || repeat('é', 250) || E'\n') AS s \gset
+SELECT state, rows_rejected FROM ir_validate(:s, '{"rules": {"pattern": {"t": "^[0-9]+$"}, "mapping_check": "off"}}');
+SELECT left(split_part(e, ': ', 1), 10) AS col, convert_to(e, 'LATIN1') IS NOT NULL AS valid,
+       length(substring(e from '"(a[é]*)\.\.\."')) AS chars_shown, right(e, 30) AS ends
+  FROM ir_rejects(:s) r, unnest(r.errors) e ORDER BY 1;
+DROP TABLE shown;

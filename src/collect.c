@@ -10,6 +10,7 @@
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
@@ -85,12 +86,17 @@ ir_run_shown(const char *expr)
 					expr, VALUE_SHOWN, expr, VALUE_SHOWN, expr);
 }
 
-/* A value quoted (and shortened) for a reason, in C. */
+/*
+ * A value quoted (and shortened) for a reason, in C: as ir_run_shown()
+ * does, by characters, never cutting one in two.
+ */
 char *
 ir_quote_shown(const char *value)
 {
-	if (strlen(value) > VALUE_SHOWN)
-		return psprintf("\"%.*s...\"", VALUE_SHOWN, value);
+	int			len = strlen(value);
+
+	if (len > VALUE_SHOWN && pg_mbstrlen_with_len(value, len) > VALUE_SHOWN)
+		return psprintf("\"%.*s...\"", pg_mbcharcliplen(value, len, VALUE_SHOWN), value);
 	return psprintf("\"%s\"", value);
 }
 
