@@ -71,6 +71,14 @@ SELECT * FROM ir_validate(:c);
 SELECT state, rows_valid FROM ir_validate(:c, '{"constants": {"source_system": "feed", "price": 2.5}}');
 SELECT mapped FROM ir_sample(:c, 1);
 SELECT ir_cancel(:c, 'test');
+-- a unique_in_file set of constants alone holds one value in every row
+-- (here with the key missing from the file, so the pass reads no column)
+CREATE TABLE tf_const (id int PRIMARY KEY, grp text, v text);
+SELECT ir_stage('tf_const', 'k.csv', E'v\na\nb\n') AS k \gset
+SELECT state, rows_rejected FROM ir_validate(:k, '{"constants": {"grp": "x"},
+  "rules": {"unique_in_file": ["grp"], "max_reject_ratio": 1, "mapping_check": "off"}}');
+SELECT row_no, errors FROM ir_rejects(:k) ORDER BY row_no;
+DROP TABLE tf_const;
 
 -- bad mapping objects
 \set m '{"sku": "sku", "Category": {"column": "category_id", "lookup": {"table": "public.tf_categories", "match": "name", "return": "category_id"}}}'
@@ -155,3 +163,23 @@ SELECT import_rollback.ir_prepare('2025-02-30', NULL, NULL, 'YYYY-MM-DD', NULL);
 \echo :SQLSTATE
 SELECT import_rollback.ir_prepare('x', NULL, ARRAY['shout'], NULL, NULL);
 \echo :SQLSTATE
+
+-- timestamp_format in a zone whose offset has seconds (Asia/Kolkata kept
+-- local mean time, +05:21:10, until 1906): the value written is the one
+-- to_timestamp reads, to the second, into timestamptz and into text (the
+-- offset's seconds once went missing, and the two rows became the same
+-- instant)
+SET TimeZone = 'Asia/Kolkata';
+CREATE TABLE tf_lmt (id int PRIMARY KEY, ts timestamptz, t text);
+SELECT ir_stage('tf_lmt', 'lmt.csv', $$id,ts,t
+1,1905-12-31 23:59:55,1905-12-31 23:59:55
+2,1906-01-01 00:08:55,1906-01-01 00:08:55
+$$) AS b \gset
+SELECT state, rows_rejected FROM ir_validate(:b, '{"mapping": {"id": "id",
+  "ts": {"column": "ts", "timestamp_format": "YYYY-MM-DD HH24:MI:SS"},
+  "t": {"column": "t", "timestamp_format": "YYYY-MM-DD HH24:MI:SS"}},
+  "rules": {"unique_in_file": ["ts"], "mapping_check": "off"}}');
+SELECT inserted FROM ir_apply(:b);
+SELECT id, ts, t, ts = to_timestamp(t, 'YYYY-MM-DD HH24:MI:SS.US') AS exact FROM tf_lmt ORDER BY id;
+RESET TimeZone;
+DROP TABLE tf_lmt;

@@ -637,7 +637,8 @@ prepare_sql(const IrColumn *c, const char *alias, bool format)
 	const char *tf = format && c->prep.timestamp_format ? c->prep.timestamp_format : NULL;
 
 	if (c->src == 0)
-		return c->constant ? quote_literal_cstr(c->constant) : "NULL::pg_catalog.text";
+		return c->constant ? psprintf("%s::pg_catalog.text", quote_literal_cstr(c->constant)) :
+			"NULL::pg_catalog.text";
 	if (c->prep.nnull_if == 0 && c->prep.nsteps == 0 && df == NULL && tf == NULL)
 		return psprintf("%s.c%d", alias, c->src);
 	for (int i = 0; i < c->prep.nsteps; i++)

@@ -26,7 +26,9 @@
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/fmgrprotos.h"
+#include "utils/timestamp.h"
 
 #include "transform.h"
 
@@ -223,6 +225,29 @@ ir_prep_format_datum(const IrPrep *p, const char *value, Oid *typid)
 	}
 }
 
+/*
+ * ISO text of timestamp with time zone d, which reads back as d: to_char's
+ * OF drops the seconds of an offset (local mean time, as in Asia/Kolkata
+ * before 1906, is +05:21:10), which would move the value by them, so an
+ * offset with seconds is written out in full.
+ */
+static char *
+iso_timestamptz(Datum d)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tz;
+	int			off;
+
+	if (timestamp2tm(DatumGetTimestampTz(d), &tz, &tm, &fsec, NULL, NULL) != 0 || tz % 60 == 0)
+		return to_char_text(timestamptz_to_char, d, "YYYY-MM-DD HH24:MI:SS.USOF BC");
+	off = -tz;					/* tz is seconds west of Greenwich */
+	return psprintf("%s%c%02d:%02d:%02d%s",
+					to_char_text(timestamptz_to_char, d, "YYYY-MM-DD HH24:MI:SS.US"),
+					off < 0 ? '-' : '+', abs(off) / 3600, abs(off) / 60 % 60, abs(off) % 60,
+					to_char_text(timestamptz_to_char, d, " BC"));
+}
+
 /* The column's format, if any, on a (non-NULL) value: its ISO text. */
 char *
 ir_prep_format(const IrPrep *p, const char *value)
@@ -236,7 +261,7 @@ ir_prep_format(const IrPrep *p, const char *value)
 	if (typid == DATEOID)
 		return to_char_text(timestamp_to_char, DirectFunctionCall1(date_timestamp, d),
 							"YYYY-MM-DD BC");
-	return to_char_text(timestamptz_to_char, d, "YYYY-MM-DD HH24:MI:SS.USOF BC");
+	return iso_timestamptz(d);
 }
 
 /* A text[] argument as C strings. */
