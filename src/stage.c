@@ -554,13 +554,16 @@ stage_records(StageRun *run, Oid stage_relid, IrSource *src, List *copyopts,
 	run->bistate = GetBulkInsertState();
 
 	/*
-	 * The rows go in frozen, as COPY FREEZE writes them, when it would: the
-	 * table was created in this subtransaction (an abort removes it with its
-	 * rows) and no earlier snapshot of this transaction could see them.  The
-	 * validation's first scan then neither checks each row's visibility nor
-	 * dirties every page setting hint bits: 0.1 s of a million rows.
+	 * The rows go in frozen, as COPY FREEZE writes them, when its conditions
+	 * hold: the table was created in this subtransaction (an abort removes it
+	 * with its rows; the rows are written outside the parse subtransactions)
+	 * and no other snapshot of this transaction (a cursor's, REPEATABLE
+	 * READ's) could see them appear.  The validation's first scan then
+	 * neither checks each row's visibility nor dirties every page setting
+	 * hint bits.
 	 */
 	run->insert_options = TABLE_INSERT_SKIP_FSM;
+	InvalidateCatalogSnapshot();
 	if (run->rel->rd_createSubid == GetCurrentSubTransactionId() &&
 		ThereAreNoPriorRegisteredSnapshots() && ThereAreNoReadyPortals())
 		run->insert_options |= TABLE_INSERT_FROZEN;
