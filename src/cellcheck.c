@@ -85,8 +85,10 @@ bound(const char **p)
 		return -1;
 	while (*s >= '0' && *s <= '9' && v <= 255)
 		v = v * 10 + (*s++ - '0');
+	if (v > 255)
+		return -1;
 	*p = s;
-	return v > 255 ? -1 : v;
+	return v;
 }
 
 /*
@@ -94,8 +96,9 @@ bound(const char **p)
  * "^[set]{m,n}$" into ck's table; false for anything else (the engine then
  * matches it).  The set holds printable ASCII characters and
  * ranges of them; "-" first or last is itself.  A backslash, "[" (classes
- * such as [:digit:]) or "]" inside, a range ending in "-", or a bound over
- * 255 (the engine's limit) is left to the engine.
+ * such as [:digit:]) or "]" inside, a range from or to "-", a "-" right
+ * after a range, or a bound over 255 (the engine's limit) is left to the
+ * engine.
  */
 static bool
 parse_simple(CellCheck *ck, const char *p)
