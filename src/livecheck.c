@@ -203,9 +203,10 @@ values_in_sql(Run *run, FkValues *fv, int64 *n)
 }
 
 /*
- * One foreign key: the batch's distinct values its referenced table lacks
- * (looked up as that table's owner), and the branch rejecting the rows
- * that hold them; MATCH FULL's mix of NULL and non-NULL.
+ * One foreign key, or a reference rule checked as one: the batch's
+ * distinct values its referenced table lacks (looked up as that table's
+ * owner for a foreign key, as the caller for a rule), and the branch
+ * rejecting the rows that hold them; MATCH FULL's mix of NULL and non-NULL.
  */
 static void
 foreign_key_check(Run *run, char **typed, FkValues *fv)
@@ -218,13 +219,15 @@ foreign_key_check(Run *run, char **typed, FkValues *fv)
 	Datum	   *missing;
 	int64		nvalues;
 	int64		nmissing = 0;
-	char	   *names;
-	char	   *values;
+	char	   *names = NULL;
+	char	   *values = NULL;
 
 	for (int k = 0; k < fv->n; k++)
 		types[k] = m->cols[fv->idx[k]].typid;
 	arrays = fv->set ? ir_fk_value_arrays(fv, &nvalues) : values_in_sql(run, fv, &nvalues);
-	columns_shown(run, fv->idx, fv->n, typed, &names, &values);
+	/* a reference rule words its own reason */
+	if (fv->rule == NULL)
+		columns_shown(run, fv->idx, fv->n, typed, &names, &values);
 	if (arrays != NULL)
 	{
 		missing = ir_store_missing_references(fv->confrelid, fv->n, fv->ref_cols, types,
