@@ -327,6 +327,14 @@ ir_text_array(char **items, int n)
 											  TEXTOID, -1, false, TYPALIGN_INT));
 }
 
+/* A bigint[] datum of n int8 Datums (pass-by-value only where int8 is). */
+Datum
+ir_int8_array(Datum *elems, int n)
+{
+	return PointerGetDatum(construct_array(elems, n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL,
+										   TYPALIGN_DOUBLE));
+}
+
 /* The strings of a text[] (or name[] cast to text[]) datum, in cxt. */
 char **
 ir_array_strings(Datum arr, int *n, MemoryContext cxt)

@@ -34,6 +34,7 @@ typedef void (*ir_try_report) (int idx, const char *message, void *arg);
 extern void ir_try_each(int n, ir_try_fn fn, ir_try_report report, void *arg);
 
 extern Datum ir_text_array(char **items, int n);
+extern Datum ir_int8_array(Datum *elems, int n);
 extern char **ir_array_strings(Datum arr, int *n, MemoryContext cxt);
 extern void ir_spi_materialize(const char *query, int nargs, const Oid *argtypes,
 							   const Datum *values, Tuplestorestate *ts, TupleDesc desc);

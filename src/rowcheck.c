@@ -20,6 +20,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "exec.h"
 #include "formats.h"
 #include "options.h"
 #include "pending.h"
@@ -48,9 +49,7 @@ ir_bad_cells_param(Run *run)
 	for (int i = 0; i < run->m->ncols; i++)
 		for (int k = 0; k < run->nbad[i]; k++)
 			elems[n++] = Int64GetDatum(run->bad_rows[i][k] * BAD_CELL_SPAN + i);
-	return ir_run_param(run, INT8ARRAYOID,
-					 PointerGetDatum(construct_array(elems, n, INT8OID, 8,
-													 true, TYPALIGN_DOUBLE)));
+	return ir_run_param(run, INT8ARRAYOID, ir_int8_array(elems, n));
 }
 
 /* SQL: the typed value of mapped column i, NULL where it failed its check. */
@@ -163,8 +162,7 @@ flagged_rows(Run *run)
 
 	for (int i = 0; i < run->nflagged; i++)
 		elems[i] = Int64GetDatum(run->flagged[i]);
-	return PointerGetDatum(construct_array(elems, run->nflagged, INT8OID, 8, true,
-										   TYPALIGN_DOUBLE));
+	return ir_int8_array(elems, run->nflagged);
 }
 
 /*
@@ -533,6 +531,5 @@ ir_exclude_check(Run *run)
 	ir_run_branch(run, "SELECT s.row_no, 0, %s FROM %s s WHERE s.status IS NULL AND s.row_no = ANY (%s)",
 				  ir_run_lit(psprintf("excluded: %s", pnstrdup(reason->val.string.val, reason->val.string.len))),
 				  run->stage,
-				  ir_run_param(run, INT8ARRAYOID,
-							   PointerGetDatum(construct_array(elems, n, INT8OID, 8, true, TYPALIGN_DOUBLE))));
+				  ir_run_param(run, INT8ARRAYOID, ir_int8_array(elems, n)));
 }

@@ -1320,7 +1320,7 @@ ir_store_plan_steps(List *ids)
 
 	foreach(lc, ids)
 		elems[n++] = Int64GetDatum(*(int64 *) lfirst(lc));
-	values[0] = PointerGetDatum(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[0] = ir_int8_array(elems, n);
 	become_owner(&save);
 	ir_spi_exec("SELECT batch_id, source_name, applied_at,"
 				" coalesce(inserted, 0) + coalesce(updated, 0), coalesce(run_id, 0)"

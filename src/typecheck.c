@@ -456,9 +456,7 @@ ir_duplicate_candidates(Run *run, List *cols)
 	if (ncand == 0)
 		ds->cand = "";
 	else
-		ds->cand = ir_run_param(run, INT8ARRAYOID,
-								PointerGetDatum(construct_array(cand, ncand, INT8OID, 8,
-																true, TYPALIGN_DOUBLE)));
+		ds->cand = ir_run_param(run, INT8ARRAYOID, ir_int8_array(cand, ncand));
 	pfree(cand);
 	return ds->cand;
 }

@@ -93,7 +93,7 @@ mark_rejects(Run *run)
 		msgs[i] = CStringGetTextDatum(run->err_msg[i]);
 	}
 	/* the type errors are parameters $1..$3, set up before the branches */
-	run->paramvalues[0] = PointerGetDatum(construct_array(rows, n, INT8OID, 8, true, TYPALIGN_DOUBLE));
+	run->paramvalues[0] = ir_int8_array(rows, n);
 	run->paramvalues[1] = PointerGetDatum(construct_array(ords, n, INT4OID, 4, true, TYPALIGN_INT));
 	run->paramvalues[2] = PointerGetDatum(construct_array(msgs, n, TEXTOID, -1, false, TYPALIGN_INT));
 	p1 = "$1";
