@@ -256,12 +256,10 @@ foreign_key_check(Run *run, char **typed, FkValues *fv)
 				appendStringInfo(&match, "%s%s", k ? " AND " : "",
 								 ir_sql_eq(types[k], psprintf("x.k%d", k), typed[fv->idx[k]]));
 			appendStringInfoChar(&match, ')');
-			if (fv->rule)		/* a reference rule: its own reason, as rowcheck.c words it */
-				ir_run_branch(run, "SELECT s.row_no, %d, %s || ': ' || %s || %s FROM %s s"
+			if (fv->rule)		/* a reference rule: its own reason, as a row check words it */
+				ir_run_branch(run, "SELECT s.row_no, %d, %s FROM %s s"
 							  " WHERE s.status IS NULL%s AND %s",
-							  fv->idx[0] + 1, ir_run_lit(fv->rule->col->name),
-							  ir_run_shown(ir_text_expr(fv->rule->col, "s")),
-							  ir_run_lit(psprintf(" is not in %s", fv->rule->arg)),
+							  fv->idx[0] + 1, ir_reference_reason(fv->rule),
 							  run->stage, notnull.data, match.data);
 			else
 				ir_run_branch(run, "SELECT s.row_no, %d, %s || %s || %s FROM %s s"

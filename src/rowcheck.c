@@ -123,6 +123,15 @@ missing_sql(const char *t)
 					t, t, t, t);
 }
 
+/* SQL: the reason of a row whose value of reference rule cr is not in its table. */
+char *
+ir_reference_reason(ColumnRule *cr)
+{
+	return psprintf("%s || ': ' || %s || %s", ir_run_lit(cr->col->name),
+					ir_run_shown(ir_text_expr(cr->col, "s")),
+					ir_run_lit(psprintf(" is not in %s", cr->arg)));
+}
+
 /* Reference rules: the typed value must exist in schema.table.column. */
 static void
 reference_check(Run *run, ColumnRule *cr, char **typed, List **checks)
@@ -149,9 +158,7 @@ reference_check(Run *run, ColumnRule *cr, char **typed, List **checks)
 	}
 	add_check(checks, idx + 1,
 			  psprintf("(%s IS NOT NULL AND NOT (%s))", typed[idx], found),
-			  psprintf("%s || ': ' || %s || %s", ir_run_lit(cr->col->name),
-					   ir_run_shown(ir_text_expr(cr->col, "s")),
-					   ir_run_lit(psprintf(" is not in %s", cr->arg))))->in_c = false;
+			  ir_reference_reason(cr))->in_c = false;
 }
 
 /* The rows cellcheck.c flagged, as a bigint[]. */

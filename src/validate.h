@@ -166,6 +166,7 @@ extern char *ir_bad_cells_param(Run *run);
 extern char *ir_typed_or_null(Run *run, int i, const char *bad);
 extern char *ir_cell_ok_sql(Run *run, int i);
 extern void ir_row_checks(Run *run, char **typed);
+extern char *ir_reference_reason(ColumnRule *cr);
 extern void ir_duplicate_check(Run *run, List *cols, char **typed, bool is_key);
 extern void ir_existence_checks(Run *run, char **typed);
 extern char *ir_run_key_match(Run *run, char **typed);
